@@ -1,0 +1,23 @@
+"""Adapters between native formats and pivot events: one module per native format.
+
+Each adapter module is pure (bytes in, pivot out; pivot in, bytes out where the bus writes
+the format) and raises only :class:`bus.AdapterError` subclasses. See :mod:`adapters._base`
+for the contract every module follows.
+"""
+
+from ._base import Finding, Pivot, Sniff, to_json_value
+from ._registry import adapter_for, all_adapters, detect, sniff
+from ._xml import parse_xml, read_bounded
+
+__all__ = [
+    "Finding",
+    "Pivot",
+    "Sniff",
+    "adapter_for",
+    "all_adapters",
+    "detect",
+    "parse_xml",
+    "read_bounded",
+    "sniff",
+    "to_json_value",
+]

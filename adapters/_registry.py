@@ -1,0 +1,74 @@
+"""Find the adapter for a document: by explicit format name, or by sniffing its first bytes.
+
+Adapters are discovered as the public modules of the :mod:`adapters` package that define
+``FORMAT``; discovery imports them on first use, never at package import.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from types import ModuleType
+
+from bus._errors import UnknownFormatError
+
+from ._base import Sniff
+from ._xml import root_qname
+
+__all__ = ["adapter_for", "all_adapters", "detect", "sniff"]
+
+
+@functools.cache
+def all_adapters() -> dict[str, ModuleType]:
+    """Every adapter module keyed by its ``FORMAT``, in module-name order."""
+    import adapters
+
+    found: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(adapters.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"adapters.{info.name}")
+        fmt = getattr(module, "FORMAT", None)
+        if fmt is not None:
+            found[fmt] = module
+    return found
+
+
+def adapter_for(fmt: str) -> ModuleType:
+    """The adapter module of format ``fmt``; raises UnknownFormatError listing the known ones."""
+    try:
+        return all_adapters()[fmt]
+    except KeyError:
+        known = ", ".join(sorted(all_adapters()))
+        raise UnknownFormatError(f"unknown format {fmt!r}", hint=f"use one of: {known}") from None
+
+
+def sniff(data: bytes) -> Sniff:
+    """Classify the document from its first bytes (and its root element for XML)."""
+    head = data[:4096]
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"%PDF-"):
+        return Sniff("pdf", head=head)
+    if stripped.startswith(b"PK\x03\x04"):
+        return Sniff("zip", head=head)
+    if stripped[:1] in (b"{", b"["):
+        return Sniff("json", head=head)
+    if stripped.startswith(b"<") or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        found = root_qname(data)
+        if found is not None:
+            return Sniff("xml", root_ns=found[0], root_tag=found[1], head=head)
+        return Sniff("xml", head=head)
+    if b"," in stripped.split(b"\n", 1)[0] or b";" in stripped.split(b"\n", 1)[0]:
+        return Sniff("csv", head=head)
+    return Sniff("unknown", head=head)
+
+
+def detect(data: bytes, *, name: str = "<bytes>") -> ModuleType:
+    """The adapter that recognises ``data``; raises UnknownFormatError when none does."""
+    found = sniff(data)
+    for module in all_adapters().values():
+        if module.detect(found):
+            return module
+    what = f"root element {{{found.root_ns}}}{found.root_tag}" if found.root_tag else f"{found.kind} content"
+    raise UnknownFormatError(f"no adapter recognises this document ({what})", document=name)

@@ -1,0 +1,93 @@
+"""The exchange bus core: wire contract, keys, catalog, settings and errors.
+
+Public API (everything else is private)::
+
+    from bus import BusSettings, Event, Wire, Catalog, KeyDirectory, generate_key
+    from bus.client import Publisher, Subscriber      # Kafka I/O
+    from bus.testing import TopologyTestDriver        # processor tests without a broker
+
+Importing :mod:`bus` has no side effect: it neither reads the environment nor connects.
+"""
+
+from ._catalog import Catalog, Schema, default_catalog
+from ._envelope import Envelope
+from ._errors import (
+    AdapterError,
+    BrokerError,
+    BusError,
+    ConfigurationError,
+    DeliveryError,
+    DocumentTooLargeError,
+    DuplicateEventError,
+    EnvelopeError,
+    HandlerError,
+    IncompatibleSchemaError,
+    KeyNotValidError,
+    MalformedDocumentError,
+    NonConformantError,
+    PayloadDecodeError,
+    PayloadEncodeError,
+    RecordTooLargeError,
+    SchemaError,
+    SecurityError,
+    SignatureError,
+    UnknownFormatError,
+    UnknownKeyError,
+    UnknownSchemaError,
+    UnsafeDocumentError,
+)
+from ._keys import KeyDirectory, KeyStore, PublicKey, SigningKey, generate_key
+from ._policy import Action, ErrorPolicy
+from ._processor import Context, Processor, follow_up
+from ._runtime import BusContext
+from ._settings import BusSettings
+from ._topics import TopicSpec, topic_map
+from ._wire import Event, Received, Record, Wire
+
+__all__ = [
+    "Action",
+    "AdapterError",
+    "BrokerError",
+    "BusContext",
+    "BusError",
+    "BusSettings",
+    "Catalog",
+    "ConfigurationError",
+    "Context",
+    "DeliveryError",
+    "DocumentTooLargeError",
+    "DuplicateEventError",
+    "Envelope",
+    "EnvelopeError",
+    "ErrorPolicy",
+    "Event",
+    "HandlerError",
+    "IncompatibleSchemaError",
+    "KeyDirectory",
+    "KeyNotValidError",
+    "KeyStore",
+    "MalformedDocumentError",
+    "NonConformantError",
+    "PayloadDecodeError",
+    "PayloadEncodeError",
+    "Processor",
+    "PublicKey",
+    "Received",
+    "Record",
+    "RecordTooLargeError",
+    "Schema",
+    "SchemaError",
+    "SecurityError",
+    "SignatureError",
+    "SigningKey",
+    "TopicSpec",
+    "UnknownFormatError",
+    "UnknownKeyError",
+    "UnknownSchemaError",
+    "UnsafeDocumentError",
+    "Wire",
+    "default_catalog",
+    "follow_up",
+    "generate_key",
+    "topic_map",
+]

@@ -1,0 +1,179 @@
+"""The one error tree of the bus.
+
+Every failure the bus raises on purpose is a :class:`BusError`. Each carries the
+context needed to act on it (topic, partition, offset, document, xpath, rule) and a
+``hint`` that tells the reader what to do next. Library exceptions are wrapped with
+``raise ... from exc`` so the cause is kept but never leaks a secret into the message.
+
+    BusError
+    ├── ConfigurationError ............ a setting is missing or wrong
+    ├── BrokerError ................... the embedded broker cannot start, stop or answer
+    ├── AdapterError .................. a native document cannot become a pivot event
+    │   ├── UnknownFormatError ........ no adapter recognises the document
+    │   ├── DocumentTooLargeError ..... bigger than the configured bound
+    │   ├── UnsafeDocumentError ....... DTD, entity declaration, external reference
+    │   ├── MalformedDocumentError .... not well formed, wrong encoding, truncated
+    │   └── NonConformantError ........ well formed but breaks the XSD or a business rule
+    ├── SchemaError ................... the Avro side of the contract
+    │   ├── UnknownSchemaError ........ fingerprint or name not in the catalog
+    │   ├── PayloadDecodeError ........ bytes are not single-object Avro of that schema
+    │   ├── PayloadEncodeError ........ a value does not fit its schema
+    │   └── IncompatibleSchemaError ... a new version breaks the declared compatibility
+    ├── EnvelopeError ................. a CloudEvents header is missing or malformed
+    ├── SecurityError ................. signatures and keys
+    │   ├── UnknownKeyError ........... the signing key is not in the key directory
+    │   ├── KeyNotValidError .......... the key was not valid at the event's time
+    │   └── SignatureError ............ the signature does not match the bytes
+    └── DeliveryError ................. producing or consuming
+        ├── DuplicateEventError ....... a ``ce_id`` already processed
+        ├── RecordTooLargeError ....... the record exceeds the topic's bound
+        └── HandlerError .............. a consumer handler failed (wraps the cause)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AdapterError",
+    "BrokerError",
+    "BusError",
+    "ConfigurationError",
+    "DeliveryError",
+    "DocumentTooLargeError",
+    "DuplicateEventError",
+    "EnvelopeError",
+    "HandlerError",
+    "IncompatibleSchemaError",
+    "KeyNotValidError",
+    "MalformedDocumentError",
+    "NonConformantError",
+    "PayloadDecodeError",
+    "PayloadEncodeError",
+    "RecordTooLargeError",
+    "SchemaError",
+    "SecurityError",
+    "SignatureError",
+    "UnknownFormatError",
+    "UnknownKeyError",
+    "UnknownSchemaError",
+    "UnsafeDocumentError",
+]
+
+
+class BusError(Exception):
+    """Root of every error the bus raises on purpose.
+
+    ``message`` says what went wrong, ``hint`` what to do about it, ``context`` where
+    (topic, partition, offset, document, xpath, rule...). ``str(err)`` joins them in one line.
+    """
+
+    default_hint = "see the message above"
+
+    def __init__(self, message: str, *, hint: str | None = None, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint or self.default_hint
+        self.context = {k: v for k, v in context.items() if v is not None}
+
+    def __str__(self) -> str:
+        where = ", ".join(f"{k}={v}" for k, v in self.context.items())
+        text = self.message + (f" [{where}]" if where else "")
+        return f"{text} — {self.hint}"
+
+    def to_headers(self) -> dict[str, str]:
+        """The error as dead-letter header values (class, message, hint, context)."""
+        out = {"error_class": type(self).__name__, "error_message": self.message, "error_hint": self.hint}
+        for key, value in self.context.items():
+            out[f"error_{key}"] = str(value)
+        return out
+
+
+class ConfigurationError(BusError):
+    default_hint = "check the BUS_* environment variables (bus --help lists them)"
+
+
+class BrokerError(BusError):
+    default_hint = "run `bus broker logs` to see what Kafka said"
+
+
+class AdapterError(BusError):
+    """A native document cannot become a pivot event. Context: document, format, xpath, rule."""
+
+    default_hint = "check that the document is the format it claims to be"
+
+
+class UnknownFormatError(AdapterError):
+    default_hint = "pass --format explicitly (bus adapt --help lists the formats)"
+
+
+class DocumentTooLargeError(AdapterError):
+    default_hint = "send large documents by claim check (content store) or raise BUS_MAX_DOCUMENT_BYTES"
+
+
+class UnsafeDocumentError(AdapterError):
+    default_hint = "remove the DOCTYPE / entity declarations: the bus never expands or fetches them"
+
+
+class MalformedDocumentError(AdapterError):
+    default_hint = "fix the document so it is well formed in its declared encoding"
+
+
+class NonConformantError(AdapterError):
+    default_hint = "fix the element named by the rule and send the document again"
+
+
+class SchemaError(BusError):
+    default_hint = "run `bus schemas list` to see the catalogued schemas"
+
+
+class UnknownSchemaError(SchemaError):
+    default_hint = "the producer used a schema this catalog does not know: upgrade the bus or replay the catalog topic"
+
+
+class PayloadDecodeError(SchemaError):
+    default_hint = "the payload is not Avro single-object encoding of the announced schema; inspect it with `bus dlq show`"
+
+
+class PayloadEncodeError(SchemaError):
+    default_hint = "the value does not match the pivot schema: compare it with `bus schemas show NAME`"
+
+
+class IncompatibleSchemaError(SchemaError):
+    default_hint = "make the change additive (new fields with defaults) or bump to a new schema name with an upcast step"
+
+
+class EnvelopeError(BusError):
+    default_hint = "the record must carry the CloudEvents ce_* headers of the bus wire contract (DESIGN §3)"
+
+
+class SecurityError(BusError):
+    default_hint = "the event cannot be trusted; do not act on it"
+
+
+class UnknownKeyError(SecurityError):
+    default_hint = "publish the producer's public key with `bus keys publish` before its events"
+
+
+class KeyNotValidError(SecurityError):
+    default_hint = "the key was not valid at the event's time: the producer must sign with its current key"
+
+
+class SignatureError(SecurityError):
+    default_hint = "the bytes were altered after signing, or signed by another key: ask the producer to resend"
+
+
+class DeliveryError(BusError):
+    default_hint = "check the broker with `bus broker status` and retry"
+
+
+class DuplicateEventError(DeliveryError):
+    default_hint = "nothing to do: the event was already processed once"
+
+
+class RecordTooLargeError(DeliveryError):
+    default_hint = "send the document by claim check: put the bytes in the content store and publish the reference"
+
+
+class HandlerError(DeliveryError):
+    default_hint = "the handler failed on this record; fix the cause, then `bus dlq redrive`"

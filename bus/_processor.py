@@ -1,0 +1,52 @@
+"""The contract of a stream processor's pure core, shared by faust shells and the test driver.
+
+A processor is a pure function ``process(state, event, ctx) -> (state, events)`` over the
+state of one dossier (the Kafka key). It does no I/O and reads no clock: the time is
+``ctx.now`` (from the event stream or an injected clock) and reference data (companies,
+attestations...) comes read-only in ``ctx.tables``. Timers (a payment deadline) are
+``on_time(state, key, ctx)``, called by the shell as time advances. The faust agent that runs
+a core, and :class:`bus.testing.TopologyTestDriver`, are interchangeable shells.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ._wire import Event, Received
+
+__all__ = ["Context", "Processor", "follow_up"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Context:
+    """What a core may know besides its state and the event: the time and reference tables."""
+
+    now: dt.datetime
+    tables: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+@runtime_checkable
+class Processor(Protocol):
+    """A pure processor core. ``inputs`` and ``tables`` are logical topic names."""
+
+    name: str
+    inputs: Sequence[str]
+    tables: Sequence[str]
+
+    def initial_state(self) -> Any: ...
+
+    def process(self, state: Any, event: Received, ctx: Context) -> tuple[Any, list[Event]]: ...
+
+    def on_time(self, state: Any, key: str, ctx: Context) -> tuple[Any, list[Event]]: ...
+
+
+def follow_up(cause: Received, *, type: str, schema: str, data: Mapping[str, Any], subject: str | None = None,
+              time: dt.datetime | None = None) -> Event:
+    """An event caused by ``cause``: same correlation id (or the cause's id), causation = cause."""
+    return Event(
+        type=type, subject=subject or cause.subject, schema=schema, data=data, time=time,
+        correlationid=cause.envelope.correlationid or cause.envelope.id, causationid=cause.envelope.id,
+    )

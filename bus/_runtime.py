@@ -1,0 +1,148 @@
+"""Wiring a process to the bus: settings → catalog, key directory, signing key, wire, topics.
+
+:class:`BusContext` is what commands, workers and tests start from. ``await
+BusContext.connect(settings)`` creates the topics (idempotently), publishes the shipped schemas
+on the catalog topic, learns historic schemas and every administration's public keys from
+their compacted topics, and loads this producer's signing key from the local key store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable
+
+from ._catalog import Catalog, default_catalog
+from ._errors import BusError, ConfigurationError, SecurityError
+from ._keys import KeyDirectory, KeyStore, PublicKey, SigningKey
+from ._settings import BusSettings
+from ._topics import ensure_topics, topic_map
+from ._wire import Event, Record, Wire, utc_now
+
+__all__ = ["BusContext", "siren_of_source"]
+
+log = logging.getLogger("bus.runtime")
+_SOURCE = re.compile(r"^urn:siren:(\d{9})(:.*)?$")
+KEY_EVENT = "fr.dcant.reference.AdministrationKeyPublished"
+KEY_SCHEMA = "fr.dcant.reference.AdministrationKey"
+
+
+def siren_of_source(source: str) -> str:
+    """``213105554`` for ``urn:siren:213105554:webdelib``."""
+    match = _SOURCE.match(source)
+    if not match:
+        raise ConfigurationError(f"source {source!r} is not urn:siren:<9 digits>:<system>",
+                                 hint="set BUS_SOURCE, e.g. urn:siren:213105554:webdelib")
+    return match.group(1)
+
+
+@dataclasses.dataclass
+class BusContext:
+    """Everything a process needs to seal and open events on one cluster."""
+
+    settings: BusSettings
+    catalog: Catalog
+    directory: KeyDirectory
+    keystore: KeyStore
+    signer: SigningKey | None
+    clock: Callable[[], dt.datetime] = utc_now
+    rejected_keys: int = 0
+
+    @classmethod
+    def offline(cls, settings: BusSettings, *, clock: Callable[[], dt.datetime] = utc_now) -> BusContext:
+        """A context from local files only (no broker): shipped catalog, local keys."""
+        passphrase = None
+        store = KeyStore(settings.resolved_keys_dir, passphrase)
+        directory = KeyDirectory(k.public for k in store.load_all())
+        signer = None
+        try:
+            siren = siren_of_source(settings.source)
+            signer = store.current(siren, clock())
+        except ConfigurationError:
+            signer = None
+        return cls(settings, default_catalog(), directory, store, signer, clock)
+
+    @classmethod
+    async def connect(cls, settings: BusSettings, *, clock: Callable[[], dt.datetime] = utc_now,
+                      create_topics: bool = True) -> BusContext:
+        """A context on the cluster: topics ensured, catalog and key directory loaded from it."""
+        from .client import admin_client
+
+        ctx = cls.offline(settings, clock=clock)
+        if create_topics:
+            admin = admin_client(settings)
+            await admin.start()
+            try:
+                await ensure_topics(admin, topic_map(settings).values())
+            finally:
+                await admin.close()
+        await ctx.refresh()
+        await ctx.publish_schemas()
+        return ctx
+
+    def wire(self) -> Wire:
+        return Wire(self.catalog, self.directory, self.signer, source=self.settings.source, clock=self.clock,
+                    max_event_bytes=self.settings.max_event_bytes)
+
+    def topic(self, key: str) -> str:
+        return topic_map(self.settings)[key].name
+
+    async def refresh(self) -> None:
+        """Re-read the catalog and administrations topics (historic schemas, published keys)."""
+        from .client import read_topic
+
+        for record in await read_topic(self.settings, self.topic("catalog")):
+            if record.value is not None:
+                try:
+                    self.catalog.add_catalog_record(record.value)
+                except BusError as err:
+                    log.warning("ignoring catalog record at offset %s: %s", record.offset, err.message)
+        # Key records are events themselves; the first key of a SIREN vouches for itself by its
+        # proof of possession, later ones are also checked against the directory's signature rules.
+        bootstrap = Wire(self.catalog, self.directory, None)
+        for record in await read_topic(self.settings, self.topic("reference.administrations")):
+            self._learn_key(bootstrap, record)
+
+    def _learn_key(self, wire: Wire, record: Record) -> None:
+        from ._codec import decode
+        from ._envelope import Envelope
+
+        try:
+            envelope = Envelope.from_headers(record.headers)
+            _schema, data = decode(self.catalog, record.value or b"")
+            key = PublicKey.from_record(data)
+            self.directory.add(key)  # checks id and proof of possession
+            if envelope.sigkeyid == key.key_id:
+                wire.keys.verify(envelope.sigkeyid, envelope.signing_bytes(record.value or b""),
+                                 envelope.sig or b"", at=key.valid_from)
+            else:
+                wire.open(record)
+        except (BusError, SecurityError, KeyError, TypeError) as err:
+            self.rejected_keys += 1
+            log.warning("rejected key record at offset %s: %s", record.offset, err)
+
+    async def publish_schemas(self) -> None:
+        """Put every catalogued schema on the compacted catalog topic (key = fingerprint)."""
+        from .client import Publisher
+
+        async with Publisher(self.settings, self.wire()) as publisher:
+            for schema in self.catalog:
+                await publisher.send_raw(self.topic("catalog"),
+                                         Record(schema.fingerprint.hex().encode(), schema.to_catalog_record(), ()))
+
+    def key_event(self, key: SigningKey) -> Event:
+        return Event(type=KEY_EVENT, subject=f"key:{key.key_id}", schema=KEY_SCHEMA, data=key.public.to_record(),
+                     source=f"urn:siren:{key.public.siren}:keys", time=key.public.valid_from)
+
+    async def publish_keys(self, keys: list[SigningKey]) -> None:
+        """Publish public keys on the administrations topic, each record signed by its own key."""
+        from .client import Publisher
+
+        for key in keys:
+            self.directory.add(key.public)
+            wire = Wire(self.catalog, self.directory, key, clock=self.clock,
+                        max_event_bytes=self.settings.max_event_bytes)
+            async with Publisher(self.settings, wire) as publisher:
+                await publisher.publish(self.key_event(key), topic="reference.administrations")

@@ -1,0 +1,98 @@
+"""Settings of the bus: one frozen object, read from ``BUS_*`` environment variables.
+
+Explicit arguments beat the environment: ``BusSettings(bootstrap_servers="k1:9092")``
+overrides ``BUS_BOOTSTRAP_SERVERS``. Secrets are :class:`pydantic.SecretStr` and never
+printed (``bus config`` shows them masked).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["BusSettings", "default_cache_dir", "default_state_dir"]
+
+
+def default_state_dir() -> Path:
+    """Where the embedded broker, keys and content store live: ``$XDG_STATE_HOME/dcant-bus``."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "dcant-bus"
+
+
+def default_cache_dir() -> Path:
+    """Where the Kafka jars are cached: ``$XDG_CACHE_HOME/dcant-bus``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "dcant-bus"
+
+
+class BusSettings(BaseSettings):
+    """Every knob of the bus. Frozen: build a new one with ``model_copy(update=...)``."""
+
+    model_config = SettingsConfigDict(env_prefix="BUS_", frozen=True, extra="ignore")
+
+    # Kafka
+    bootstrap_servers: str | None = Field(
+        default=None,
+        description="an existing cluster (host:port,...); unset means the embedded broker",
+    )
+    broker_port: int = Field(default=19092, description="port of the embedded broker")
+    broker_controller_port: int = Field(default=19093, description="KRaft controller port of the embedded broker")
+    kafka_version: str = Field(default="4.1.1", description="Apache Kafka version the embedded broker runs")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    replication_factor: int = Field(default=1, description="replication of created topics (3 in production)")
+    min_insync_replicas: int = Field(default=1, description="min.insync.replicas of created topics (2 in production)")
+    topic_prefix: str = Field(default="", description="prefix of every topic name (tenancy, tests)")
+
+    # Places
+    state_dir: Path = Field(default_factory=default_state_dir, description="broker data, keys, content store")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="Kafka jars resolved by Maven")
+    schema_dir: Path | None = Field(default=None, description="official XSDs (the corpus layout)")
+    keys_dir: Path | None = Field(default=None, description="private keys; default STATE_DIR/keys")
+    content_store: str | None = Field(default=None, description="claim-check store URI; default STATE_DIR/content")
+
+    # Identity of this producer
+    source: str = Field(default="urn:siren:000000000:bus", description="CloudEvents source of what this process publishes")
+    key_id: str | None = Field(default=None, description="signing key id; default the newest key of the source's SIREN")
+
+    # Limits
+    max_event_bytes: int = Field(default=256 * 1024, description="largest event value; larger goes by claim check")
+    max_document_bytes: int = Field(default=128 * 1024 * 1024, description="largest native document parsed")
+
+    # Client behaviour
+    consumer_group: str = "dcant-bus"
+    max_retries: int = 3
+    retry_backoff_ms: int = 200
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external cluster is configured."""
+        return not self.bootstrap_servers
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers to connect to (the embedded broker's when none is set)."""
+        return self.bootstrap_servers or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir or self.state_dir / "keys"
+
+    @property
+    def resolved_content_store(self) -> str:
+        return self.content_store or (self.state_dir / "content").as_uri()
+
+    def kafka_security(self) -> dict[str, object]:
+        """aiokafka keyword arguments for the configured security protocol."""
+        out: dict[str, object] = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            out["sasl_mechanism"] = self.sasl_mechanism
+            out["sasl_plain_username"] = self.sasl_username
+            out["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
+        return out

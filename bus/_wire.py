@@ -1,0 +1,169 @@
+"""Sealing and opening events: the one place where the wire contract is applied.
+
+:meth:`Wire.seal` turns a typed :class:`Event` into a Kafka record (key, Avro single-object
+value, CloudEvents headers with the producer's signature). :meth:`Wire.open` does the
+reverse on a consumed record and refuses anything that is not exactly that: it checks the
+envelope, the signature (before decoding a byte of payload), the schema fingerprint, and the
+key. The producer SDK, the consumer SDK, the test driver, the processors and the replay all
+go through it, so a schema drift or a signature bug fails at the first hop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from uuid6 import uuid7
+
+from ._catalog import Catalog, Schema
+from ._codec import decode, encode, fingerprint_of
+from ._envelope import Envelope, format_time
+from ._errors import EnvelopeError, RecordTooLargeError
+from ._keys import KeyDirectory, SigningKey
+
+__all__ = ["Event", "Received", "Record", "Wire", "utc_now"]
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """An event to publish: its type, dossier, payload record and payload schema name."""
+
+    type: str
+    subject: str
+    schema: str
+    data: Mapping[str, Any]
+    id: str | None = None
+    time: dt.datetime | None = None
+    correlationid: str | None = None
+    causationid: str | None = None
+    source: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Record:
+    """A Kafka record as bytes, with where it was read from when it was read."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    timestamp_ms: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Received:
+    """A verified, decoded event and the record it came from."""
+
+    envelope: Envelope
+    schema: Schema
+    writer: Schema
+    data: dict[str, Any]
+    record: Record
+
+    @property
+    def type(self) -> str:
+        return self.envelope.type
+
+    @property
+    def subject(self) -> str:
+        return self.envelope.subject
+
+    @property
+    def id(self) -> str:
+        return self.envelope.id
+
+    @property
+    def time(self) -> dt.datetime:
+        return self.envelope.timestamp
+
+
+class Wire:
+    """Applies the wire contract with one catalog, one key directory and (to publish) one key."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        keys: KeyDirectory,
+        signer: SigningKey | None = None,
+        *,
+        source: str | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+        max_event_bytes: int = 256 * 1024,
+    ) -> None:
+        self.catalog = catalog
+        self.keys = keys
+        self.signer = signer
+        self.source = source
+        self.clock = clock
+        self.max_event_bytes = max_event_bytes
+
+    def seal(self, event: Event) -> Record:
+        """Encode, envelope and sign ``event``; raises if it is too large for an event."""
+        if self.signer is None:
+            raise EnvelopeError("this wire has no signing key", hint="configure BUS_SOURCE and `bus keys generate`")
+        schema = self.catalog.latest(event.schema)
+        payload = encode(schema, event.data)
+        if len(payload) > self.max_event_bytes:
+            raise RecordTooLargeError(
+                f"{event.type} payload is {len(payload)} bytes, above {self.max_event_bytes}", subject=event.subject)
+        envelope = Envelope(
+            id=event.id or str(uuid7()),
+            source=event.source or self.source or f"urn:siren:{self.signer.public.siren}:bus",
+            type=event.type,
+            subject=event.subject,
+            time=format_time(event.time or self.clock()),
+            dataschema=schema.dataschema,
+            sigkeyid=self.signer.key_id,
+            correlationid=event.correlationid,
+            causationid=event.causationid,
+        )
+        signed = envelope.with_signature(self.signer.sign(envelope.signing_bytes(payload)))
+        return Record(key=event.subject.encode(), value=payload, headers=tuple(signed.to_headers()))
+
+    def open(self, record: Record) -> Received:
+        """Verify and decode a consumed record; raises a typed BusError for anything wrong.
+
+        Order matters: envelope, size, signature, then payload. Nothing is decoded before its
+        signature is checked, so a forged payload never reaches fastavro.
+        """
+        context = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        value = record.value
+        if value is None:
+            raise EnvelopeError("record has no value (tombstone) where an event was expected", **context)
+        if len(value) > self.max_event_bytes:
+            raise RecordTooLargeError(f"record value is {len(value)} bytes, above {self.max_event_bytes}", **context)
+        try:
+            envelope = Envelope.from_headers(record.headers)
+        except EnvelopeError as err:
+            err.context.update({k: v for k, v in context.items() if v is not None})
+            raise
+        if record.key is not None and record.key != envelope.subject.encode():
+            raise EnvelopeError("record key differs from ce_subject", header="ce_subject", **context)
+        received = None
+        if record.timestamp_ms is not None:
+            received = dt.datetime.fromtimestamp(record.timestamp_ms / 1000, dt.UTC)
+        assert envelope.sig is not None  # from_headers requires it
+        try:
+            self.keys.verify(envelope.sigkeyid, envelope.signing_bytes(value), envelope.sig,
+                             at=envelope.timestamp, received=received)
+        except Exception as err:
+            if hasattr(err, "context"):
+                err.context.update({k: v for k, v in context.items() if v is not None})
+            raise
+        fp = fingerprint_of(value)
+        if not envelope.dataschema.endswith(fp.hex()):
+            raise EnvelopeError("ce_dataschema does not name the payload's schema fingerprint",
+                                header="ce_dataschema", **context)
+        writer, data = decode(self.catalog, value)
+        reader = self.catalog.latest(writer.name)
+        return Received(envelope=envelope, schema=reader, writer=writer, data=data, record=record)

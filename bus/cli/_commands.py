@@ -1,0 +1,14 @@
+"""The command groups of ``bus``, each a ``register(app)`` function in its own module."""
+
+from __future__ import annotations
+
+from . import _dlq, _documents, _events, _keys, _schemas, _topics
+
+REGISTRARS = [
+    _documents.register,
+    _events.register,
+    _keys.register,
+    _topics.register,
+    _schemas.register,
+    _dlq.register,
+]

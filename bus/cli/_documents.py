@@ -1,0 +1,98 @@
+"""``bus adapt``, ``bus export`` and ``bus validate``: native documents and pivots, offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from adapters import Pivot, adapter_for, detect, read_bounded, to_json_value
+from bus._catalog import default_catalog, from_json_value
+from bus._errors import ConfigurationError, MalformedDocumentError, NonConformantError
+
+from ._common import console, print_json, settings
+
+__all__ = ["pivot_from_json", "pivot_to_json", "register"]
+
+
+def pivot_to_json(pivot: Pivot) -> dict:  # type: ignore[type-arg]
+    return {"type": pivot.type, "schema": pivot.schema, "subject": pivot.subject, "format": pivot.format,
+            "warnings": list(pivot.warnings), "data": to_json_value(pivot.data)}
+
+
+def pivot_from_json(path: Path) -> Pivot:
+    """Read a pivot event as ``bus adapt`` prints it, restoring Avro values (dates...)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        schema = default_catalog().latest(doc["schema"])
+        data = from_json_value(schema.parsed, doc["data"])
+        return Pivot(type=doc["type"], schema=doc["schema"], subject=doc["subject"], data=data,
+                     format=doc.get("format", ""))
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise MalformedDocumentError(f"not a pivot event JSON ({exc})", document=str(path),
+                                     hint="give a file written by `bus adapt FILE > FILE.json`") from exc
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("adapt")
+    def adapt(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="native document"),
+        fmt: str = typer.Option(None, "--format", "-f", help="native format (detected from the root element)"),
+        terms: bool = typer.Option(False, "--terms", help="print the official terms (BT-n) instead of the pivot"),
+    ) -> None:
+        """Print the pivot event of a native document as JSON."""
+        s = settings()
+        data = read_bounded(file, max_bytes=s.max_document_bytes)
+        module = adapter_for(fmt) if fmt else detect(data, name=str(file))
+        pivot = module.to_pivot(data, name=str(file))
+        if terms:
+            if not hasattr(module, "terms"):
+                raise typer.BadParameter(f"format {module.FORMAT} has no term map")
+            print_json(to_json_value(module.terms(pivot)))
+        else:
+            print_json(pivot_to_json(pivot))
+
+    @app.command("export")
+    def export(
+        fmt: str = typer.Argument(..., help="native format to write (ubl, cii, decp, pes-aller, actes, seda...)"),
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="pivot event JSON (from `bus adapt`)"),
+        out: Path = typer.Option(None, "--out", "-o", help="output file (default: stdout)"),
+    ) -> None:
+        """Write the native document of a pivot event."""
+        module = adapter_for(fmt)
+        if not hasattr(module, "from_pivot"):
+            raise typer.BadParameter(f"the bus does not write {fmt}")
+        native = module.from_pivot(pivot_from_json(file))
+        if out:
+            out.write_bytes(native)
+            console.print(f"wrote {out} ({len(native)} bytes)")
+        else:
+            sys.stdout.buffer.write(native)
+
+    @app.command("validate")
+    def validate(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="native document"),
+        fmt: str = typer.Option(None, "--format", "-f", help="native format (detected when omitted)"),
+        schema_dir: Path = typer.Option(None, help="official schemas root (default: BUS_SCHEMA_DIR)"),
+    ) -> None:
+        """Run the official XSD and business rules; list each failure with its rule and location."""
+        s = settings()
+        root = schema_dir or s.schema_dir
+        if root is None:
+            raise ConfigurationError("no schema directory configured",
+                                     hint="set BUS_SCHEMA_DIR to the folder holding the official XSD packages")
+        data = read_bounded(file, max_bytes=s.max_document_bytes)
+        module = adapter_for(fmt) if fmt else detect(data, name=str(file))
+        if not hasattr(module, "validate"):
+            raise typer.BadParameter(f"format {module.FORMAT} has no validation")
+        findings = module.validate(data, schema_dir=root, name=str(file))
+        fatal = [f for f in findings if f.severity == "fatal"]
+        for finding in findings:
+            console.print(f"{'[red]✗' if finding.severity == 'fatal' else '[yellow]!'}[/] {finding}")
+        if fatal:
+            first = fatal[0]
+            raise NonConformantError(f"{len(fatal)} rule(s) failed, first {first.rule} at {first.location}: "
+                                     f"{first.message}", document=str(file), rule=first.rule, xpath=first.location)
+        console.print(f"[green]✓[/] {file.name} is valid {module.FORMAT}")

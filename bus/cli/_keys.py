@@ -1,0 +1,93 @@
+"""``bus keys``: generate, show, rotate and publish the signing keys of an administration."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import typer
+from rich.table import Table
+
+from bus._keys import Algorithm, KeyStore, generate_key
+from bus._runtime import BusContext
+
+from ._common import console, run, settings
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    keys = typer.Typer(help="Signing keys of administrations (Ed25519 by default, ECDSA P-256 supported).",
+                       no_args_is_help=True)
+    app.add_typer(keys, name="keys")
+
+    @keys.command("generate")
+    def generate(
+        siren: str = typer.Argument(..., help="SIREN of the administration (9 digits)"),
+        owner: str = typer.Option("", help="name of the administration or system"),
+        algorithm: str = typer.Option("ED25519", help="ED25519 or ECDSA_P256_SHA256"),
+        publish: bool = typer.Option(True, help="publish the public key on the administrations topic"),
+    ) -> None:
+        """Create a key pair, store the private key (mode 0600) and publish the public key."""
+        s = settings()
+        key = generate_key(siren, owner or f"SIREN {siren}", algorithm=_algorithm(algorithm),
+                           valid_from=dt.datetime.now(dt.UTC))
+        path = KeyStore(s.resolved_keys_dir).save(key)
+        console.print(f"key [bold]{key.key_id}[/] ({key.public.algorithm}) stored in {path}")
+        if publish:
+            run(_publish(s, [key]))
+            console.print("public key published on the administrations topic")
+
+    @keys.command("rotate")
+    def rotate(
+        siren: str = typer.Argument(..., help="SIREN of the administration"),
+        algorithm: str = typer.Option("ED25519", help="algorithm of the new key"),
+        publish: bool = typer.Option(True, help="publish both records"),
+    ) -> None:
+        """Retire the current key now and create its successor; old events stay verifiable."""
+        s = settings()
+        store = KeyStore(s.resolved_keys_dir)
+        now = dt.datetime.now(dt.UTC)
+        current = store.current(siren, now)
+        successor = generate_key(siren, current.public.owner, algorithm=_algorithm(algorithm), valid_from=now)
+        retired = current.retire(now)
+        store.save(retired)
+        store.save(successor)
+        console.print(f"retired {retired.key_id}; new key {successor.key_id}")
+        if publish:
+            run(_publish(s, [retired, successor]))
+
+    @keys.command("publish")
+    def publish_cmd(siren: str = typer.Argument(None, help="only this SIREN's keys")) -> None:
+        """(Re)publish the locally stored public keys on the administrations topic."""
+        s = settings()
+        run(_publish(s, KeyStore(s.resolved_keys_dir).load_all(siren)))
+
+    @keys.command("show")
+    def show(
+        siren: str = typer.Argument(None, help="only this SIREN's keys"),
+        directory: bool = typer.Option(False, "--directory", help="show the keys published on the bus instead"),
+    ) -> None:
+        """List keys with their validity periods (never the private part)."""
+        s = settings()
+        if directory:
+            ctx = run(BusContext.connect(s))
+            publics = [k for k in ctx.directory if siren in (None, k.siren)]
+        else:
+            publics = [k.public for k in KeyStore(s.resolved_keys_dir).load_all(siren)]
+        table = Table("key id", "owner", "algorithm", "purpose", "valid from", "valid until")
+        for k in publics:
+            table.add_row(k.key_id, k.owner, k.algorithm, k.purpose, k.valid_from.isoformat(timespec="seconds"),
+                          k.valid_until.isoformat(timespec="seconds") if k.valid_until else "current")
+        console.print(table)
+
+
+def _algorithm(name: str) -> Algorithm:
+    upper = name.upper()
+    if upper not in ("ED25519", "ECDSA_P256_SHA256"):
+        raise typer.BadParameter("use ED25519 or ECDSA_P256_SHA256")
+    return upper  # type: ignore[return-value]
+
+
+async def _publish(s, keys) -> None:  # type: ignore[no-untyped-def]
+    ctx = await BusContext.connect(s)
+    await ctx.publish_keys(list(keys))

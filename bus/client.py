@@ -1,0 +1,310 @@
+"""The SDK: a typed, signing producer and a verifying, at-least-once consumer on aiokafka.
+
+:class:`Publisher` is idempotent (``enable_idempotence``, ``acks=all``): ``publish`` seals the
+event (Avro, CloudEvents headers, signature) and returns once the cluster has it.
+:class:`Subscriber` verifies and decodes every record before the handler sees it, commits an
+offset only after the handler succeeded (or the record was safely dead-lettered), and routes
+failures through an :class:`~bus.ErrorPolicy`. A dead-letter record keeps the original key,
+value and headers untouched and adds ``dlq_*`` headers naming the error class, message, hint,
+processor, source topic, partition and offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from ._errors import BusError, DeliveryError, DuplicateEventError, HandlerError
+from ._policy import Action, ErrorPolicy
+from ._settings import BusSettings
+from ._topics import topic_for_schema, topic_map
+from ._wire import Event, Received, Record, Wire
+
+__all__ = ["DLQ_PREFIX", "Publisher", "Subscriber", "admin_client", "dead_letter_headers", "read_topic"]
+
+log = logging.getLogger("bus.client")
+DLQ_PREFIX = "dlq_"
+Handler = Callable[[Received], Awaitable[None]]
+
+
+def _kafka_args(settings: BusSettings) -> dict[str, Any]:
+    return {"bootstrap_servers": settings.bootstrap, **settings.kafka_security()}
+
+
+def admin_client(settings: BusSettings) -> AIOKafkaAdminClient:
+    """An admin client on the configured cluster (call ``start()``/``close()``)."""
+    return AIOKafkaAdminClient(**_kafka_args(settings), request_timeout_ms=30000)
+
+
+def dead_letter_headers(record: Record, error: BaseException, *, processor: str, attempts: int,
+                        now: dt.datetime) -> list[tuple[str, bytes]]:
+    """The original headers, untouched, followed by the ``dlq_*`` headers describing the failure."""
+    if isinstance(error, BusError):
+        described = error.to_headers()
+    else:
+        described = {"error_class": type(error).__name__, "error_message": str(error)[:1000],
+                     "error_hint": "a bug in the handler: fix it, then `bus dlq redrive`"}
+    added = {
+        **described,
+        "processor": processor,
+        "source_topic": record.topic or "",
+        "source_partition": str(record.partition),
+        "source_offset": str(record.offset),
+        "source_timestamp": str(record.timestamp_ms),
+        "failed_at": now.isoformat(),
+        "attempts": str(attempts),
+    }
+    return [*record.headers, *((f"{DLQ_PREFIX}{k}", str(v).encode()) for k, v in added.items())]
+
+
+class Publisher:
+    """Signs and sends events; one per process is enough (it is safe for concurrent use)."""
+
+    def __init__(self, settings: BusSettings, wire: Wire, *, linger_ms: int = 5,
+                 max_batch_size: int = 256 * 1024) -> None:
+        self.settings = settings
+        self.wire = wire
+        self._topics = topic_map(settings)
+        self._producer = AIOKafkaProducer(
+            **_kafka_args(settings), enable_idempotence=True, acks="all",
+            linger_ms=linger_ms, max_batch_size=max_batch_size,
+            max_request_size=max(settings.max_event_bytes * 2, 1024 * 1024),
+        )
+
+    async def __aenter__(self) -> Publisher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            raise DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}") from exc
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    def topic_name(self, event: Event, topic: str | None = None) -> str:
+        key = topic or topic_for_schema(event.schema)
+        spec = self._topics.get(key)
+        return spec.name if spec else key
+
+    async def publish(self, event: Event, *, topic: str | None = None) -> Record:
+        """Seal ``event`` and wait until the cluster acknowledged it; returns the record as stored."""
+        return (await self.publish_many([event], topic=topic))[0]
+
+    async def publish_many(self, events: Iterable[Event], *, topic: str | None = None) -> list[Record]:
+        """Seal and send every event without waiting for each, then wait for all acks (in order)."""
+        pending = []
+        for event in events:
+            record = self.wire.seal(event)
+            name = self.topic_name(event, topic)
+            pending.append((record, name, await self._send(name, record)))
+        out = []
+        for record, name, future in pending:
+            try:
+                meta = await future
+            except KafkaError as exc:
+                raise DeliveryError(f"Kafka refused the record: {exc}", topic=name) from exc
+            out.append(Record(record.key, record.value, record.headers, name, meta.partition, meta.offset,
+                              meta.timestamp))
+        return out
+
+    async def send_raw(self, topic: str, record: Record) -> Record:
+        """Send bytes as they are (re-drive, tests forging records). No sealing, no checks."""
+        future = await self._send(topic, record)
+        try:
+            meta = await future
+        except KafkaError as exc:
+            raise DeliveryError(f"Kafka refused the record: {exc}", topic=topic) from exc
+        return Record(record.key, record.value, record.headers, topic, meta.partition, meta.offset, meta.timestamp)
+
+    async def _send(self, topic: str, record: Record) -> asyncio.Future[Any]:
+        try:
+            return await self._producer.send(topic, value=record.value, key=record.key, headers=list(record.headers))
+        except KafkaError as exc:
+            raise DeliveryError(f"cannot send to {topic}: {exc}", topic=topic) from exc
+
+
+class Subscriber:
+    """Consumes topics in a group, verifies each record, runs the handler, commits after success.
+
+    Duplicates (a ``ce_id`` already handled in this consumer's window of ``dedup_window``
+    ids) are dead-lettered rather than handled twice; processors stay idempotent for
+    redeliveries beyond the window.
+    """
+
+    def __init__(
+        self, settings: BusSettings, wire: Wire, topics: Sequence[str], handler: Handler, *,
+        processor: str, group: str | None = None, policy: ErrorPolicy | None = None,
+        dead_letter: Publisher | None = None, from_beginning: bool = True, dedup_window: int = 100_000,
+    ) -> None:
+        self.settings = settings
+        self.wire = wire
+        self.handler = handler
+        self.processor = processor
+        self.policy = policy or ErrorPolicy(max_retries=settings.max_retries, backoff_ms=settings.retry_backoff_ms)
+        specs = topic_map(settings)
+        self.topics = [specs[t].name if t in specs else t for t in topics]
+        self._dlq_topic = specs["deadletter"].name
+        self._dead_letter = dead_letter
+        self._owns_dlq = dead_letter is None
+        self._consumer = AIOKafkaConsumer(
+            *self.topics, **_kafka_args(settings), group_id=group or settings.consumer_group,
+            enable_auto_commit=False, auto_offset_reset="earliest" if from_beginning else "latest",
+            isolation_level="read_committed", max_poll_records=500,
+        )
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._window = dedup_window
+        self.stats = collections.Counter[str]()
+
+    async def __aenter__(self) -> Subscriber:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._dead_letter is None:
+            self._dead_letter = Publisher(self.settings, self.wire)
+            await self._dead_letter.start()
+        try:
+            await self._consumer.start()
+        except KafkaError as exc:
+            raise DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}") from exc
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+        if self._owns_dlq and self._dead_letter is not None:
+            await self._dead_letter.stop()
+
+    async def run(self, *, until: Callable[[], bool] | None = None, idle_timeout_ms: int | None = None) -> None:
+        """Consume until ``until()`` is true, or until no record came for ``idle_timeout_ms``."""
+        while until is None or not until():
+            batch = await self._consumer.getmany(timeout_ms=idle_timeout_ms or 1000)
+            if not batch:
+                if idle_timeout_ms is not None:
+                    return
+                continue
+            await self.handle_batch(batch)
+
+    async def handle_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        """Handle one ``getmany`` batch, committing each partition after its records succeeded."""
+        for tp, messages in batch.items():
+            for message in messages:
+                record = Record(message.key, message.value, tuple(message.headers or ()), tp.topic,
+                                tp.partition, message.offset, message.timestamp)
+                try:
+                    await self._handle(record)
+                except BaseException:
+                    # Commit what succeeded before this record; it will be redelivered.
+                    await self._commit({tp: message.offset})
+                    raise
+            await self._commit({tp: messages[-1].offset + 1})
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:
+            raise DeliveryError(f"commit failed: {exc}") from exc
+
+    async def _handle(self, record: Record) -> None:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                received = self.wire.open(record)
+                if received.id in self._seen:
+                    raise DuplicateEventError(f"event {received.id} was already handled", event_id=received.id,
+                                              topic=record.topic, partition=record.partition, offset=record.offset)
+                try:
+                    await self.handler(received)
+                except BusError:
+                    raise
+                except Exception as exc:
+                    if self.policy.action_for(exc) is Action.RAISE:
+                        raise
+                    raise HandlerError(f"{self.processor} failed: {exc}", topic=record.topic,
+                                       partition=record.partition, offset=record.offset) from exc
+                self._remember(received.id)
+                self.stats["handled"] += 1
+                return
+            except Exception as error:
+                action = self.policy.action_for(error)
+                if action is Action.RETRY and attempts <= self.policy.max_retries:
+                    self.stats["retried"] += 1
+                    await asyncio.sleep(self.policy.backoff_ms * attempts / 1000)
+                    continue
+                if action is Action.RAISE:
+                    raise
+                if action is Action.SKIP:
+                    self.stats["skipped"] += 1
+                    return
+                await self._to_dead_letter(record, error, attempts)
+                return
+
+    def _remember(self, event_id: str) -> None:
+        self._seen[event_id] = None
+        if len(self._seen) > self._window:
+            self._seen.popitem(last=False)
+
+    async def _to_dead_letter(self, record: Record, error: BaseException, attempts: int) -> None:
+        assert self._dead_letter is not None
+        headers = dead_letter_headers(record, error, processor=self.processor, attempts=attempts,
+                                      now=self.wire.clock())
+        await self._dead_letter.send_raw(self._dlq_topic, Record(record.key, record.value, tuple(headers)))
+        self.stats["dead_lettered"] += 1
+        log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset,
+                    type(error).__name__)
+
+
+async def read_topic(settings: BusSettings, topic: str, *, from_offsets: dict[int, int] | None = None,
+                     timeout_ms: int = 1000) -> list[Record]:
+    """Every record of ``topic`` from the start (or given offsets) to its current end, without a group."""
+    consumer = AIOKafkaConsumer(**_kafka_args(settings), enable_auto_commit=False, group_id=None,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():  # also refreshes the metadata
+            return []
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            start = (from_offsets or {}).get(tp.partition)
+            if start is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, start)
+        out: list[Record] = []
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        for tp in list(remaining):
+            if await consumer.position(tp) >= ends[tp]:
+                remaining.discard(tp)
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=timeout_ms)
+            for tp, messages in batch.items():
+                for m in messages:
+                    if m.offset < ends[tp]:
+                        out.append(Record(m.key, m.value, tuple(m.headers or ()), tp.topic, tp.partition,
+                                          m.offset, m.timestamp))
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return sorted(out, key=lambda r: (r.partition or 0, r.offset or 0))
+    finally:
+        await consumer.stop()
