@@ -1,0 +1,194 @@
+"""eForms notices (EU public procurement notices, UBL 2.3 + eForms extension) to procurement pivots.
+
+Competition notices (subtypes 10–24, including change notices of them) become
+``fr.dcant.procurement.NoticePublished`` (schema ``Notice``); contract award notices (29–37) and
+voluntary ex-ante transparency notices (25–28) become ``AwardPublished`` (schema ``Award``). Both
+are keyed ``notice:<BT-04>``: the procedure is the dossier. Prior information notices (1–9) and
+contract modification notices (38–40) are refused with :class:`UnknownFormatError` naming the
+subtype. ``terms`` flattens a pivot to eForms BT ids; ``validate`` runs the UBL 2.3 / eForms XSD
+and the business rules of :mod:`adapters._eforms_rules`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from bus._errors import NonConformantError, UnknownFormatError
+
+from ._base import Finding, Pivot, Sniff
+from ._eforms_read import EXTENSION, read_award, read_common, read_notice
+from ._eforms_rules import check_notice, rule_id
+from ._ubl23 import first_text, load_xsd, xsd_findings
+from ._xml import parse_xml
+
+__all__ = ["FAMILY", "FORMAT", "detect", "terms", "to_pivot", "validate"]
+
+FORMAT = "eforms"
+FAMILY = "procurement"
+
+_NOTICE_NS = {
+    "urn:oasis:names:specification:ubl:schema:xsd:ContractNotice-2": "ContractNotice",
+    "urn:oasis:names:specification:ubl:schema:xsd:ContractAwardNotice-2": "ContractAwardNotice",
+    "urn:oasis:names:specification:ubl:schema:xsd:PriorInformationNotice-2": "PriorInformationNotice",
+}
+_XSD = {
+    "ContractNotice": "procurement/eforms/schemas/maindoc/UBL-ContractNotice-2.3.xsd",
+    "ContractAwardNotice": "procurement/eforms/schemas/maindoc/UBL-ContractAwardNotice-2.3.xsd",
+    "PriorInformationNotice": "procurement/eforms/schemas/maindoc/UBL-PriorInformationNotice-2.3.xsd",
+}
+_PACKAGE = "the eForms SDK schemas (github.com/OP-TED/eForms-SDK, folder schemas/)"
+
+_COMPETITION = {str(n) for n in range(10, 25)}
+_RESULT = {str(n) for n in range(25, 38)}
+_UNSUPPORTED = {
+    **{str(n): "prior information / periodic indicative notice" for n in range(1, 10)},
+    **{str(n): "contract modification notice" for n in range(38, 41)},
+}
+
+
+def detect(sniff: Sniff) -> bool:
+    """An eForms notice is UBL 2.3 XML rooted in a ContractNotice, ContractAwardNotice or PIN."""
+    return sniff.kind == "xml" and sniff.root_ns in _NOTICE_NS
+
+
+def _root_kind(root: etree._Element, name: str) -> str:
+    qn = etree.QName(root)
+    kind = _NOTICE_NS.get(qn.namespace or "")
+    if kind is None or kind != qn.localname:
+        raise UnknownFormatError(
+            f"root element {{{qn.namespace}}}{qn.localname} is not an eForms notice", document=name
+        )
+    return kind
+
+
+def _subtype(root: etree._Element) -> str | None:
+    return first_text(root, f"{EXTENSION}/efac:NoticeSubType/cbc:SubTypeCode")
+
+
+def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
+    """Read the notice in ``data`` into a Notice or Award pivot.
+
+    Raises NonConformantError (with the eForms rule id) when a field the pivot needs is missing,
+    UnknownFormatError for a notice subtype the bus does not carry.
+    """
+    root = parse_xml(data, name=name)
+    kind = _root_kind(root, name)
+    subtype = _subtype(root)
+    if subtype is None:
+        raise NonConformantError(
+            "the notice subtype (OPP-070) is missing",
+            document=name,
+            xpath=f"/*/{EXTENSION}/efac:NoticeSubType/cbc:SubTypeCode",
+            rule="BR-OPP-00070",
+        )
+    if subtype in _UNSUPPORTED or subtype not in _COMPETITION | _RESULT:
+        what = _UNSUPPORTED.get(subtype, "unknown subtype")
+        raise UnknownFormatError(
+            f"eForms notice subtype {subtype} ({what}) is not carried by the bus",
+            document=name,
+            hint="the bus carries competition notices (subtypes 10–24) and result notices (25–37)",
+        )
+    rules = {bt: rule_id(family, subtype) for bt, family in _PIVOT_RULES.items()}
+    common = read_common(root, document=name, subtype=subtype, rules=rules)
+    if subtype in _COMPETITION:
+        if kind != "ContractNotice":
+            raise NonConformantError(
+                f"subtype {subtype} is a competition notice but the root is {kind}",
+                document=name,
+                xpath=f"/*/{EXTENSION}/efac:NoticeSubType/cbc:SubTypeCode",
+                rule="OPP-070-notice",
+            )
+        record, event, schema = read_notice(root, common, document=name), "NoticePublished", "Notice"
+    else:
+        if kind != "ContractAwardNotice":
+            raise NonConformantError(
+                f"subtype {subtype} is a result notice but the root is {kind}",
+                document=name,
+                xpath=f"/*/{EXTENSION}/efac:NoticeSubType/cbc:SubTypeCode",
+                rule="OPP-070-notice",
+            )
+        record, event, schema = read_award(root, common, document=name), "AwardPublished", "Award"
+    return Pivot(
+        type=f"fr.dcant.procurement.{event}",
+        schema=f"fr.dcant.procurement.{schema}",
+        subject=f"notice:{record['procedure_id']}",
+        data=record,
+        format=FORMAT,
+    )
+
+
+# Pivot fields whose absence makes to_pivot fail, with the rule family that makes them mandatory.
+_PIVOT_RULES = {
+    "BT-701": "BR-BT-00701",
+    "BT-757": "BR-BT-00757",
+    "BT-05(a)": "BR-BT-00005",
+}
+
+
+def terms(pivot: Pivot | Mapping[str, Any]) -> dict[str, Any]:
+    """The pivot as a flat object keyed by eForms BT ids.
+
+    Multi-valued terms (buyers, lots, results...) are lists in document order; values are as
+    written in the notice, dates in ISO 8601 (``YYYY-MM-DD``).
+    """
+    data = pivot.data if isinstance(pivot, Pivot) else pivot
+    buyers = data.get("buyers", [])
+    out: dict[str, Any] = {
+        "BT-701": data["notice_id"],
+        "BT-757": data["notice_version"],
+        "BT-04": data["procedure_id"],
+        "BT-02": data.get("notice_type"),
+        "BT-03": data.get("form_type"),
+        "OPP-070": data.get("notice_subtype"),
+        "BT-05": _iso(data.get("dispatch_date")),
+        "BT-21": data.get("title"),
+        "BT-24": data.get("description"),
+        "BT-23": data.get("contract_nature"),
+        "BT-262": data.get("main_cpv"),
+        "BT-263": list(data.get("additional_cpv", [])),
+        "BT-27": data.get("estimated_value"),
+        "BT-105": data.get("procedure_type"),
+        "BT-758": data.get("changed_notice_id"),
+        "BT-500": [b.get("name") for b in buyers],
+        "BT-501": [b.get("company_id") for b in buyers],
+        "BT-137": [lot["lot_id"] for lot in data.get("lots", [])] or list(data.get("lot_ids", [])),
+    }
+    if "lot_results" in data:
+        winners = data.get("winners", [])
+        out.update(
+            {
+                "BT-161": data.get("total_value"),
+                "BT-13713": [r.get("lot_id") for r in data["lot_results"]],
+                "BT-142": [r.get("winner_chosen") for r in data["lot_results"]],
+                "BT-720": [t.get("value") for t in data.get("tenders", [])],
+                "BT-150": [c.get("contract_reference") for c in data.get("contracts", [])],
+                "BT-145": [_iso(c.get("conclusion_date")) for c in data.get("contracts", [])],
+                "BT-1451": [_iso(c.get("award_date")) for c in data.get("contracts", [])],
+            }
+        )
+        # BT-500/501 of an award name every organisation that won, after the buyers.
+        out["BT-500"] = out["BT-500"] + [w["organization"].get("name") for w in winners]
+        out["BT-501"] = out["BT-501"] + [w["organization"].get("company_id") for w in winners]
+    return out
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if value is not None else None
+
+
+def validate(data: bytes, *, schema_dir: Path | str, name: str = "<bytes>") -> list[Finding]:
+    """XSD findings (rule ``XSD``) then eForms business-rule findings for the notice in ``data``.
+
+    ``schema_dir`` is laid out as the corpus: ``procurement/eforms/schemas/maindoc/...``.
+    """
+    root = parse_xml(data, name=name)
+    kind = _root_kind(root, name)
+    schema = load_xsd(schema_dir, _XSD[kind], package=_PACKAGE)
+    return xsd_findings(schema, root) + check_notice(root, _subtype(root))
+
+
+
