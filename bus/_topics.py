@@ -116,6 +116,7 @@ async def ensure_topics(admin: object, specs: Iterable[TopicSpec]) -> dict[str, 
 
                 raise DeliveryError(f"cannot create topic {topic.name}: Kafka error code {code}", topic=topic.name)
             outcome[topic.name] = "created" if code == 0 else "exists"
+        await _wait_for_leaders(admin, [t.name for t in missing])
     live = await describe_topics(admin, [t for t in wanted if outcome[t.name] == "exists"])
     for topic in wanted:
         config = live.get(topic.name)
@@ -127,9 +128,29 @@ async def ensure_topics(admin: object, specs: Iterable[TopicSpec]) -> dict[str, 
     return outcome
 
 
+async def _wait_for_leaders(admin: object, names: list[str], timeout: float = 30.0) -> None:
+    """Return once every partition of ``names`` has a leader, so the first produce succeeds."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        metadata = await admin.describe_topics(names)  # type: ignore[attr-defined]
+        ready = all(t.get("error_code", 0) == 0 and t.get("partitions")
+                    and all(p.get("leader", -1) >= 0 for p in t["partitions"]) for t in metadata)
+        if ready:
+            return
+        if loop.time() > deadline:
+            from ._errors import DeliveryError
+
+            raise DeliveryError(f"topics {names} have no leader after {timeout:.0f}s",
+                                hint="check the broker with `bus broker status` and `bus broker logs`")
+        await asyncio.sleep(0.1)  # polling the cluster's metadata until the condition holds
+
+
 async def describe_topics(admin: object, specs: Iterable[TopicSpec]) -> dict[str, Mapping[str, str]]:
     """Live configuration of the given topics, plus their partition count (``partitions``)."""
-    from aiokafka.admin import ConfigResource, ConfigResourceType
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     specs = list(specs)
     if not specs:

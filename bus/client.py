@@ -273,17 +273,22 @@ class Subscriber:
 async def read_topic(settings: BusSettings, topic: str, *, from_offsets: dict[int, int] | None = None,
                      timeout_ms: int = 1000) -> list[Record]:
     """Every record of ``topic`` from the start (or given offsets) to its current end, without a group."""
-    consumer = AIOKafkaConsumer(**_kafka_args(settings), enable_auto_commit=False, group_id=None,
+    probe = AIOKafkaConsumer(**_kafka_args(settings), group_id=None)
+    await probe.start()
+    try:
+        if topic not in await probe.topics():
+            return []
+    finally:
+        await probe.stop()
+    # Subscribing at construction makes aiokafka fetch the topic's metadata and assign every
+    # partition (no group): the partitions are known once start() returns.
+    consumer = AIOKafkaConsumer(topic, **_kafka_args(settings), enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        if topic not in await consumer.topics():  # also refreshes the metadata
-            return []
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = sorted(consumer.assignment(), key=lambda tp: tp.partition)
         if not tps:
             return []
-        consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         for tp in tps:
             start = (from_offsets or {}).get(tp.partition)
@@ -292,10 +297,10 @@ async def read_topic(settings: BusSettings, topic: str, *, from_offsets: dict[in
             else:
                 consumer.seek(tp, start)
         out: list[Record] = []
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        for tp in list(remaining):
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
+        remaining = set()
+        for tp in tps:
+            if await consumer.position(tp) < ends[tp]:
+                remaining.add(tp)
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=timeout_ms)
             for tp, messages in batch.items():

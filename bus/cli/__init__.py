@@ -6,6 +6,8 @@ names what failed and what to do; a traceback means a bug in the bus itself.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 
 import typer
@@ -28,8 +30,19 @@ for register in _commands.REGISTRARS:
     register(app)
 
 
+def _configure_logging() -> None:
+    """Our warnings on stderr; aiokafka's transient retry chatter only with BUS_LOG_LEVEL=DEBUG."""
+    level = os.environ.get("BUS_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # aiokafka logs every retried request (leader elections, metadata refresh) at ERROR;
+        # real failures reach the user as typed DeliveryErrors instead.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
+    _configure_logging()
     try:
         app(args=argv, standalone_mode=False)
     except BusError as err:
