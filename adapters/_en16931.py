@@ -1,0 +1,522 @@
+"""EN 16931 semantics shared by the UBL, CII and Factur-X adapters.
+
+The readers of both syntaxes produce the same pivot record (``fr.dcant.invoices.Invoice``,
+``schemas/avro/invoices/Invoice.v1.avsc``). This module owns what does not depend on the
+syntax: completing a record with its schema defaults, the derived keys later processors need
+(seller SIRET, seller and buyer ids), the EN 16931 business rules run on the pivot (each
+finding carries the rule id of the official Schematron and the term it concerns), the flat
+``terms`` map keyed by EN 16931 term ids, and the construction of the :class:`Pivot`.
+
+Arithmetic is :class:`decimal.Decimal` throughout; the tolerance of each ``BR-CO`` rule is the
+Schematron's own (``round(x * 100) div 100``, XPath rounding half towards positive infinity).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from collections.abc import Callable, Iterable, Mapping
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from bus._errors import NonConformantError
+
+from ._base import Finding, Pivot
+
+__all__ = [
+    "EVENT_TYPE",
+    "RULES",
+    "SCHEMA_NAME",
+    "build_pivot",
+    "check",
+    "complete",
+    "parse_decimal",
+    "terms",
+]
+
+SCHEMA_NAME = "fr.dcant.invoices.Invoice"
+EVENT_TYPE = "fr.dcant.invoices.InvoiceReceived"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "avro" / "invoices" / "Invoice.v1.avsc"
+
+#: Factur-X profiles below EN 16931: they carry no lines, no line totals and (MINIMUM) no paid
+#: amount or buyer address by design, so these rules are warnings for them, not rejections.
+_LINELESS_PROFILES = ("urn:factur-x.eu:1p0:minimum", "urn:factur-x.eu:1p0:basicwl")
+_LINE_RULES = frozenset({"BR-12", "BR-16", "BR-CO-10", "BR-CO-16", "BR-08", "BR-10", "BR-11", "BR-07"})
+
+#: Scheme ids of French company registers (ISO 6523 ICD): 0002 SIRENE (SIREN), 0009 SIRET.
+_SIRET_SCHEMES = ("0009", "0002")
+
+
+# ---------------------------------------------------------------------------- schema defaults
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    with SCHEMA_PATH.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@functools.cache
+def _named_records() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "record":
+                found[node["name"]] = node
+                for field in node["fields"]:
+                    walk(field["type"])
+            elif node.get("type") == "array":
+                walk(node["items"])
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(_schema())
+    found["Invoice"] = _schema()
+    return found
+
+
+def _record_of(avro_type: Any) -> dict[str, Any] | None:
+    """The record schema behind a field type (through unions and named references)."""
+    if isinstance(avro_type, list):
+        for branch in avro_type:
+            found = _record_of(branch)
+            if found is not None:
+                return found
+        return None
+    if isinstance(avro_type, str):
+        return _named_records().get(avro_type)
+    if isinstance(avro_type, dict) and avro_type.get("type") == "record":
+        return avro_type
+    return None
+
+
+@functools.cache
+def _plan(record_name: str) -> tuple[tuple[str, Any, str | None, bool], ...]:
+    """Per field: (name, default, nested record name, is array), computed once per record type."""
+    plan = []
+    for field in _named_records()[record_name]["fields"]:
+        ftype = field["type"]
+        is_array = isinstance(ftype, dict) and ftype.get("type") == "array"
+        sub = _record_of(ftype["items"] if is_array else ftype)
+        plan.append((field["name"], field.get("default"), sub["name"] if sub else None, is_array))
+    return tuple(plan)
+
+
+def _complete(record_name: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, default, sub, is_array in _plan(record_name):
+        item = value.get(name, default)
+        if sub is not None and item is not None:
+            item = [_complete(sub, x) for x in item] if is_array else _complete(sub, item)
+        elif is_array:
+            item = list(item or ())
+        out[name] = item
+    return out
+
+
+def complete(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with every field of the Invoice schema present (defaults filled in)."""
+    return _complete("Invoice", data)
+
+
+# ---------------------------------------------------------------------------- derived keys
+
+
+def _first_scheme(ids: Iterable[Mapping[str, Any] | None], schemes: tuple[str, ...]) -> str | None:
+    candidates = [i for i in ids if i and i.get("id")]
+    for scheme in schemes:
+        for ident in candidates:
+            if ident.get("scheme") == scheme:
+                return str(ident["id"])
+    return None
+
+
+def _party_key(party: Mapping[str, Any] | None, fallback_vat: bool = True) -> tuple[str | None, str | None]:
+    """(SIRET/SIREN, best id) of a party: BT-29/30 with 0009/0002, else BT-29/46, else BT-30/47, else VAT."""
+    if not party:
+        return None, None
+    ids = [*(party.get("identifiers") or []), party.get("legal_registration")]
+    siret = _first_scheme(ids, _SIRET_SCHEMES)
+    if siret:
+        return siret, siret
+    non_sepa = [i for i in party.get("identifiers") or [] if i.get("id") and i.get("scheme") != "SEPA"]
+    if non_sepa:
+        return None, str(non_sepa[0]["id"])
+    legal = party.get("legal_registration")
+    if legal and legal.get("id"):
+        return None, str(legal["id"])
+    return None, party.get("vat_identifier") if fallback_vat else None
+
+
+def _derive(data: dict[str, Any]) -> None:
+    data["seller_siret"], data["seller_key"] = _party_key(data.get("seller"))
+    data["buyer_key"] = _party_key(data.get("buyer"))[1]
+
+
+# ---------------------------------------------------------------------------- arithmetic
+
+
+def parse_decimal(text: str | None) -> Decimal | None:
+    """A decimal as written (``"1 250.50"`` is not one); None when absent or not a number."""
+    if text is None:
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _round2(value: Decimal) -> Decimal:
+    """XPath ``round(x * 100) div 100``: half rounds towards positive infinity."""
+    return (value * 100 + Decimal("0.5")).to_integral_value(rounding=ROUND_FLOOR) / 100
+
+
+def _round0(value: Decimal) -> Decimal:
+    return (value + Decimal("0.5")).to_integral_value(rounding=ROUND_FLOOR)
+
+
+def _sum(values: Iterable[str | None]) -> Decimal:
+    total = Decimal(0)
+    for text in values:
+        number = parse_decimal(text)
+        if number is not None:
+            total += number
+    return total
+
+
+# ---------------------------------------------------------------------------- rules
+
+Rule = Callable[[Mapping[str, Any]], Iterable[Finding]]
+RULES: dict[str, Rule] = {}
+
+
+def _rule(rule_id: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        RULES[rule_id] = fn
+        return fn
+
+    return register
+
+
+def _present(value: Any) -> bool:
+    return value is not None and (not isinstance(value, str) or value.strip() != "")
+
+
+def _require(rule_id: str, term: str, message: str, getter: Callable[[Mapping[str, Any]], Any]) -> None:
+    @_rule(rule_id)
+    def check_presence(inv: Mapping[str, Any]) -> Iterable[Finding]:
+        if not _present(getter(inv)):
+            yield Finding(rule_id, term, message)
+
+
+def _get(*path: str) -> Callable[[Mapping[str, Any]], Any]:
+    def getter(inv: Mapping[str, Any]) -> Any:
+        node: Any = inv
+        for key in path:
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(key)
+        return node
+
+    return getter
+
+
+_require("BR-01", "BT-24", "An Invoice shall have a Specification identifier (BT-24).", _get("profile"))
+_require("BR-02", "BT-1", "An Invoice shall have an Invoice number (BT-1).", _get("number"))
+_require("BR-03", "BT-2", "An Invoice shall have an Invoice issue date (BT-2).", _get("issue_date"))
+_require("BR-04", "BT-3", "An Invoice shall have an Invoice type code (BT-3).", _get("type_code"))
+_require("BR-05", "BT-5", "An Invoice shall have an Invoice currency code (BT-5).", _get("currency"))
+_require("BR-06", "BT-27", "An Invoice shall contain the Seller name (BT-27).", _get("seller", "name"))
+_require("BR-07", "BT-44", "An Invoice shall contain the Buyer name (BT-44).", _get("buyer", "name"))
+_require("BR-08", "BG-5", "An Invoice shall contain the Seller postal address (BG-5).", _get("seller", "address"))
+_require("BR-10", "BG-8", "An Invoice shall contain the Buyer postal address (BG-8).", _get("buyer", "address"))
+_require("BR-12", "BT-106", "An Invoice shall have the Sum of Invoice line net amount (BT-106).", _get("totals", "line_total"))
+_require("BR-13", "BT-109", "An Invoice shall have the Invoice total amount without VAT (BT-109).", _get("totals", "tax_exclusive"))
+_require("BR-14", "BT-112", "An Invoice shall have the Invoice total amount with VAT (BT-112).", _get("totals", "tax_inclusive"))
+_require("BR-15", "BT-115", "An Invoice shall have the Amount due for payment (BT-115).", _get("totals", "payable"))
+
+
+@_rule("BR-09")
+def _br09(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    address = _get("seller", "address")(inv)
+    if address is not None and not _present(address.get("country_code")):
+        yield Finding("BR-09", "BT-40", "The Seller postal address (BG-5) shall contain a Seller country code (BT-40).")
+
+
+@_rule("BR-11")
+def _br11(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    address = _get("buyer", "address")(inv)
+    if address is not None and not _present(address.get("country_code")):
+        yield Finding("BR-11", "BT-55", "The Buyer postal address shall contain a Buyer country code (BT-55).")
+
+
+@_rule("BR-16")
+def _br16(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    if not inv.get("lines"):
+        yield Finding("BR-16", "BG-25", "An Invoice shall have at least one Invoice line (BG-25).")
+
+
+def _line_rule(rule_id: str, term: str, message: str, test: Callable[[Mapping[str, Any]], bool]) -> None:
+    @_rule(rule_id)
+    def check_lines(inv: Mapping[str, Any]) -> Iterable[Finding]:
+        for index, line in enumerate(inv.get("lines") or []):
+            if not test(line):
+                yield Finding(rule_id, f"BG-25[{index}]/{term}", message)
+
+
+def _non_negative(text: str | None) -> bool:
+    number = parse_decimal(text)
+    return number is None or number >= 0
+
+
+_line_rule("BR-21", "BT-126", "Each Invoice line (BG-25) shall have an Invoice line identifier (BT-126).", lambda ln: _present(ln.get("id")))
+_line_rule("BR-22", "BT-129", "Each Invoice line (BG-25) shall have an Invoiced quantity (BT-129).", lambda ln: _present(ln.get("quantity")))
+_line_rule("BR-23", "BT-130", "An Invoice line (BG-25) shall have an Invoiced quantity unit of measure code (BT-130).", lambda ln: _present(ln.get("unit_code")))
+_line_rule("BR-24", "BT-131", "Each Invoice line (BG-25) shall have an Invoice line net amount (BT-131).", lambda ln: _present(ln.get("net_amount")))
+_line_rule("BR-25", "BT-153", "Each Invoice line (BG-25) shall contain the Item name (BT-153).", lambda ln: _present((ln.get("item") or {}).get("name")))
+_line_rule("BR-26", "BT-146", "Each Invoice line (BG-25) shall contain the Item net price (BT-146).", lambda ln: _present((ln.get("price") or {}).get("net_price")))
+_line_rule("BR-27", "BT-146", "The Item net price (BT-146) shall NOT be negative.", lambda ln: _non_negative((ln.get("price") or {}).get("net_price")))
+_line_rule("BR-28", "BT-148", "The Item gross price (BT-148) shall NOT be negative.", lambda ln: _non_negative((ln.get("price") or {}).get("gross_price")))
+
+
+@_rule("BR-31")
+def _br31_36(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    for index, ac in enumerate(inv.get("allowance_charges") or []):
+        if not _present(ac.get("amount")):
+            rule, term, group = ("BR-36", "BT-99", "BG-21") if ac.get("charge") else ("BR-31", "BT-92", "BG-20")
+            yield Finding(rule, f"{group}[{index}]/{term}", f"Each {group} shall have an amount ({term}).")
+
+
+@_rule("BR-45")
+def _br45_47(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    for index, vat in enumerate(inv.get("vat_breakdown") or []):
+        for rule, key, term in (("BR-45", "taxable_amount", "BT-116"), ("BR-46", "tax_amount", "BT-117"), ("BR-47", "category", "BT-118")):
+            if not _present(vat.get(key)):
+                yield Finding(rule, f"BG-23[{index}]/{term}", f"Each VAT breakdown (BG-23) shall have {term}.")
+
+
+@_rule("BR-CO-10")
+def _brco10(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    declared = parse_decimal(_get("totals", "line_total")(inv))
+    if declared is None:
+        return
+    computed = _round2(_sum(line.get("net_amount") for line in inv.get("lines") or []))
+    if declared != computed:
+        yield Finding("BR-CO-10", "BT-106", f"Sum of Invoice line net amount (BT-106) {declared} != Σ Invoice line net amount (BT-131) {computed}.")
+
+
+def _allowance_total_rule(rule_id: str, term: str, key: str, charge: bool) -> None:
+    label = "charges" if charge else "allowances"
+
+    @_rule(rule_id)
+    def check_total(inv: Mapping[str, Any]) -> Iterable[Finding]:
+        items = [ac for ac in inv.get("allowance_charges") or [] if bool(ac.get("charge")) is charge]
+        declared_text = _get("totals", key)(inv)
+        declared = parse_decimal(declared_text)
+        if declared_text is None and not items:
+            return
+        computed = _round2(_sum(ac.get("amount") for ac in items))
+        if declared is None or declared != computed:
+            yield Finding(rule_id, term, f"Sum of {label} on document level ({term}) {declared_text} != Σ document level {label} {computed}.")
+
+
+_allowance_total_rule("BR-CO-11", "BT-107", "allowance_total", charge=False)
+_allowance_total_rule("BR-CO-12", "BT-108", "charge_total", charge=True)
+
+
+@_rule("BR-CO-13")
+def _brco13(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    totals = inv.get("totals") or {}
+    exclusive, lines = parse_decimal(totals.get("tax_exclusive")), parse_decimal(totals.get("line_total"))
+    if exclusive is None or lines is None:
+        return
+    computed = lines + (parse_decimal(totals.get("charge_total")) or 0) - (parse_decimal(totals.get("allowance_total")) or 0)
+    if totals.get("charge_total") is not None or totals.get("allowance_total") is not None:
+        computed = _round2(computed)
+    if exclusive != computed:
+        yield Finding("BR-CO-13", "BT-109", f"Invoice total amount without VAT (BT-109) {exclusive} != BT-106 - BT-107 + BT-108 = {computed}.")
+
+
+@_rule("BR-CO-14")
+def _brco14(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    declared = parse_decimal(_get("totals", "tax_total")(inv))
+    breakdown = inv.get("vat_breakdown") or []
+    if declared is None or not breakdown:
+        return
+    computed = _round2(_sum(vat.get("tax_amount") for vat in breakdown))
+    if declared != computed:
+        yield Finding("BR-CO-14", "BT-110", f"Invoice total VAT amount (BT-110) {declared} != Σ VAT category tax amount (BT-117) {computed}.")
+
+
+@_rule("BR-CO-15")
+def _brco15(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    totals = inv.get("totals") or {}
+    inclusive, exclusive = parse_decimal(totals.get("tax_inclusive")), parse_decimal(totals.get("tax_exclusive"))
+    if inclusive is None or exclusive is None:
+        return
+    vat = parse_decimal(totals.get("tax_total"))
+    # The CII Schematron also accepts BT-112 = BT-109 (no VAT total in the invoice currency).
+    if inclusive == exclusive or (vat is not None and inclusive == _round2(exclusive + vat)):
+        return
+    yield Finding("BR-CO-15", "BT-112", f"Invoice total amount with VAT (BT-112) {inclusive} != BT-109 + BT-110 ({exclusive} + {vat}).")
+
+
+@_rule("BR-CO-16")
+def _brco16(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    totals = inv.get("totals") or {}
+    payable, inclusive = parse_decimal(totals.get("payable")), parse_decimal(totals.get("tax_inclusive"))
+    if payable is None or inclusive is None:
+        return
+    prepaid, rounding = parse_decimal(totals.get("prepaid")), parse_decimal(totals.get("rounding"))
+    left = payable if rounding is None else _round2(payable - rounding)
+    right = inclusive if prepaid is None else _round2(inclusive - prepaid)
+    if left != right:
+        yield Finding("BR-CO-16", "BT-115", f"Amount due for payment (BT-115) {payable} != BT-112 - BT-113 + BT-114.")
+
+
+@_rule("BR-CO-17")
+def _brco17(inv: Mapping[str, Any]) -> Iterable[Finding]:
+    for index, vat in enumerate(inv.get("vat_breakdown") or []):
+        tax, base, rate = (parse_decimal(vat.get(k)) for k in ("tax_amount", "taxable_amount", "rate"))
+        if tax is None or base is None:
+            continue
+        if rate is None or _round0(rate) == 0:
+            ok = _round0(tax) == 0
+        else:
+            expected = _round2(abs(base) * (rate / 100))
+            ok = abs(tax) - 1 < expected < abs(tax) + 1
+        if not ok:
+            yield Finding("BR-CO-17", f"BG-23[{index}]/BT-117", f"VAT category tax amount (BT-117) {tax} != {base} x {rate}% rounded to two decimals.")
+
+
+def check(data: Mapping[str, Any]) -> list[Finding]:
+    """Every EN 16931 business rule on a pivot record; rules about lines are warnings for MINIMUM/BASIC WL."""
+    lineless = str(data.get("profile") or "").endswith(_LINELESS_PROFILES)
+    findings: list[Finding] = []
+    for fn in RULES.values():
+        for finding in fn(data):
+            if lineless and finding.rule in _LINE_RULES:
+                finding = Finding(finding.rule, finding.location, finding.message, severity="warning")
+            findings.append(finding)
+    return findings
+
+
+# ---------------------------------------------------------------------------- terms map
+
+_PARTY_TERMS = (
+    ("seller", {"name": "BT-27", "trading_name": "BT-28", "vat_identifier": "BT-31", "tax_registration": "BT-32", "legal_form": "BT-33"},
+     "BT-29", "BT-30", "BT-34", ("BT-35", "BT-36", "BT-162", "BT-37", "BT-38", "BT-39", "BT-40"), ("BT-41", "BT-42", "BT-43")),
+    ("buyer", {"name": "BT-44", "trading_name": "BT-45", "vat_identifier": "BT-48"},
+     "BT-46", "BT-47", "BT-49", ("BT-50", "BT-51", "BT-163", "BT-52", "BT-53", "BT-54", "BT-55"), ("BT-56", "BT-57", "BT-58")),
+    ("payee", {"name": "BT-59"}, "BT-60", "BT-61", None, None, None),
+    ("tax_representative", {"name": "BT-62", "vat_identifier": "BT-63"},
+     None, None, None, ("BT-64", "BT-65", "BT-164", "BT-66", "BT-67", "BT-68", "BT-69"), None),
+)
+_ADDRESS_KEYS = ("line1", "line2", "line3", "city", "post_code", "country_subdivision", "country_code")
+_HEADER_TERMS = {
+    "number": "BT-1", "issue_date": "BT-2", "type_code": "BT-3", "currency": "BT-5", "tax_currency": "BT-6",
+    "tax_point_date": "BT-7", "tax_point_date_code": "BT-8", "due_date": "BT-9", "buyer_reference": "BT-10",
+    "project_reference": "BT-11", "contract_reference": "BT-12", "purchase_order_reference": "BT-13",
+    "sales_order_reference": "BT-14", "receiving_advice_reference": "BT-15", "despatch_advice_reference": "BT-16",
+    "tender_reference": "BT-17", "buyer_accounting_reference": "BT-19", "payment_terms": "BT-20",
+    "business_process": "BT-23", "profile": "BT-24",
+}
+_TOTAL_TERMS = {
+    "line_total": "BT-106", "allowance_total": "BT-107", "charge_total": "BT-108", "tax_exclusive": "BT-109",
+    "tax_total": "BT-110", "tax_total_accounting": "BT-111", "tax_inclusive": "BT-112", "prepaid": "BT-113",
+    "rounding": "BT-114", "payable": "BT-115",
+}
+
+
+def _put(out: dict[str, Any], term: str | None, value: Any) -> None:
+    if term is None or value is None or value == "":
+        return
+    out[term] = value.isoformat() if isinstance(value, dt.date) else value
+
+
+def terms(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat JSON object keyed by EN 16931 term ids; absent terms are omitted, amounts as written.
+
+    Repeatable identifiers (BT-29, BT-46, BT-60) take their first value; ``lines`` counts BG-25.
+    """
+    out: dict[str, Any] = {}
+    for key, term in _HEADER_TERMS.items():
+        _put(out, term, data.get(key))
+    if data.get("invoiced_object"):
+        _put(out, "BT-18", data["invoiced_object"].get("id"))
+    for role, simple, ident, legal, endpoint, address_terms, contact_terms in _PARTY_TERMS:
+        party = data.get(role)
+        if not party:
+            continue
+        for key, term in simple.items():
+            _put(out, term, party.get(key))
+        if ident and party.get("identifiers"):
+            first = party["identifiers"][0]
+            _put(out, ident, first.get("id"))
+            _put(out, f"{ident}-1", first.get("scheme"))
+        for term, key in ((legal, "legal_registration"), (endpoint, "electronic_address")):
+            if term and party.get(key):
+                _put(out, term, party[key].get("id"))
+                _put(out, f"{term}-1", party[key].get("scheme"))
+        if address_terms and party.get("address"):
+            for term, key in zip(address_terms, _ADDRESS_KEYS, strict=True):
+                _put(out, term, party["address"].get(key))
+        if contact_terms and party.get("contact"):
+            for term, key in zip(contact_terms, ("name", "telephone", "email"), strict=True):
+                _put(out, term, party["contact"].get(key))
+    delivery = data.get("delivery") or {}
+    _put(out, "BT-70", delivery.get("party_name"))
+    _put(out, "BT-71", (delivery.get("location") or {}).get("id"))
+    _put(out, "BT-72", delivery.get("actual_date"))
+    period = data.get("invoicing_period") or {}
+    _put(out, "BT-73", period.get("start_date"))
+    _put(out, "BT-74", period.get("end_date"))
+    payment = data.get("payment_instructions") or {}
+    _put(out, "BT-81", payment.get("means_code"))
+    _put(out, "BT-83", payment.get("remittance_information"))
+    if payment.get("credit_transfers"):
+        _put(out, "BT-84", payment["credit_transfers"][0].get("account_id"))
+    for key, term in _TOTAL_TERMS.items():
+        _put(out, term, (data.get("totals") or {}).get(key))
+    out["lines"] = len(data.get("lines") or [])
+    return out
+
+
+# ---------------------------------------------------------------------------- pivot
+
+
+def build_pivot(
+    data: Mapping[str, Any], *, fmt: str, name: str, warnings: Iterable[str] = ()
+) -> Pivot:
+    """Complete ``data``, derive its keys, enforce the fatal business rules and wrap it as a Pivot.
+
+    Raises :class:`NonConformantError` naming every failing fatal rule (the first in ``rule=``).
+    """
+    record = complete(data)
+    _derive(record)
+    findings = check(record)
+    fatal = [f for f in findings if f.severity == "fatal"]
+    if fatal:
+        ids = sorted({f.rule for f in fatal}, key=[f.rule for f in fatal].index)
+        raise NonConformantError(
+            f"EN 16931 business rules failed: {', '.join(ids)} ({fatal[0]})",
+            document=name,
+            rule=fatal[0].rule,
+            xpath=fatal[0].location,
+            hint="correct the amounts or terms named by the rules; `bus validate` lists every finding",
+        )
+    notes = [*warnings, *(str(f) for f in findings)]
+    seller = record.get("seller_key") or "unknown"
+    return Pivot(
+        type=EVENT_TYPE,
+        schema=SCHEMA_NAME,
+        subject=f"invoice:{seller}:{record['number']}",
+        data=record,
+        format=fmt,
+        warnings=tuple(notes),
+    )
