@@ -1,7 +1,9 @@
 """The contract of a stream processor's pure core, shared by faust shells and the test driver.
 
 A processor is a pure function ``process(state, event, ctx) -> (state, events)`` over the
-state of one dossier (the Kafka key). It does no I/O and reads no clock: the time is
+state of one dossier: ``key(event, ctx)`` names it (usually the Kafka key, the subject; the
+accounting chain keys invoices by their contract instead), and the shell re-partitions the
+stream by that key so one worker owns each state. It does no I/O and reads no clock: the time is
 ``ctx.now`` (from the event stream or an injected clock) and reference data (companies,
 attestations...) comes read-only in ``ctx.tables``. Timers (a payment deadline) are
 ``on_time(state, key, ctx)``, called by the shell as time advances. The faust agent that runs
@@ -35,6 +37,10 @@ class Processor(Protocol):
     name: str
     inputs: Sequence[str]
     tables: Sequence[str]
+
+    def key(self, event: Received, ctx: Context) -> str | None:
+        """The state this event belongs to (usually ``event.subject``); None to ignore the event."""
+        ...
 
     def initial_state(self) -> Any: ...
 

@@ -154,7 +154,9 @@ class TopologyTestDriver:
                 self.tables[record.topic][received.subject] = received.data
             if record.topic not in self.processor.inputs:
                 return
-            key = received.subject
+            key = self.processor.key(received, self.context())
+            if key is None:
+                return
             state = self.states.get(key)
             if state is None:
                 state = self.processor.initial_state()
