@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["bus", "bus.client", "bus.testing", "adapters"]
+PACKAGES = ["adapters", "bus", "bus.client", "bus.ledger", "bus.testing"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
