@@ -9,6 +9,7 @@ Public API (everything else is private)::
 Importing :mod:`bus` has no side effect: it neither reads the environment nor connects.
 """
 
+from ._broker import BrokerStatus, EmbeddedBroker, wait_until_ready
 from ._catalog import Catalog, Schema, default_catalog
 from ._envelope import Envelope
 from ._errors import (
@@ -48,6 +49,7 @@ __all__ = [
     "Action",
     "AdapterError",
     "BrokerError",
+    "BrokerStatus",
     "BusContext",
     "BusError",
     "BusSettings",
@@ -57,6 +59,7 @@ __all__ = [
     "DeliveryError",
     "DocumentTooLargeError",
     "DuplicateEventError",
+    "EmbeddedBroker",
     "Envelope",
     "EnvelopeError",
     "ErrorPolicy",
@@ -90,4 +93,5 @@ __all__ = [
     "follow_up",
     "generate_key",
     "topic_map",
+    "wait_until_ready",
 ]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-from uuid6 import uuid7
 
 from ._catalog import Catalog, Schema
 from ._codec import decode, encode, fingerprint_of
@@ -30,6 +30,19 @@ Headers = Sequence[tuple[str, bytes]]
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def uuid7() -> str:
+    """A UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, version 7, 74 random bits.
+
+    Time-ordered ids keep a partition's ``ce_id`` roughly sortable for auditors. Written here
+    because the generic libraries cost ~20 µs per id on the sealing hot path; this costs ~1 µs.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122/9562 variant
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,7 +130,7 @@ class Wire:
             raise RecordTooLargeError(
                 f"{event.type} payload is {len(payload)} bytes, above {self.max_event_bytes}", subject=event.subject)
         envelope = Envelope(
-            id=event.id or str(uuid7()),
+            id=event.id or uuid7(),
             source=event.source or self.source or f"urn:siren:{self.signer.public.siren}:bus",
             type=event.type,
             subject=event.subject,
@@ -127,8 +140,8 @@ class Wire:
             correlationid=event.correlationid,
             causationid=event.causationid,
         )
-        signed = envelope.with_signature(self.signer.sign(envelope.signing_bytes(payload)))
-        return Record(key=event.subject.encode(), value=payload, headers=tuple(signed.to_headers()))
+        headers = envelope.to_headers(signature=self.signer.sign(envelope.signing_bytes(payload)))
+        return Record(key=event.subject.encode(), value=payload, headers=tuple(headers))
 
     def open(self, record: Record) -> Received:
         """Verify and decode a consumed record; raises a typed BusError for anything wrong.

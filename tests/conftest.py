@@ -34,3 +34,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
         if "conformance" in parts:
             item.add_marker(pytest.mark.conformance)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--require-integration", action="store_true", default=IN_CI,
+        help="fail the run when no integration test ran or one was skipped (default under CI=true)",
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI a green run must include the integration tests against the real broker."""
+    if not session.config.getoption("--require-integration"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+
+    def integration(reports: list) -> list:  # type: ignore[type-arg]
+        return [r for r in reports if "tests/integration/" in r.nodeid.replace("\\", "/")]
+
+    passed = integration(reporter.stats.get("passed", []))
+    skipped = integration(reporter.stats.get("skipped", []))
+    if skipped:
+        reporter.write_line(f"ERROR: {len(skipped)} integration test(s) were skipped; CI must run them all", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif not passed and session.exitstatus == pytest.ExitCode.OK:
+        reporter.write_line("ERROR: no integration test ran; CI must run them against the real broker", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     _configure_logging()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except BusError as err:
         print(f"bus: error: {err}", file=sys.stderr)
         sys.exit(2)

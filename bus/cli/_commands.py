@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from . import _dlq, _documents, _events, _keys, _schemas, _topics
+from . import _broker, _dlq, _documents, _events, _keys, _schemas, _topics
 
 REGISTRARS = [
+    _broker.register,
     _documents.register,
     _events.register,
     _keys.register,
