@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _broker, _dlq, _documents, _events, _keys, _schemas, _topics
+from . import _broker, _demo, _dlq, _documents, _events, _keys, _schemas, _topics
 
 REGISTRARS = [
     _broker.register,
@@ -12,4 +12,5 @@ REGISTRARS = [
     _topics.register,
     _schemas.register,
     _dlq.register,
+    _demo.register,
 ]
