@@ -203,14 +203,16 @@ def from_json_value(schema: Any, value: Any, named: dict[str, Any] | None = None
     if isinstance(schema, list):
         if value is None and "null" in schema:
             return None
-        for branch in schema:
-            if branch == "null":
-                continue
+        branches = [b for b in schema if b != "null"]
+        if len(branches) == 1:  # the pivots' optional fields: ["null", T]
+            return from_json_value(branches[0], value, named)
+        for branch in branches:
             try:
                 converted = from_json_value(branch, value, named)
-                if fastavro.validation.validate(converted, branch, raise_errors=False, named_schemas=named):
+                parsed = fastavro.parse_schema(branch, named_schemas=dict(named), _force=True)
+                if fastavro.validation.validate(converted, parsed, raise_errors=False):
                     return converted
-            except (ValueError, TypeError, KeyError):
+            except (ValueError, TypeError, KeyError, SchemaParseException):
                 continue
         return value
     if not isinstance(schema, dict):

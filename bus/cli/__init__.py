@@ -38,6 +38,8 @@ def _configure_logging() -> None:
         # aiokafka logs every retried request (leader elections, metadata refresh) at ERROR;
         # real failures reach the user as typed DeliveryErrors instead.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # pypdf warns about every repairable oddity of a PDF; the adapter reports what matters.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,85 @@
+"""``bus adapt|export|validate`` from the command line: JSON out, typed errors as one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BUS = [sys.executable, "-c", "from bus.cli import main; main()"]
+
+
+def bus(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BUS, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_adapt_prints_the_pivot(corpus):
+    out = bus("adapt", str(corpus / "reference/sirene/unite_legale.json"))
+    assert out.returncode == 0, out.stderr
+    pivot = json.loads(out.stdout)
+    assert pivot["schema"] == "fr.dcant.reference.Company"
+    assert pivot["subject"] == "company:026280206"
+    assert pivot["data"]["legal_form"] == "5710"
+
+
+def test_adapt_terms_of_an_invoice(corpus):
+    out = bus("adapt", "--terms", str(corpus / "invoices/en16931-ubl/ubl-tc434-example1.xml"))
+    assert out.returncode == 0, out.stderr
+    terms = json.loads(out.stdout)
+    assert terms["BT-1"] == "12115118"
+    assert terms["lines"] >= 1
+
+
+@pytest.mark.parametrize("content", [
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+    b"<Invoice xmlns='urn:nobody'><ID>1</ID></Invoice>",
+    b"%PDF-1.7\n truncated",
+    b"\x00\x01\x02 not a document",
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, content):
+    path = tmp_path / "doc.bin"
+    path.write_bytes(content)
+    out = bus("adapt", str(path))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("bus: error:") and str(path) in lines[0]
+    assert "Traceback" not in out.stderr
+    assert "root:" not in out.stderr  # /etc/passwd was never read
+
+
+def test_export_writes_the_native_document_back(corpus, tmp_path):
+    pivot = bus("adapt", str(corpus / "invoices/en16931-cii/CII_example1.xml"))
+    assert pivot.returncode == 0, pivot.stderr
+    (tmp_path / "p.json").write_text(pivot.stdout)
+    out = bus("export", "cii", str(tmp_path / "p.json"), "--out", str(tmp_path / "back.xml"))
+    assert out.returncode == 0, out.stderr
+    again = bus("adapt", "--terms", str(tmp_path / "back.xml"))
+    first = bus("adapt", "--terms", str(corpus / "invoices/en16931-cii/CII_example1.xml"))
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+
+
+def test_validate_reports_rule_and_location(corpus, tmp_path):
+    ok = bus("validate", "--schema-dir", str(corpus), str(corpus / "invoices/en16931-ubl/ubl-tc434-example1.xml"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = (corpus / "invoices/en16931-ubl/ubl-tc434-example1.xml").read_bytes().replace(
+        b"<cbc:ID>12115118</cbc:ID>", b"<cbc:Identifier>12115118</cbc:Identifier>", 1)
+    (tmp_path / "broken.xml").write_bytes(broken)
+    bad = bus("validate", "--schema-dir", str(corpus), str(tmp_path / "broken.xml"))
+    assert bad.returncode == 2
+    assert "XSD" in bad.stderr or "BR-" in bad.stderr
+
+
+def test_validate_without_schema_dir_says_what_to_do(corpus, tmp_path, monkeypatch):
+    monkeypatch.delenv("BUS_SCHEMA_DIR", raising=False)
+    out = bus("validate", str(corpus / "invoices/en16931-ubl/ubl-tc434-example1.xml"))
+    assert out.returncode == 2
+    assert "BUS_SCHEMA_DIR" in out.stderr
+
+
+def test_schemas_check_passes_on_the_shipped_schemas():
+    out = bus("schemas", "check")
+    assert out.returncode == 0, out.stdout + out.stderr
