@@ -69,6 +69,8 @@ def topic_map(settings: BusSettings) -> dict[str, TopicSpec]:
         spec("reference.companies", 6, "compact", FOREVER, "SIRENE companies by SIRET/SIREN"),
         spec("reference.attestations", 6, "compact", FOREVER, "URSSAF / DGFiP attestations by company"),
         spec("reference.administrations", 1, "compact", FOREVER, "administrations and their public keys"),
+        spec("notifications", 6, "delete", FOREVER,
+             "explicit requests to an administration: documents to supply, deadlines, anomalies"),
         spec("deadletter", 3, "delete", FOREVER, "rejected records, original bytes untouched"),
         spec("catalog", 1, "compact", FOREVER, "Avro schemas by fingerprint"),
         spec("ledger.checkpoints", 1, "delete", FOREVER, "signed Merkle checkpoints of the family topics"),
@@ -76,17 +78,19 @@ def topic_map(settings: BusSettings) -> dict[str, TopicSpec]:
     return {t.key: t for t in topics}
 
 
-_REFERENCE_TOPIC = {
+_SCHEMA_TOPIC = {
     "fr.dcant.reference.Company": "reference.companies",
     "fr.dcant.reference.Attestation": "reference.attestations",
     "fr.dcant.reference.AdministrationKey": "reference.administrations",
+    # Not compacted: every request is kept, keyed by the dossier it concerns.
+    "fr.dcant.reference.DocumentRequested": "notifications",
 }
 
 
 def topic_for_schema(schema_name: str) -> str:
     """Logical topic of events whose payload is ``schema_name`` (``fr.dcant.<family>.X``)."""
-    if schema_name in _REFERENCE_TOPIC:
-        return _REFERENCE_TOPIC[schema_name]
+    if schema_name in _SCHEMA_TOPIC:
+        return _SCHEMA_TOPIC[schema_name]
     family = schema_name.split(".")[2] if schema_name.count(".") >= 3 else ""
     if family not in FAMILIES:
         from ._errors import ConfigurationError
