@@ -18,13 +18,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from bus._errors import MalformedDocumentError, NonConformantError
 
 from ._base import Pivot, Sniff
+from ._json import parse_json
 
 __all__ = ["FAMILY", "FORMAT", "detect", "to_pivot", "to_pivots"]
 
@@ -71,10 +71,7 @@ def to_pivots(data: bytes, *, name: str = "<bytes>") -> Iterator[Pivot]:
 
 
 def _json_rows(data: bytes, name: str) -> Iterator[Mapping[str, Any]]:
-    try:
-        doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedDocumentError(f"not JSON: {exc}", document=name) from exc
+    doc = parse_json(data, name=name, max_bytes=_MAX_BYTES)
     items: list[Any]
     if isinstance(doc, list):
         items = doc
@@ -99,10 +96,12 @@ def _json_rows(data: bytes, name: str) -> Iterator[Mapping[str, Any]]:
 
 
 def _csv_rows(data: bytes, name: str) -> Iterator[Mapping[str, Any]]:
-    try:
-        text = io.StringIO(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise MalformedDocumentError("SIRENE CSV must be UTF-8", document=name) from exc
+    header = data[:65536].split(b"\n", 1)[0]
+    if b"siren" not in header:
+        raise NonConformantError("CSV has no 'siren' column", document=name, rule="SIRENE",
+                                 hint="use the INSEE stock files StockEtablissement or StockUniteLegale")
+    # Decoded as it is read: a stock file of hundreds of MB never exists twice in memory.
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
     try:
         reader = csv.DictReader(text)
         if not reader.fieldnames or "siren" not in reader.fieldnames:
@@ -114,6 +113,8 @@ def _csv_rows(data: bytes, name: str) -> Iterator[Mapping[str, Any]]:
             yield {k: (v if v != "" else None) for k, v in row.items()}
     except csv.Error as exc:
         raise MalformedDocumentError(f"bad CSV: {exc}", document=name) from exc
+    except UnicodeDecodeError as exc:
+        raise MalformedDocumentError("SIRENE CSV must be UTF-8", document=name) from exc
 
 
 def _current_period(row: Mapping[str, Any], key: str) -> Mapping[str, Any]:
