@@ -32,7 +32,9 @@ __all__ = [
     "build_pivot",
     "check",
     "complete",
+    "invoice_subject",
     "parse_decimal",
+    "party_key",
     "terms",
 ]
 
@@ -150,6 +152,24 @@ def _party_key(party: Mapping[str, Any] | None, fallback_vat: bool = True) -> tu
     if legal and legal.get("id"):
         return None, str(legal["id"])
     return None, party.get("vat_identifier") if fallback_vat else None
+
+
+def party_key(party: Mapping[str, Any] | None) -> str | None:
+    """The best identifier of a party (BT-29/BT-30 with SIRET/SIREN first), as the subjects use it."""
+    return _party_key(party)[1]
+
+
+def invoice_subject(seller_key: str | None, number: str) -> str:
+    """The dossier of an invoice: ``invoice:<seller>:<BT-1>``.
+
+    Invoice numbers are unique per legal unit, not per establishment, and status messages
+    (CDAR) name the seller by SIREN while invoices often give a SIRET: a 14-digit SIRET is
+    reduced to its SIREN so an invoice and its statuses share one dossier.
+    """
+    seller = seller_key or "unknown"
+    if len(seller) == 14 and seller.isdigit():
+        seller = seller[:9]
+    return f"invoice:{seller}:{number}"
 
 
 def _derive(data: dict[str, Any]) -> None:
@@ -511,11 +531,10 @@ def build_pivot(
             hint="correct the amounts or terms named by the rules; `bus validate` lists every finding",
         )
     notes = [*warnings, *(str(f) for f in findings)]
-    seller = record.get("seller_key") or "unknown"
     return Pivot(
         type=EVENT_TYPE,
         schema=SCHEMA_NAME,
-        subject=f"invoice:{seller}:{record['number']}",
+        subject=invoice_subject(record.get("seller_key"), record["number"]),
         data=record,
         format=fmt,
         warnings=tuple(notes),

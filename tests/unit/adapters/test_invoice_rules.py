@@ -151,7 +151,7 @@ def test_build_pivot_rejects_with_every_failing_rule_listed() -> None:
 def test_build_pivot_subject_and_keys() -> None:
     pivot = _en16931.build_pivot(copy.deepcopy(_valid()), fmt="ubl", name="x.xml")
     assert pivot.type == "fr.dcant.invoices.InvoiceReceived"
-    assert pivot.subject == "invoice:12345678900017:F-1"
+    assert pivot.subject == "invoice:123456789:F-1"
     assert pivot.data["seller_siret"] == "12345678900017"
     assert pivot.data["buyer_key"] == "213105554"
 
