@@ -1,0 +1,274 @@
+"""What a contract allows, and the checks an invoice must pass against it.
+
+Contract terms come from two pivots: the DECP data of the contract
+(``fr.dcant.procurement.ContractData``: holders' SIRET, declared subcontractors with their
+acte de sous-traitance amount, amount and amended amount) and the eForms award notice
+(``fr.dcant.procurement.Award``: winners with their role and tender value). DECP is the French
+legal record of the contract, so where both give a term DECP wins (:func:`effective_terms`).
+
+An invoice (``fr.dcant.invoices.Invoice``) is then checked (:func:`check_invoice`); each
+failure is a finding with one of the rule ids below, and the worst finding decides the outcome
+(:data:`RULE_OUTCOME`), reported with the French invoice lifecycle status and the Chorus Pro
+status of :data:`STATUSES`:
+
+=====================  ==========  ===========================================================
+rule                   outcome     meaning
+=====================  ==========  ===========================================================
+CONTRACT-UNKNOWN       rejected    no contract/engagement with the invoice's BT-12 (or BT-13)
+CONTRACT-HOLDER        rejected    the seller (BT-30 SIRET/SIREN) is neither a holder of the
+                                   contract nor a declared subcontractor
+CONTRACT-CEILING       rejected    the amount invoiced without VAT (BT-109), with what is
+                                   already accepted, exceeds the contract amount (or the
+                                   subcontractor exceeds its acte de sous-traitance)
+EN16931-ARITHMETIC     suspended   an EN 16931 BR-CO calculation rule fails: the request is
+                                   incoherent, which is a ground for suspension of the délai
+                                   de paiement (décret 2013-269 art. 10)
+SUSPENSION-USED        rejected    the invoice corrects a suspended one and fails again: the
+                                   period can be suspended only once (art. 10)
+=====================  ==========  ===========================================================
+
+Amounts are compared as :class:`decimal.Decimal`; contract amounts are without VAT (DECP
+``montant`` and eForms BT-720 are HT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from adapters._en16931 import RULES as EN16931_RULES
+
+__all__ = [
+    "Outcome",
+    "RULE_OUTCOME",
+    "STATUSES",
+    "award_contract_id",
+    "check_invoice",
+    "decimal_of",
+    "effective_terms",
+    "outcome_of",
+    "seller_role",
+    "terms_from_award",
+    "terms_from_decp",
+]
+
+Outcome = Literal["accepted", "suspended", "rejected"]
+
+RULE_OUTCOME: dict[str, Outcome] = {
+    "CONTRACT-UNKNOWN": "rejected",
+    "CONTRACT-HOLDER": "rejected",
+    "CONTRACT-CEILING": "rejected",
+    "EN16931-ARITHMETIC": "suspended",
+    "SUSPENSION-USED": "rejected",
+}
+
+#: outcome -> (French lifecycle status code, its label, Chorus Pro status). Codes of the invoice
+#: lifecycle of the French e-invoicing reform (AFNOR XP Z12-012 / DGFiP specifications: 204 prise
+#: en charge, 208 suspendue, 210 refusée); Chorus Pro statuses as its API names them.
+STATUSES: dict[Outcome, tuple[str, str, str]] = {
+    "accepted": ("204", "Prise en charge", "MISE_A_DISPOSITION"),
+    "suspended": ("208", "Suspendue", "SUSPENDUE"),
+    "rejected": ("210", "Refusée", "REJETEE"),
+}
+
+_HOLDER_ROLES = frozenset({"tenderer", "group-leader", "group-member"})
+_SEVERITY = {"accepted": 0, "suspended": 1, "rejected": 2}
+
+
+def decimal_of(text: Any) -> Decimal | None:
+    """A decimal amount as written, or None when absent or not a number."""
+    if text is None:
+        return None
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _digits(identifier: Any) -> str | None:
+    if identifier is None:
+        return None
+    text = "".join(str(identifier).split())
+    return text or None
+
+
+# ---------------------------------------------------------------------------- contract terms
+
+
+def terms_from_decp(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Contract terms of a DECP ContractData pivot.
+
+    The latest modification (by id) that names holders or an amount replaces them: DECP
+    ``modification/montant`` is the contract's amount after the modification.
+    """
+    holders = [h["id"] for h in data.get("holders") or [] if _digits(h.get("id"))]
+    amount = data.get("amount") or data.get("global_value")
+    for modification in sorted(data.get("modifications") or [], key=lambda m: m.get("id") or 0):
+        if modification.get("holders"):
+            holders = [h["id"] for h in modification["holders"] if _digits(h.get("id"))]
+        if modification.get("amount") is not None:
+            amount = modification["amount"]
+    subcontractors = [
+        {"id": _digits(act["subcontractor_id"]), "amount": act.get("amount")}
+        for act in data.get("subcontracting_acts") or []
+        if _digits(act.get("subcontractor_id"))
+    ]
+    return {
+        "id": data["id"],
+        "buyer_id": data.get("buyer_id"),
+        "title": data.get("subject"),
+        "holders": [_digits(h) for h in holders],
+        "subcontractors": subcontractors,
+        "ceiling": amount,
+    }
+
+
+def _single_contract(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    contracts = data.get("contracts") or []
+    return contracts[0] if len(contracts) == 1 else None
+
+
+def award_contract_id(data: Mapping[str, Any]) -> str | None:
+    """The contract an award notice opens: the BT-150 identifier of its one settled contract.
+
+    A notice settling several contracts (several lots) names no single contract: it has to be
+    split per contract upstream, so None is returned and the notice is ignored.
+    """
+    contract = _single_contract(data)
+    return contract.get("contract_reference") if contract else None
+
+
+def terms_from_award(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Contract terms of the single contract of an eForms award notice.
+
+    Holders are the winners acting as tenderer or group member, subcontractors the winners'
+    declared subcontractors, identified by their French registration number (BT-501); the
+    ceiling is the sum of the distinct winning tenders' values (BT-720).
+    """
+    contract = _single_contract(data) or {}
+    technical_id = contract.get("contract_id")
+    winners = [w for w in data.get("winners") or []
+               if technical_id is None or w.get("contract_id") in (None, technical_id)]
+    holders, subcontractors, values = [], [], {}
+    for winner in winners:
+        org = winner.get("organization") or {}
+        ident = _digits(org.get("french_id")) if org.get("french_id_type") else None
+        if ident is None:
+            continue
+        if winner.get("role") == "subcontractor":
+            subcontractors.append({"id": ident, "amount": None})
+        elif winner.get("role") in _HOLDER_ROLES:
+            holders.append(ident)
+        if winner.get("value") is not None:
+            values[winner.get("tender_id") or ident] = winner["value"]
+    amounts = [decimal_of(v) for v in values.values()]
+    ceiling = str(sum((a for a in amounts if a is not None), Decimal(0))) if values else None
+    buyers = [b.get("french_id") for b in data.get("buyers") or [] if b.get("french_id")]
+    return {
+        "id": contract.get("contract_reference"),
+        "buyer_id": buyers[0] if buyers else None,
+        "title": contract.get("title") or data.get("title"),
+        "holders": holders,
+        "subcontractors": subcontractors,
+        "ceiling": ceiling,
+    }
+
+
+def effective_terms(sources: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """The contract as the checks see it: DECP terms over eForms terms; subcontractors of both."""
+    decp, eforms = sources.get("decp"), sources.get("eforms")
+    if decp is None and eforms is None:
+        return None
+    first, second = (decp, eforms) if decp is not None else (eforms, None)
+    assert first is not None
+    merged = dict(first)
+    if second is not None:
+        for key in ("buyer_id", "title", "ceiling"):
+            if merged.get(key) is None:
+                merged[key] = second.get(key)
+        if not merged["holders"]:
+            merged["holders"] = list(second["holders"])
+        known = {s["id"] for s in merged["subcontractors"]}
+        merged["subcontractors"] = [*merged["subcontractors"], *(s for s in second["subcontractors"] if s["id"] not in known)]
+    return merged
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _same_company(seller: str, party: str) -> bool:
+    """A SIRET matches itself; a SIREN matches every establishment (SIRET) of that company."""
+    return seller == party or (len(seller) == 9 and party[:9] == seller) or (len(party) == 9 and seller[:9] == party)
+
+
+def seller_role(terms: Mapping[str, Any], seller_id: str | None) -> tuple[str | None, Mapping[str, Any] | None]:
+    """("holder" | "subcontractor" | None, the subcontracting act) of the invoice's seller."""
+    seller = _digits(seller_id)
+    if seller is None:
+        return None, None
+    if any(_same_company(seller, h) for h in terms.get("holders") or []):
+        return "holder", None
+    for act in terms.get("subcontractors") or []:
+        if _same_company(seller, act["id"]):
+            return "subcontractor", act
+    return None, None
+
+
+def _finding(rule: str, location: str, message: str, source_rule: str | None = None) -> dict[str, Any]:
+    return {"rule": rule, "location": location, "message": message, "source_rule": source_rule}
+
+
+def _arithmetic(invoice: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+    for rule_id, rule in EN16931_RULES.items():
+        if not rule_id.startswith("BR-CO-"):
+            continue
+        for found in rule(invoice):
+            yield _finding("EN16931-ARITHMETIC", found.location, found.message, found.rule)
+
+
+def check_invoice(terms: Mapping[str, Any] | None, invoice: Mapping[str, Any], *, amount_excl_tax: Decimal,
+                  invoiced: Decimal, invoiced_by_seller: Decimal) -> list[dict[str, Any]]:
+    """Every finding of ``invoice`` against the contract ``terms`` (None: no such contract).
+
+    ``amount_excl_tax`` is the invoice's signed BT-109 (negative for a credit note),
+    ``invoiced`` what the contract already accepted without VAT, ``invoiced_by_seller`` the part
+    of it invoiced by this seller (checked against a subcontractor's act).
+    """
+    findings: list[dict[str, Any]] = []
+    if terms is None:
+        reference = invoice.get("contract_reference") or invoice.get("purchase_order_reference")
+        findings.append(_finding("CONTRACT-UNKNOWN", "BT-12" if invoice.get("contract_reference") else "BT-13",
+                                 f"no contract or engagement {reference!r} is known to the buyer"
+                                 if reference else "the invoice names no contract (BT-12) nor order (BT-13)"))
+    else:
+        role, act = seller_role(terms, invoice.get("seller_siret"))
+        if role is None:
+            findings.append(_finding(
+                "CONTRACT-HOLDER", "BT-30",
+                f"seller {invoice.get('seller_siret') or invoice.get('seller_key')!r} is neither a holder of contract "
+                f"{terms['id']!r} nor a declared subcontractor"))
+        ceiling = decimal_of(terms.get("ceiling"))
+        if ceiling is not None and amount_excl_tax > 0 and invoiced + amount_excl_tax > ceiling:
+            findings.append(_finding(
+                "CONTRACT-CEILING", "BT-109",
+                f"{invoiced} already invoiced + {amount_excl_tax} exceeds the contract amount {ceiling} (excl. VAT)"))
+        act_amount = decimal_of(act.get("amount")) if act else None
+        if act_amount is not None and amount_excl_tax > 0 and invoiced_by_seller + amount_excl_tax > act_amount:
+            findings.append(_finding(
+                "CONTRACT-CEILING", "BT-109",
+                f"subcontractor: {invoiced_by_seller} already invoiced + {amount_excl_tax} exceeds its acte de "
+                f"sous-traitance amount {act_amount}"))
+    findings.extend(_arithmetic(invoice))
+    return findings
+
+
+def outcome_of(findings: Iterable[Mapping[str, Any]]) -> Outcome:
+    """The worst outcome of the findings' rules (accepted when there is none)."""
+    worst: Outcome = "accepted"
+    for finding in findings:
+        outcome = RULE_OUTCOME[finding["rule"]]
+        if _SEVERITY[outcome] > _SEVERITY[worst]:
+            worst = outcome
+    return worst

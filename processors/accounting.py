@@ -1,0 +1,433 @@
+"""The accounting chain: commande publique → facture → service fait → mandat → paiement.
+
+:class:`AccountingChain` is a pure processor core (see :mod:`bus._processor`) whose state is
+one contract (or engagement): its terms (holders, declared subcontractors, amount), and every
+invoice against it with its check, délai global de paiement, mandats and payments; totals
+awarded / invoiced / mandated / paid are kept in ``state["totals"]``.
+
+State key convention: ``contract:<id>``, the id being the DECP ``marche/id`` (the subject of
+``ContractDataPublished``) or the eForms BT-150 of an award notice's single settled contract.
+
+==========================================  ===================================================
+input                                        routed to ``contract:<id>`` by
+==========================================  ===================================================
+procurement.ContractDataPublished (DECP)    ``id``
+procurement.AwardPublished (eForms)         BT-150 of its one settled contract (else ignored)
+invoices.InvoiceReceived                    BT-12 Contract reference, else BT-13 Purchase order
+                                            reference; an invoice naming neither gets its own
+                                            ``unrouted:<invoice subject>`` state, and is rejected
+accounting.ServiceFaitRecorded              ``contract_id`` (echoed from InvoiceChecked)
+accounting.PaymentRecorded                  ``contract_id``
+accounting.AcquittementReceived             the contract id written in the acknowledged PES file
+                                            name (``PESALR2_<IdColl>_<Exer>_<IdBord>_<id>.xml``)
+accounting.PesRetourReceived                the IdMarche of its mandat lines when they name one
+                                            contract (else ignored: split it upstream)
+==========================================  ===================================================
+
+Outputs about an invoice carry the invoice's subject (``invoice:<seller>:<BT-1>``) so they are
+ordered with it; the bordereau carries ``bordereau:<IdColl>:<Exer>:<IdBord>`` like the PES
+adapters; ``ContractPaidInFull`` carries ``contract:<id>``. Business outcomes are events, never
+exceptions; events of other types (including the chain's own outputs) are ignored. The same
+input twice (same ``ce_id``) changes nothing; a second service fait for an invoice whose mandat
+is issued or accepted issues no second mandat (one after an anomaly re-issues it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from adapters._pes_common import canonical_number
+from bus._processor import Context, follow_up
+from bus._wire import Event, Received
+
+from . import _accounting_events as ev
+from ._contract_checks import (
+    RULE_OUTCOME,
+    award_contract_id,
+    check_invoice,
+    decimal_of,
+    effective_terms,
+    outcome_of,
+    seller_role,
+    terms_from_award,
+    terms_from_decp,
+)
+from ._late_interest import MARGIN_POINTS, RateTable, default_rate_table, half_year_start, late_payment_interest
+from ._payment_deadline import (
+    LOCAL_AUTHORITY_DAYS,
+    deadline_for,
+    interest_start,
+    paris_date,
+    remaining_days,
+    restart_days,
+)
+from ._pes_bordereau import build_bordereau, contract_of_file_name, creditor_of, mandat_amounts
+
+__all__ = ["AccountingChain", "contract_key", "invoice_contract_id"]
+
+#: Invoice statuses whose amount counts as invoiced on the contract.
+_ACTIVE = frozenset({"accepted", "mandated", "paid"})
+#: PES_Retour InfoPiece/EtatPce of a mandat the accountant rejected.
+_RETOUR_REJECTED = "04"
+_ZERO = Decimal(0)
+
+Handler = Callable[[dict[str, Any], Received, Context], list[Event]]
+
+
+def contract_key(contract_id: str) -> str:
+    """The state key of a contract: ``contract:<id>``."""
+    return f"contract:{contract_id}"
+
+
+def invoice_contract_id(invoice: Mapping[str, Any]) -> str | None:
+    """The contract an invoice is checked against: BT-12, else BT-13 (the engagement)."""
+    for field in ("contract_reference", "purchase_order_reference"):
+        value = (invoice.get(field) or "").strip()
+        if value:
+            return value
+    return None
+
+
+def _retour_contract_id(retour: Mapping[str, Any]) -> str | None:
+    ids = {line.get("contract_id") for b in retour.get("bordereaux") or [] for m in b.get("mandats") or []
+           for line in m.get("lines") or []}
+    return ids.pop() if len(ids) == 1 and None not in ids else None
+
+
+def _sum(values: Any) -> Decimal:
+    return sum((Decimal(v) for v in values), _ZERO)
+
+
+class AccountingChain:
+    """Per-contract state from the award to the payment: checks invoices, issues mandats on
+    PES bordereaux, follows acquittements and payments, and the délai global de paiement."""
+
+    name = "accounting-chain"
+    inputs: tuple[str, ...] = ("procurement", "invoices", "accounting")
+    tables: tuple[str, ...] = ()
+
+    def __init__(self, *, rates: RateTable | None = None, payment_days: int = LOCAL_AUTHORITY_DAYS,
+                 remembered_events: int = 1000) -> None:
+        """``rates``: the ECB rate table (default: the shipped one); ``payment_days``: the buyer's
+        délai global de paiement; ``remembered_events``: how many processed ``ce_id`` a state keeps."""
+        self.rates = rates if rates is not None else default_rate_table()
+        self.payment_days = payment_days
+        self.remembered_events = remembered_events
+        self._handlers: dict[str, Handler] = {
+            ev.CONTRACT_DATA_PUBLISHED: self._on_contract_data,
+            ev.AWARD_PUBLISHED: self._on_award,
+            ev.INVOICE_RECEIVED: self._on_invoice,
+            ev.SERVICE_FAIT_RECORDED: self._on_service_fait,
+            ev.ACQUITTEMENT_RECEIVED: self._on_acquittement,
+            ev.PES_RETOUR_RECEIVED: self._on_pes_retour,
+            ev.PAYMENT_RECORDED: self._on_payment,
+        }
+
+    # -- the processor contract -----------------------------------------------------------------
+
+    def key(self, event: Received, ctx: Context) -> str | None:
+        """``contract:<id>`` of the event (see the module docstring); None for other events."""
+        data = event.data
+        contract_id: str | None = None
+        if event.type == ev.CONTRACT_DATA_PUBLISHED:
+            contract_id = data["id"]
+        elif event.type == ev.AWARD_PUBLISHED:
+            contract_id = award_contract_id(data)
+        elif event.type == ev.INVOICE_RECEIVED:
+            contract_id = invoice_contract_id(data)
+            if contract_id is None:
+                return f"unrouted:{event.subject}"
+        elif event.type in (ev.SERVICE_FAIT_RECORDED, ev.PAYMENT_RECORDED):
+            contract_id = data["contract_id"]
+        elif event.type == ev.ACQUITTEMENT_RECEIVED:
+            contract_id = contract_of_file_name(data.get("file_name"))
+        elif event.type == ev.PES_RETOUR_RECEIVED:
+            contract_id = _retour_contract_id(data)
+        return contract_key(contract_id) if contract_id else None
+
+    def initial_state(self) -> dict[str, Any]:
+        return {
+            "contract_id": None,
+            "contract": {"decp": None, "eforms": None},
+            "invoices": {},
+            "totals": {"awarded": None, "invoiced": "0", "mandated": "0", "paid": "0", "late_payment": "0"},
+            "settled": False,
+            "seen": [],
+        }
+
+    def process(self, state: dict[str, Any], event: Received, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
+        handler = self._handlers.get(event.type)
+        if handler is None or event.id in state["seen"]:
+            return state, []
+        state["seen"].append(event.id)
+        del state["seen"][:-self.remembered_events]
+        events = handler(state, event, ctx)
+        self._update_totals(state)
+        if event.type in (ev.PAYMENT_RECORDED, ev.PES_RETOUR_RECEIVED):
+            events += self._settle(state, event)
+        return state, events
+
+    def on_time(self, state: dict[str, Any], key: str, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
+        """Announce once each unpaid accepted invoice whose payment period has expired."""
+        today = paris_date(ctx.now)
+        events = []
+        for subject in sorted(state["invoices"]):
+            entry = state["invoices"][subject]
+            dgp = entry.get("dgp")
+            if entry["status"] not in ("accepted", "mandated") or not dgp or entry["deadline_announced"]:
+                continue
+            deadline = dt.date.fromisoformat(dgp["deadline"])
+            if today <= deadline:
+                continue
+            entry["deadline_announced"] = True
+            rate = self.rates.rate_on(half_year_start(interest_start(deadline)))[0] + MARGIN_POINTS
+            data = ev.deadline_data(entry, contract_id=state["contract_id"], today=today,
+                                    days_late=(today - deadline).days, rate=rate,
+                                    outstanding=Decimal(entry["amount_payable"]) - Decimal(entry["paid"]))
+            events.append(Event(type=ev.PAYMENT_DEADLINE_EXCEEDED, subject=subject, schema=ev.PAYMENT_DEADLINE,
+                                data=data, correlationid=entry["correlation"], causationid=entry["cause"]))
+        return state, events
+
+    # -- contract -------------------------------------------------------------------------------
+
+    def _on_contract_data(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
+        state["contract"]["decp"] = terms_from_decp(event.data)
+        state["contract_id"] = event.data["id"]
+        return []
+
+    def _on_award(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
+        terms = terms_from_award(event.data)
+        state["contract"]["eforms"] = terms
+        state["contract_id"] = terms["id"]
+        return []
+
+    # -- invoices -------------------------------------------------------------------------------
+
+    def _on_invoice(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
+        data, subject = event.data, event.subject
+        contract_id = invoice_contract_id(data)
+        if contract_id is not None:
+            state["contract_id"] = contract_id
+        previous = state["invoices"].get(subject)
+        if previous is not None and previous["status"] not in ("suspended", "rejected"):
+            return []  # the same invoice again while it is being processed: a duplicate
+        corrected = previous if previous is not None and previous["status"] == "suspended" else None
+        if corrected is None:
+            corrected = self._suspended_predecessor(state, data)
+        entry = self._new_entry(event, data, received=paris_date(event.time))
+        terms = effective_terms(state["contract"]) if contract_id is not None else None
+        amount = Decimal(entry["amount_excl_tax"])
+        active = [e for s, e in state["invoices"].items() if s != subject and e["status"] in _ACTIVE]
+        findings = check_invoice(
+            terms, data, amount_excl_tax=amount, invoiced=_sum(e["amount_excl_tax"] for e in active),
+            invoiced_by_seller=_sum(e["amount_excl_tax"] for e in active if e["creditor"]["siret"] == data.get("seller_siret")))
+        outcome = outcome_of(findings)
+        if corrected is not None:
+            entry["corrects"] = corrected["number"]
+            entry["suspension"] = corrected["suspension"]
+            if outcome == "suspended":
+                findings.append({"rule": "SUSPENSION-USED", "location": "BT-1", "source_rule": None,
+                                 "message": f"invoice {corrected['number']} was already suspended once; the délai de "
+                                            "paiement cannot be suspended twice (décret 2013-269 art. 10)"})
+                outcome = RULE_OUTCOME["SUSPENSION-USED"]
+            if corrected is not previous:
+                corrected["status"], corrected["replaced_by"] = "replaced", subject
+        entry["role"] = seller_role(terms, data.get("seller_siret"))[0] if terms else None
+        self._start_period(entry, outcome, corrected, ctx)
+        state["invoices"][subject] = entry
+        invoiced = _sum(e["amount_excl_tax"] for e in active) + (amount if outcome == "accepted" else _ZERO)
+        check = ev.check_data(entry, outcome, findings, contract_id=contract_id,
+                              ceiling=terms.get("ceiling") if terms else None, invoiced=invoiced)
+        return [follow_up(event, type=ev.INVOICE_CHECKED, schema=ev.INVOICE_CHECK, data=check, subject=subject)]
+
+    def _new_entry(self, event: Received, data: Mapping[str, Any], *, received: dt.date) -> dict[str, Any]:
+        totals = data.get("totals") or {}
+        credit_note = bool(data.get("is_credit_note")) or data.get("type_code") == "381"
+        excl = decimal_of(totals.get("tax_exclusive")) or _ZERO
+        payable = decimal_of(totals.get("payable")) or decimal_of(totals.get("tax_inclusive")) or excl
+        vat = decimal_of(totals.get("tax_total")) or _ZERO
+        sign = -1 if credit_note else 1
+        return {
+            "subject": event.subject, "number": data["number"], "seller_id": data.get("seller_key") or "unknown",
+            "order_reference": data.get("purchase_order_reference"), "currency": data["currency"],
+            "credit_note": credit_note, "status": "received", "role": None,
+            "amount_excl_tax": str(sign * abs(excl)), "vat_amount": str(sign * abs(vat)),
+            "amount_payable": str(sign * abs(payable)), "received_on": received.isoformat(),
+            "creditor": creditor_of(data), "dgp": None, "suspension": None, "corrects": None, "replaced_by": None,
+            "mandats": [], "service_fait": None, "paid": "0", "payments": [], "last_payment": None,
+            "indemnity_claimed": False, "late_payment": "0", "deadline_announced": False,
+            "correlation": event.envelope.correlationid or event.id, "cause": event.id,
+        }
+
+    def _start_period(self, entry: dict[str, Any], outcome: str, corrected: Mapping[str, Any] | None,
+                      ctx: Context) -> None:
+        """The délai global de paiement of a checked invoice (décret 2013-269 art. 2 and 10)."""
+        received = dt.date.fromisoformat(entry["received_on"])
+        entry["status"] = outcome
+        if outcome == "accepted" and not entry["credit_note"]:
+            days = restart_days(corrected["suspension"]["remaining"]) if corrected else self.payment_days
+            entry["dgp"] = {"start": received.isoformat(), "days": days,
+                            "deadline": deadline_for(received, days).isoformat()}
+        elif outcome == "suspended":
+            # The period ran from reception until the suspension is notified, i.e. now.
+            suspended_on = max(received, paris_date(ctx.now))
+            deadline = deadline_for(received, self.payment_days)
+            entry["suspension"] = {"on": suspended_on.isoformat(), "deadline_before": deadline.isoformat(),
+                                   "remaining": remaining_days(deadline, suspended_on)}
+
+    def _suspended_predecessor(self, state: dict[str, Any], data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The suspended invoice of the same seller this one names as BT-25 preceding invoice."""
+        numbers = {p["number"] for p in data.get("preceding_invoices") or []}
+        seller = data.get("seller_key") or "unknown"
+        for entry in state["invoices"].values():
+            if entry["status"] == "suspended" and entry["seller_id"] == seller and entry["number"] in numbers:
+                return entry
+        return None
+
+    @staticmethod
+    def _find(state: Mapping[str, Any], seller_id: str, number: str) -> dict[str, Any] | None:
+        for entry in state["invoices"].values():
+            if entry["seller_id"] == seller_id and entry["number"] == number and entry["status"] != "replaced":
+                return entry
+        return None
+
+    # -- service fait and mandat ----------------------------------------------------------------
+
+    def _on_service_fait(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
+        data = event.data
+        entry = self._find(state, data["seller_id"], data["invoice_number"])
+        if entry is None or entry["status"] not in ("accepted", "mandated") or entry["credit_note"]:
+            return []
+        if entry["mandats"] and entry["mandats"][-1]["status"] != "anomaly":
+            return []  # one mandat per invoice: it is issued already
+        certified = decimal_of(data["certified_amount_excl_tax"])
+        if certified is None or certified <= 0:
+            return []
+        excl, vat = mandat_amounts(Decimal(entry["amount_excl_tax"]), Decimal(entry["vat_amount"]), certified)
+        subject, record = build_bordereau(invoice=entry, service_fait=data, contract_id=state["contract_id"],
+                                          issue_date=paris_date(ctx.now), amount_excl_tax=excl, vat_amount=vat)
+        entry["service_fait"] = {"date": data["service_date"].isoformat(), "agent": data["agent"],
+                                 "certified": str(certified), "event": event.id}
+        entry["mandats"].append({
+            "bordereau": subject, "exercise": data["exercise"], "number": data["bordereau_number"],
+            "id": data["mandat_number"], "file_name": record["file"]["file_name"], "status": "issued",
+            "amount_excl_tax": str(excl), "vat_amount": str(vat), "paid_by_retour": "0",
+        })
+        entry["status"] = "mandated"
+        return [follow_up(event, type=ev.BORDEREAU_ISSUED, schema=ev.BORDEREAU, data=record, subject=subject)]
+
+    def _on_acquittement(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
+        data = event.data
+        events = []
+        for entry, mandat in self._mandats(state):
+            if mandat["file_name"] != data["file_name"] or mandat["status"] != "issued":
+                continue
+            if data["accepted"]:
+                mandat["status"] = "accepted"
+                continue
+            mandat["status"] = "anomaly"
+            errors = [{"code": e.get("code"), "label": e.get("label"), "location": e["location"]}
+                      for e in data.get("errors") or []]
+            events.append(self._anomaly(event, entry, mandat, state, data["file_name"], errors))
+        return events
+
+    def _anomaly(self, event: Received, entry: Mapping[str, Any], mandat: Mapping[str, Any], state: Mapping[str, Any],
+                 file_name: str, errors: list[dict[str, Any]]) -> Event:
+        data = ev.anomaly_data(entry, mandat, contract_id=state["contract_id"], file_name=file_name, errors=errors)
+        return follow_up(event, type=ev.MANDAT_IN_ANOMALY, schema=ev.MANDAT_ANOMALY, data=data, subject=entry["subject"])
+
+    @staticmethod
+    def _mandats(state: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [(entry, mandat) for _, entry in sorted(state["invoices"].items()) for mandat in entry["mandats"]]
+
+    # -- payments -------------------------------------------------------------------------------
+
+    def _on_payment(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
+        data = event.data
+        entry = self._find(state, data["seller_id"], data["invoice_number"])
+        amount = decimal_of(data["amount"])
+        if entry is None or amount is None or amount <= 0:
+            return []
+        return self._pay(state, entry, amount, data["payment_date"], data.get("mandat_number"), event)
+
+    def _on_pes_retour(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
+        events: list[Event] = []
+        mandats = {(m["exercise"], canonical_number(m["number"]), canonical_number(m["id"])): (entry, m)
+                   for entry, m in self._mandats(state)}
+        for bordereau in event.data["bordereaux"]:
+            for piece in bordereau["mandats"]:
+                found = mandats.get((bordereau["exercise"], canonical_number(bordereau["number"]), canonical_number(piece["id"])))
+                if found is None:
+                    continue
+                entry, mandat = found
+                if piece["state"] == _RETOUR_REJECTED and mandat["status"] != "anomaly":
+                    mandat["status"] = "anomaly"
+                    errors = [{"code": piece.get("observation"), "label": piece.get("comment"),
+                               "location": f"PES_Retour/PES_DepenseRetour/Bordereau[IdBord={bordereau['number']}]/Piece[IdPce={piece['id']}]"}]
+                    events.append(self._anomaly(event, entry, mandat, state, event.data["file_name"], errors))
+                    continue
+                paid = decimal_of(piece.get("paid_amount"))
+                if paid is None or piece.get("last_payment_date") is None:
+                    continue
+                delta = paid - Decimal(mandat["paid_by_retour"])
+                if delta > 0:
+                    mandat["paid_by_retour"] = str(paid)
+                    events += self._pay(state, entry, delta, piece["last_payment_date"], mandat["id"], event)
+        return events
+
+    def _pay(self, state: dict[str, Any], entry: dict[str, Any], amount: Decimal, paid_on: dt.date,
+             mandat_number: str | None, event: Received) -> list[Event]:
+        """Record a payment; the interest and indemnity when it is late (décret 2013-269 art. 8-9)."""
+        if entry["dgp"] is None or entry["status"] not in ("accepted", "mandated", "paid"):
+            return []
+        entry["paid"] = str(Decimal(entry["paid"]) + amount)
+        entry["payments"].append({"date": paid_on.isoformat(), "amount": str(amount), "event": event.id})
+        entry["last_payment"] = max(entry["last_payment"] or "", paid_on.isoformat())
+        if Decimal(entry["paid"]) >= Decimal(entry["amount_payable"]):
+            entry["status"] = "paid"
+        interest = late_payment_interest(amount, dt.date.fromisoformat(entry["dgp"]["deadline"]), paid_on, self.rates,
+                                         indemnity_due=not entry["indemnity_claimed"])
+        if interest is None:
+            return []
+        entry["indemnity_claimed"] = True
+        entry["late_payment"] = str(Decimal(entry["late_payment"]) + interest.total)
+        data = ev.interest_data(entry, interest, contract_id=state["contract_id"], mandat_number=mandat_number)
+        return [follow_up(event, type=ev.LATE_PAYMENT_INTEREST_DUE, schema=ev.LATE_PAYMENT_INTEREST, data=data,
+                          subject=entry["subject"])]
+
+    # -- contract totals ------------------------------------------------------------------------
+
+    @staticmethod
+    def _update_totals(state: dict[str, Any]) -> None:
+        terms = effective_terms(state["contract"])
+        entries = list(state["invoices"].values())
+        active = [e for e in entries if e["status"] in _ACTIVE]
+        state["totals"] = {
+            "awarded": terms.get("ceiling") if terms else None,
+            "invoiced": str(_sum(e["amount_excl_tax"] for e in active)),
+            "mandated": str(_sum(m["amount_excl_tax"] for e in entries for m in e["mandats"] if m["status"] != "anomaly")),
+            "paid": str(_sum(e["paid"] for e in entries)),
+            "late_payment": str(_sum(e["late_payment"] for e in entries)),
+        }
+
+    def _settle(self, state: dict[str, Any], event: Received) -> list[Event]:
+        """ContractPaidInFull once the contract amount is invoiced and every invoice is paid."""
+        terms = effective_terms(state["contract"])
+        ceiling = decimal_of(terms.get("ceiling")) if terms else None
+        if state["settled"] or ceiling is None or state["contract_id"] is None:
+            return []
+        active = [e for e in state["invoices"].values() if e["status"] in _ACTIVE]
+        if Decimal(state["totals"]["invoiced"]) < ceiling:
+            return []
+        if any(not e["credit_note"] and Decimal(e["paid"]) < Decimal(e["amount_payable"]) for e in active):
+            return []
+        state["settled"] = True
+        last = max(e["last_payment"] for e in active if e["last_payment"])
+        data = ev.settlement_data(contract_id=state["contract_id"], buyer_id=terms.get("buyer_id") if terms else None,
+                                  totals=state["totals"], invoice_count=len(active),
+                                  last_payment=dt.date.fromisoformat(last))
+        return [follow_up(event, type=ev.CONTRACT_PAID_IN_FULL, schema=ev.CONTRACT_SETTLEMENT, data=data,
+                          subject=contract_key(state["contract_id"]))]
