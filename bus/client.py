@@ -28,7 +28,8 @@ from ._settings import BusSettings
 from ._topics import topic_for_schema, topic_map
 from ._wire import Event, Received, Record, Wire
 
-__all__ = ["DLQ_PREFIX", "Publisher", "Subscriber", "admin_client", "dead_letter_headers", "read_topic"]
+__all__ = ["DLQ_PREFIX", "Publisher", "Subscriber", "admin_client", "dead_letter_headers", "partitions_of",
+           "read_topic"]
 
 log = logging.getLogger("bus.client")
 DLQ_PREFIX = "dlq_"
@@ -42,6 +43,20 @@ def _kafka_args(settings: BusSettings) -> dict[str, Any]:
 def admin_client(settings: BusSettings) -> AIOKafkaAdminClient:
     """An admin client on the configured cluster (call ``start()``/``close()``)."""
     return AIOKafkaAdminClient(**_kafka_args(settings), request_timeout_ms=30000)
+
+
+async def partitions_of(settings: BusSettings, topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of ``topics`` that exists (a missing topic has none), without a consumer group."""
+    admin = admin_client(settings)
+    try:
+        await admin.start()
+        described = await admin.describe_topics(list(topics))
+    except KafkaError as exc:
+        raise DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+    finally:
+        await admin.close()
+    return sorted((TopicPartition(t["topic"], p["partition"]) for t in described if t.get("error_code", 0) == 0
+                   for p in t.get("partitions", [])), key=lambda tp: (tp.topic, tp.partition))
 
 
 def dead_letter_headers(record: Record, error: BaseException, *, processor: str, attempts: int,

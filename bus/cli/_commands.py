@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _broker, _demo, _dlq, _documents, _events, _keys, _schemas, _topics
+from . import _audit, _broker, _demo, _dlq, _documents, _events, _keys, _schemas, _topics
 
 REGISTRARS = [
     _broker.register,
@@ -13,4 +13,5 @@ REGISTRARS = [
     _schemas.register,
     _dlq.register,
     _demo.register,
+    _audit.register,
 ]

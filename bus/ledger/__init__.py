@@ -45,24 +45,37 @@ from bus.ledger._merkle import (
     verify_inclusion,
 )
 from bus.ledger._witness import Witness, WitnessError, WitnessState
+from bus.ledger._evidence import BundleReport, build_bundle, collect_evidence, verify_bundle
+from bus.ledger._processor import LedgerProcessor
+from bus.ledger._replay import Opened, ReplayQuery, replay
+from bus.ledger._trace import trace_dossier
+from bus.ledger._verify import Finding, VerifyReport, verify_topics
 
 __all__ = [
+    "BundleReport",
     "Checkpoint",
     "CheckpointError",
     "EMPTY_ROOT",
+    "Finding",
     "HASH_SIZE",
     "LeafHashes",
     "LedgerError",
+    "LedgerProcessor",
     "MerkleLog",
     "MerkleTree",
     "NoteSignature",
+    "Opened",
     "ProofError",
+    "ReplayQuery",
     "Signer",
     "TableSnapshot",
     "Verifier",
+    "VerifyReport",
     "Witness",
     "WitnessError",
     "WitnessState",
+    "build_bundle",
+    "collect_evidence",
     "consistency_proof",
     "detect_split_view",
     "inclusion_proof",
@@ -71,9 +84,13 @@ __all__ = [
     "note_key_hash",
     "partition_log_id",
     "record_leaf_bytes",
+    "replay",
     "root",
     "sign",
+    "trace_dossier",
     "verify",
+    "verify_bundle",
     "verify_consistency",
     "verify_inclusion",
+    "verify_topics",
 ]
