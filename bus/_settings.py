@@ -61,6 +61,10 @@ class BusSettings(BaseSettings):
     source: str = Field(default="urn:siren:000000000:bus", description="CloudEvents source of what this process publishes")
     key_id: str | None = Field(default=None, description="signing key id; default the newest key of the source's SIREN")
 
+    # Personal data
+    pseudonymisation_secret: SecretStr | None = Field(
+        default=None, description="secret from which each collectivity's pseudonymisation key is derived")
+
     # Limits
     max_event_bytes: int = Field(default=256 * 1024, description="largest event value; larger goes by claim check")
     max_document_bytes: int = Field(default=128 * 1024 * 1024, description="largest native document parsed")

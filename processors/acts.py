@@ -59,7 +59,7 @@ import hmac
 import re
 import unicodedata
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bus import ConfigurationError, Context, Event, NonConformantError, Received, follow_up
@@ -169,24 +169,49 @@ def _today(ctx: Context) -> dt.date:
 
 # -- the core -----------------------------------------------------------------------------------
 
+
+def derived_pseudonym_keys(secret: bytes) -> Callable[[str], bytes | None]:
+    """Per-collectivity keys derived from one deployment secret: HMAC-SHA256(secret, label || SIREN).
+
+    One secret (``BUS_PSEUDONYMISATION_SECRET``) serves every collectivity of a mutualised bus
+    while each gets its own key, so tokens of two collectivities never match. Changing the
+    secret changes every token from then on; published tokens stay as they were.
+    """
+    if len(secret) < 16:
+        raise ConfigurationError("the pseudonymisation secret must be at least 16 bytes",
+                                 hint="set BUS_PSEUDONYMISATION_SECRET to 32 random bytes, base64 or hex")
+
+    def key_for(siren: str) -> bytes:
+        return hmac.new(secret, b"dcant-bus pseudonym key v1|" + siren.encode(), hashlib.sha256).digest()
+
+    return key_for
+
+
 class ActsLifecycle:
-    """Pure core of the acts lifecycle; ``pseudonym_keys`` maps a SIREN to its secret key (>= 16 bytes)."""
+    """Pure core of the acts lifecycle.
+
+    ``pseudonym_keys`` maps a SIREN to its secret key (>= 16 bytes), or is a function giving the
+    key of a SIREN (None when it has none), e.g. :func:`derived_pseudonym_keys`.
+    """
 
     name = "acts-lifecycle"
     inputs: tuple[str, ...] = ("acts",)
     tables: tuple[str, ...] = ()
 
-    def __init__(self, pseudonym_keys: Mapping[str, bytes]) -> None:
+    def __init__(self, pseudonym_keys: Mapping[str, bytes] | Callable[[str], bytes | None]) -> None:
+        if callable(pseudonym_keys):
+            self._key_for: Callable[[str], bytes | None] = pseudonym_keys
+            return
         for siren, key in pseudonym_keys.items():
             if not isinstance(key, bytes) or len(key) < 16:
                 raise ConfigurationError(
                     f"the pseudonymisation key of {siren} must be at least 16 random bytes", siren=siren,
                     hint="generate it with secrets.token_bytes(32) and keep it with the collectivity",
                 )
-        self._keys = dict(pseudonym_keys)
+        self._key_for = dict(pseudonym_keys).get
 
     def __repr__(self) -> str:  # never show the keys
-        return f"ActsLifecycle(pseudonym_keys=<{len(self._keys)} secret(s)>)"
+        return "ActsLifecycle(pseudonym_keys=<secret>)"
 
     def key(self, event: Received, ctx: Context) -> str | None:
         if event.type not in HANDLED or not event.subject.startswith("act:"):
@@ -298,7 +323,7 @@ class ActsLifecycle:
                     rule="PUBLICATION-PERSONAL-DATA", xpath=f"personal_data[{field}]", document=subject,
                     hint="quote each name exactly as it is written in the field",
                 )
-        if mentions and siren not in self._keys:
+        if mentions and self._key_for(siren) is None:
             raise ConfigurationError(
                 f"no pseudonymisation key for the collectivity {siren}: cannot publish personal data hidden",
                 siren=siren, hint="give ActsLifecycle the collectivity's key (pseudonym_keys) and redrive the event",
@@ -396,7 +421,7 @@ class ActsLifecycle:
     def _publication_record(self, state: Mapping[str, Any], subject: str) -> dict[str, Any]:
         siren, number = subject.split(":", 2)[1:]
         act, publication = state["act"], state["publication"]
-        key = self._keys.get(siren, b"")
+        key = self._key_for(siren) or b""
         count = 0
         fields: dict[str, str | None] = {"title": publication["title"] or act["object"], "text": publication["text"]}
         for field, value in fields.items():

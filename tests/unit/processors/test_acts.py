@@ -293,3 +293,16 @@ def test_personal_data_of_a_collectivity_without_key_is_refused():
 def test_a_short_key_is_refused():
     with pytest.raises(ConfigurationError, match="16 random bytes"):
         ActsLifecycle({SIREN: b"short"})
+
+
+def test_derived_pseudonym_keys_are_stable_per_collectivity_and_distinct_between_them():
+    from bus import ConfigurationError
+    from processors.acts import ActsLifecycle, derived_pseudonym_keys
+
+    key_for = derived_pseudonym_keys(b"0123456789abcdef0123456789abcdef")
+    assert key_for("213105554") == key_for("213105554")
+    assert key_for("213105554") != key_for("219990017")
+    assert derived_pseudonym_keys(b"another secret of 32 bytes......")("213105554") != key_for("213105554")
+    assert "secret" in repr(ActsLifecycle(key_for)) and "0123" not in repr(ActsLifecycle(key_for))
+    with pytest.raises(ConfigurationError):
+        derived_pseudonym_keys(b"short")
