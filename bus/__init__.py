@@ -11,12 +11,14 @@ Importing :mod:`bus` has no side effect: it neither reads the environment nor co
 
 from ._broker import BrokerStatus, EmbeddedBroker, wait_until_ready
 from ._catalog import Catalog, Schema, default_catalog
+from ._content import ContentStore, DocumentRef, LocalContentStore, open_content_store
 from ._envelope import Envelope
 from ._errors import (
     AdapterError,
     BrokerError,
     BusError,
     ConfigurationError,
+    ContentNotFoundError,
     DeliveryError,
     DocumentTooLargeError,
     DuplicateEventError,
@@ -55,8 +57,11 @@ __all__ = [
     "BusSettings",
     "Catalog",
     "ConfigurationError",
+    "ContentNotFoundError",
+    "ContentStore",
     "Context",
     "DeliveryError",
+    "DocumentRef",
     "DocumentTooLargeError",
     "DuplicateEventError",
     "EmbeddedBroker",
@@ -69,6 +74,7 @@ __all__ = [
     "KeyDirectory",
     "KeyNotValidError",
     "KeyStore",
+    "LocalContentStore",
     "MalformedDocumentError",
     "NonConformantError",
     "PayloadDecodeError",
@@ -92,6 +98,7 @@ __all__ = [
     "default_catalog",
     "follow_up",
     "generate_key",
+    "open_content_store",
     "topic_map",
     "wait_until_ready",
 ]

@@ -7,6 +7,7 @@ context needed to act on it (topic, partition, offset, document, xpath, rule) an
 
     BusError
     ├── ConfigurationError ............ a setting is missing or wrong
+    ├── ContentNotFoundError .......... a claim check names content the store does not hold
     ├── BrokerError ................... the embedded broker cannot start, stop or answer
     ├── AdapterError .................. a native document cannot become a pivot event
     │   ├── UnknownFormatError ........ no adapter recognises the document
@@ -39,6 +40,7 @@ __all__ = [
     "BrokerError",
     "BusError",
     "ConfigurationError",
+    "ContentNotFoundError",
     "DeliveryError",
     "DocumentTooLargeError",
     "DuplicateEventError",
@@ -91,6 +93,10 @@ class BusError(Exception):
 
 class ConfigurationError(BusError):
     default_hint = "check the BUS_* environment variables (bus --help lists them)"
+
+
+class ContentNotFoundError(BusError):
+    default_hint = "the document was never stored here, or the content store points at another folder (BUS_CONTENT_STORE)"
 
 
 class BrokerError(BusError):

@@ -103,9 +103,10 @@ class BusContext:
         # proof of possession, later ones are also checked against the directory's signature rules.
         bootstrap = Wire(self.catalog, self.directory, None)
         for record in await read_topic(self.settings, self.topic("reference.administrations")):
-            self._learn_key(bootstrap, record)
+            self.learn_key(bootstrap, record)
 
-    def _learn_key(self, wire: Wire, record: Record) -> None:
+    def learn_key(self, wire: Wire, record: Record) -> None:
+        """Add the key published in ``record`` to the directory if it verifies; count it otherwise."""
         from ._codec import decode
         from ._envelope import Envelope
 

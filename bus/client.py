@@ -28,21 +28,21 @@ from ._settings import BusSettings
 from ._topics import topic_for_schema, topic_map
 from ._wire import Event, Received, Record, Wire
 
-__all__ = ["DLQ_PREFIX", "Publisher", "Subscriber", "admin_client", "dead_letter_headers", "partitions_of",
-           "read_topic"]
+__all__ = ["DLQ_PREFIX", "Publisher", "Subscriber", "admin_client", "dead_letter_headers", "kafka_args",
+           "partitions_of", "read_topic"]
 
 log = logging.getLogger("bus.client")
 DLQ_PREFIX = "dlq_"
 Handler = Callable[[Received], Awaitable[None]]
 
 
-def _kafka_args(settings: BusSettings) -> dict[str, Any]:
+def kafka_args(settings: BusSettings) -> dict[str, Any]:
     return {"bootstrap_servers": settings.bootstrap, **settings.kafka_security()}
 
 
 def admin_client(settings: BusSettings) -> AIOKafkaAdminClient:
     """An admin client on the configured cluster (call ``start()``/``close()``)."""
-    return AIOKafkaAdminClient(**_kafka_args(settings), request_timeout_ms=30000)
+    return AIOKafkaAdminClient(**kafka_args(settings), request_timeout_ms=30000)
 
 
 async def partitions_of(settings: BusSettings, topics: Sequence[str]) -> list[TopicPartition]:
@@ -89,7 +89,7 @@ class Publisher:
         self.wire = wire
         self._topics = topic_map(settings)
         self._producer = AIOKafkaProducer(
-            **_kafka_args(settings), enable_idempotence=True, acks="all",
+            **kafka_args(settings), enable_idempotence=True, acks="all",
             linger_ms=linger_ms, max_batch_size=max_batch_size,
             max_request_size=max(settings.max_event_bytes * 2, 1024 * 1024),
         )
@@ -176,7 +176,7 @@ class Subscriber:
         self._dead_letter = dead_letter
         self._owns_dlq = dead_letter is None
         self._consumer = AIOKafkaConsumer(
-            *self.topics, **_kafka_args(settings), group_id=group or settings.consumer_group,
+            *self.topics, **kafka_args(settings), group_id=group or settings.consumer_group,
             enable_auto_commit=False, auto_offset_reset="earliest" if from_beginning else "latest",
             isolation_level="read_committed", max_poll_records=500,
         )
@@ -288,7 +288,7 @@ class Subscriber:
 async def read_topic(settings: BusSettings, topic: str, *, from_offsets: dict[int, int] | None = None,
                      timeout_ms: int = 1000) -> list[Record]:
     """Every record of ``topic`` from the start (or given offsets) to its current end, without a group."""
-    probe = AIOKafkaConsumer(**_kafka_args(settings), group_id=None)
+    probe = AIOKafkaConsumer(**kafka_args(settings), group_id=None)
     await probe.start()
     try:
         if topic not in await probe.topics():
@@ -297,7 +297,7 @@ async def read_topic(settings: BusSettings, topic: str, *, from_offsets: dict[in
         await probe.stop()
     # Subscribing at construction makes aiokafka fetch the topic's metadata and assign every
     # partition (no group): the partitions are known once start() returns.
-    consumer = AIOKafkaConsumer(topic, **_kafka_args(settings), enable_auto_commit=False, group_id=None,
+    consumer = AIOKafkaConsumer(topic, **kafka_args(settings), enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:

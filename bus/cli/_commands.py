@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _audit, _broker, _demo, _dlq, _documents, _events, _keys, _schemas, _topics
+from . import _audit, _broker, _demo, _dlq, _documents, _events, _keys, _schemas, _topics, _worker
 
 REGISTRARS = [
     _broker.register,
@@ -14,4 +14,5 @@ REGISTRARS = [
     _dlq.register,
     _demo.register,
     _audit.register,
+    _worker.register,
 ]

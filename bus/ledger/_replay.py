@@ -33,7 +33,7 @@ from bus._errors import BusError, DeliveryError, EnvelopeError
 from bus._keys import KeyDirectory, PublicKey
 from bus._settings import BusSettings
 from bus._wire import Record, Wire
-from bus.client import partitions_of
+from bus.client import kafka_args, partitions_of
 
 __all__ = [
     "Opened",
@@ -45,10 +45,6 @@ __all__ = [
     "read_all",
     "replay",
 ]
-
-
-def _kafka_args(settings: BusSettings) -> dict[str, Any]:
-    return {"bootstrap_servers": settings.bootstrap, **settings.kafka_security()}
 
 
 class PartitionReader:
@@ -71,7 +67,7 @@ class PartitionReader:
         self.to_offset = to_offset
         self.ends: dict[TopicPartition, int] = {}
         self.begins: dict[TopicPartition, int] = {}
-        self._consumer = AIOKafkaConsumer(**_kafka_args(settings), group_id=None, enable_auto_commit=False,
+        self._consumer = AIOKafkaConsumer(**kafka_args(settings), group_id=None, enable_auto_commit=False,
                                           auto_offset_reset="earliest", isolation_level="read_committed",
                                           max_poll_records=2000)
 

@@ -1,0 +1,134 @@
+"""``bus worker``: run processor cores in a faust worker until SIGINT or SIGTERM.
+
+``--processor`` names a core of :data:`processors.CORES` (default: all of them) or
+``module:attribute``, a core class (instantiated without arguments) or a factory taking the
+settings. Workers started with the same ``BUS_CONSUMER_GROUP`` and ``BUS_TOPIC_PREFIX`` share
+the partitions; a stopped worker's partitions, and their states, move to the others.
+``--workers N`` starts N worker processes of this command and waits for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import typer
+
+from bus._errors import ConfigurationError
+from bus._settings import BusSettings
+
+from ._common import err_console, run, settings
+
+__all__ = ["load_cores", "register"]
+
+
+def load_cores(names: list[str], settings: BusSettings) -> list[Any]:
+    """The cores (or bindings) named on the command line; every registered core when none is."""
+    from processors import CORES
+
+    out = []
+    for name in names or sorted(CORES):
+        if name in CORES:
+            try:
+                out.append(CORES[name](settings))
+            except ConfigurationError as err:
+                if names:  # asked for by name: its configuration must be there
+                    raise
+                # The default set runs what is configured and says what it leaves out.
+                err_console.print(f"[yellow]not running {name}[/]: {err.message} — {err.hint}")
+            continue
+        module_name, _, attribute = name.partition(":")
+        if not attribute:
+            raise ConfigurationError(f"unknown processor {name!r}",
+                                     hint=f"use one of {', '.join(sorted(CORES))} or module:Class")
+        try:
+            factory = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigurationError(f"cannot load processor {name!r}: {exc}",
+                                     hint="give an importable module:Class or module:factory") from exc
+        out.append(factory() if inspect.isclass(factory) else factory(settings))
+    return out
+
+
+async def _serve(s: BusSettings, cores: list[Any], **options: Any) -> None:
+    from processors.app import run_worker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await run_worker(s, cores, stop=stop, **options)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _fan_out(count: int) -> int:
+    """Run ``count`` copies of this command with ``--workers 1``; forward signals; worst exit status."""
+    argv = list(sys.argv[1:])
+    for i, arg in enumerate(argv):
+        if arg == "--workers":
+            argv[i + 1] = "1"
+        elif arg.startswith("--workers="):
+            argv[i] = "--workers=1"
+    command = [sys.argv[0], *argv] if sys.argv[0].endswith("bus") else [sys.executable, "-m", "bus.cli._worker", *argv]
+    children = [subprocess.Popen(command) for _ in range(count)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    return max(child.wait() for child in children)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("worker")
+    def worker(
+        processor: list[str] = typer.Option(None, "--processor", "-p",
+                                            help="core to run (name in processors.CORES, or module:Class); repeatable"),
+        workers: int = typer.Option(1, "--workers", min=1, help="worker processes to start in this group"),
+        timer_interval: float = typer.Option(60.0, help="seconds between on_time calls (0: no timer)"),
+        web_port: int = typer.Option(None, help="enable faust's web server on this port"),
+    ) -> None:
+        """Run processor cores (faust) until SIGINT/SIGTERM; states recover from their changelogs."""
+        if workers > 1:
+            raise typer.Exit(_fan_out(workers))
+        s = settings()
+        cores = load_cores(processor or [], s)
+        names = ", ".join(getattr(c, "core", c).name for c in cores)
+        err_console.print(f"worker {s.topic_prefix}{s.consumer_group} running: {names}")
+        run(_serve(s, cores, timer_interval=timer_interval, web_port=web_port))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bus.cli._worker worker ...``: the command before it is listed in ``bus``."""
+    from bus.cli import _configure_logging
+
+    _configure_logging()
+    standalone = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @standalone.callback()
+    def _group() -> None:
+        """Processor workers."""
+
+    register(standalone)
+    from bus._errors import BusError
+
+    try:
+        standalone(args=argv, standalone_mode=False)
+    except BusError as err:
+        print(f"bus: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

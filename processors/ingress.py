@@ -1,0 +1,192 @@
+"""Ingress: native documents submitted to the bus become signed pivot events on their family topics.
+
+A producer stores the document in the content store and publishes
+``fr.dcant.ingress.DocumentSubmitted`` on the raw ingress topic (:func:`submit`): the event
+carries the claim check, not the bytes. Reading bytes is I/O, so the work is split:
+
+- :class:`DocumentReader` is the shell step: it reads the bytes from the content store (bounded
+  by ``max_document_bytes``), runs the adapter (declared format, or detection; ``to_pivots`` for
+  multi-record files) in a thread, and hands the outcome, an :class:`Adaptation`, to the core
+  in ``ctx.tables["ingress.documents"][sha256]``;
+- :class:`IngressCore` is pure: each pivot becomes an event on its family topic, caused by the
+  submission (correlation and causation ids), with the claim check in the pivot's ``document``
+  field when its schema has one; a document no adapter can read raises its
+  :class:`bus.AdapterError`, so the shell dead-letters the submission with its original bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import mimetypes
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from adapters import Pivot, adapter_for, detect
+from bus._catalog import Catalog, default_catalog
+from bus._content import ContentStore, open_content_store
+from bus._errors import AdapterError, ConfigurationError, DocumentTooLargeError
+from bus._processor import Context, follow_up
+from bus._runtime import BusContext, siren_of_source
+from bus._settings import BusSettings
+from bus._wire import Event, Received, Record
+
+__all__ = [
+    "Adaptation",
+    "DOCUMENTS",
+    "DocumentReader",
+    "IngressCore",
+    "SUBMITTED",
+    "adapt",
+    "binding",
+    "submit",
+    "submitted_event",
+]
+
+SUBMITTED = "fr.dcant.ingress.DocumentSubmitted"  # event type and schema name
+DOCUMENTS = "ingress.documents"  # the ctx table the shell fills: sha256 -> Adaptation
+SEEN = 256  # submissions remembered per dossier for idempotence
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Adaptation:
+    """What the adapters made of one document: its pivots, or the error that stopped them."""
+
+    sha256: str
+    format: str | None
+    pivots: tuple[Pivot, ...] = ()
+    error: AdapterError | None = None
+
+
+def adapt(data: bytes, *, sha256: str, declared_format: str | None, name: str) -> Adaptation:
+    """Run the adapter of ``data`` (pure, CPU-bound): every pivot it holds, or its AdapterError."""
+    fmt = declared_format
+    try:
+        module = adapter_for(declared_format) if declared_format else detect(data, name=name)
+        fmt = module.FORMAT
+        many = getattr(module, "to_pivots", None)
+        pivots = tuple(many(data, name=name)) if many else (module.to_pivot(data, name=name),)
+    except AdapterError as err:
+        return Adaptation(sha256, fmt, error=err)
+    return Adaptation(sha256, fmt, pivots)
+
+
+def _document_fields(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """Schemas with a top-level ``document`` claim-check record, and that record's field names."""
+    out: dict[str, tuple[str, ...]] = {}
+    for schema in catalog:
+        for field in schema.raw.get("fields", ()):
+            if field["name"] != "document":
+                continue
+            branches = field["type"] if isinstance(field["type"], list) else [field["type"]]
+            for branch in branches:
+                if isinstance(branch, dict) and branch.get("type") == "record":
+                    names = tuple(f["name"] for f in branch["fields"])
+                    if {"sha256", "uri"} <= set(names):
+                        out[schema.name] = names
+    return out
+
+
+class IngressCore:
+    """Pure core: a submitted document's adaptation → pivot events, or the adapter's error."""
+
+    name = "ingress"
+    inputs = ("ingress.raw",)
+    tables = ()
+
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self._document_fields = _document_fields(catalog or default_catalog())
+
+    def key(self, event: Received, ctx: Context) -> str | None:
+        return event.subject if event.type == SUBMITTED else None
+
+    def initial_state(self) -> dict[str, Any]:
+        return {"seen": [], "submissions": 0, "pivots": 0}
+
+    def process(self, state: dict[str, Any], event: Received, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
+        if event.type != SUBMITTED or event.id in state["seen"]:
+            return state, []
+        ref = event.data["document"]
+        adaptation = ctx.tables.get(DOCUMENTS, {}).get(ref["sha256"])
+        if adaptation is None:
+            raise ConfigurationError(f"document {ref['sha256']} was not read before ingress ran",
+                                     document=ref["file_name"], hint="run the ingress core with its DocumentReader")
+        if adaptation.error is not None:
+            adaptation.error.context.setdefault("document", ref["file_name"])
+            raise adaptation.error
+        events = [follow_up(event, type=p.type, schema=p.schema, subject=p.subject, data=self._with_ref(p, ref))
+                  for p in adaptation.pivots]
+        state["seen"] = [*state["seen"], event.id][-SEEN:]
+        state["submissions"] += 1
+        state["pivots"] += len(events)
+        return state, events
+
+    def _with_ref(self, pivot: Pivot, ref: Mapping[str, Any]) -> Mapping[str, Any]:
+        fields = self._document_fields.get(pivot.schema)
+        if fields is None or pivot.data.get("document") is not None:
+            return pivot.data
+        return {**pivot.data, "document": {name: ref.get(name) for name in fields}}
+
+    def on_time(self, state: dict[str, Any], key: str, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
+        return state, []
+
+
+class DocumentReader:
+    """The shell step of ingress: claim check → bytes (bounded) → :class:`Adaptation`."""
+
+    def __init__(self, store: ContentStore, *, max_bytes: int) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+
+    async def __call__(self, event: Received) -> Mapping[str, Mapping[str, Any]]:
+        if event.type != SUBMITTED:
+            return {}
+        ref = event.data["document"]
+        adaptation = await asyncio.to_thread(self.read, ref, event.data.get("declared_format"))
+        return {DOCUMENTS: {ref["sha256"]: adaptation}}
+
+    def read(self, ref: Mapping[str, Any], declared_format: str | None) -> Adaptation:
+        """Blocking: read and adapt (run in a thread so the worker keeps its heartbeats)."""
+        sha256, name = ref["sha256"], ref["file_name"]
+        size = self.store.path(sha256).stat().st_size
+        if size > self.max_bytes:
+            return Adaptation(sha256, declared_format, error=DocumentTooLargeError(
+                f"{name} is {size} bytes, above the {self.max_bytes} bytes the bus parses", document=name,
+                hint="raise BUS_MAX_DOCUMENT_BYTES or split the document"))
+        with self.store.open(sha256) as handle:
+            data = handle.read(self.max_bytes + 1)
+        return adapt(data, sha256=sha256, declared_format=declared_format, name=name)
+
+
+def binding(settings: BusSettings) -> Any:
+    """The ingress core with its document reader (a :class:`processors._faust.Binding`)."""
+    from ._faust import Binding  # the core itself never needs the Kafka side
+
+    return Binding(IngressCore(), DocumentReader(open_content_store(settings), max_bytes=settings.max_document_bytes))
+
+
+def submitted_event(ref: Mapping[str, Any], *, submitter_siren: str, declared_format: str | None = None,
+                    dossier_hint: str | None = None) -> Event:
+    """The ``DocumentSubmitted`` event of a stored document (``ref`` as :meth:`DocumentRef.to_record`)."""
+    return Event(type=SUBMITTED, subject=f"document:{ref['sha256']}", schema=SUBMITTED,
+                 data={"document": dict(ref), "declared_format": declared_format,
+                       "submitter_siren": submitter_siren, "dossier_hint": dossier_hint})
+
+
+async def submit(ctx: BusContext, publisher: Any, path: Path, *, declared_format: str | None = None,
+                 dossier_hint: str | None = None, media_type: str | None = None,
+                 store: ContentStore | None = None) -> Record:
+    """Store ``path`` in the content store (streamed) and publish its DocumentSubmitted on ingress.raw.
+
+    ``publisher`` is a started :class:`bus.client.Publisher`; returns the record as stored.
+    """
+    settings = ctx.settings
+    store = store or open_content_store(settings)
+    guessed = media_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    ref = await asyncio.to_thread(store.put, Path(path), media_type=guessed, file_name=path.name,
+                                  max_bytes=settings.max_document_bytes)
+    event = submitted_event(ref.to_record(), submitter_siren=siren_of_source(settings.source),
+                            declared_format=declared_format, dossier_hint=dossier_hint)
+    record: Record = await publisher.publish(event, topic="ingress.raw")
+    return record
