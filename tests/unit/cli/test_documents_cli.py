@@ -83,3 +83,22 @@ def test_validate_without_schema_dir_says_what_to_do(corpus, tmp_path, monkeypat
 def test_schemas_check_passes_on_the_shipped_schemas():
     out = bus("schemas", "check")
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_schemas_check_names_a_breaking_change(tmp_path):
+    import json as _json
+
+    folder = tmp_path / "t"
+    folder.mkdir()
+    v1 = {"type": "record", "name": "Doc", "namespace": "fr.dcant.t", "compatibility": "BACKWARD",
+          "fields": [{"name": "number", "type": "string", "doc": "BT-1"}]}
+    v2 = {**v1, "fields": [*v1["fields"], {"name": "due_date", "type": "string", "doc": "BT-9 Payment due date"}]}
+    (folder / "Doc.v1.avsc").write_text(_json.dumps(v1))
+    (folder / "Doc.v2.avsc").write_text(_json.dumps(v2))
+    out = bus("schemas", "check", "--root", str(tmp_path))
+    assert out.returncode == 2
+    assert "due_date" in out.stdout + out.stderr and "BACKWARD" in out.stdout + out.stderr
+    v2["fields"][1]["type"] = ["null", "string"]
+    v2["fields"][1]["default"] = None
+    (folder / "Doc.v2.avsc").write_text(_json.dumps(v2))
+    assert bus("schemas", "check", "--root", str(tmp_path)).returncode == 0
