@@ -21,7 +21,7 @@ from ._settings import BusSettings
 from ._topics import ensure_topics, topic_map
 from ._wire import Event, Record, Wire, utc_now
 
-__all__ = ["BusContext", "siren_of_source"]
+__all__ = ["BusContext", "key_store", "siren_of_source"]
 
 log = logging.getLogger("bus.runtime")
 _SOURCE = re.compile(r"^urn:siren:(\d{9})(:.*)?$")
@@ -36,6 +36,12 @@ def siren_of_source(source: str) -> str:
         raise ConfigurationError(f"source {source!r} is not urn:siren:<9 digits>:<system>",
                                  hint="set BUS_SOURCE, e.g. urn:siren:213105554:webdelib")
     return match.group(1)
+
+
+def key_store(settings: BusSettings) -> KeyStore:
+    """The private-key store of these settings (encrypted at rest with BUS_KEY_PASSPHRASE when set)."""
+    passphrase = settings.key_passphrase.get_secret_value().encode() if settings.key_passphrase else None
+    return KeyStore(settings.resolved_keys_dir, passphrase)
 
 
 @dataclasses.dataclass
@@ -53,8 +59,7 @@ class BusContext:
     @classmethod
     def offline(cls, settings: BusSettings, *, clock: Callable[[], dt.datetime] = utc_now) -> BusContext:
         """A context from local files only (no broker): shipped catalog, local keys."""
-        passphrase = None
-        store = KeyStore(settings.resolved_keys_dir, passphrase)
+        store = key_store(settings)
         directory = KeyDirectory(k.public for k in store.load_all())
         signer = None
         try:

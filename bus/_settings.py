@@ -55,6 +55,7 @@ class BusSettings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Kafka jars resolved by Maven")
     schema_dir: Path | None = Field(default=None, description="official XSDs (the corpus layout)")
     keys_dir: Path | None = Field(default=None, description="private keys; default STATE_DIR/keys")
+    key_passphrase: SecretStr | None = Field(default=None, description="encrypts the private keys at rest (PKCS#8)")
     content_store: str | None = Field(default=None, description="claim-check store URI; default STATE_DIR/content")
 
     # Identity of this producer

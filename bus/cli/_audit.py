@@ -17,8 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bus._errors import BusError, ConfigurationError
-from bus._keys import KeyStore, generate_key
-from bus._runtime import BusContext, siren_of_source
+from bus._keys import generate_key
+from bus._runtime import BusContext, key_store, siren_of_source
 from bus._settings import BusSettings
 from bus._topics import FAMILIES, topic_map
 
@@ -222,7 +222,7 @@ def _register_ledger(app: typer.Typer) -> None:
         siren = siren or siren_of_source(s.source)
         key = generate_key(siren, f"SIREN {siren} {purpose.lower()}", valid_from=dt.datetime.now(dt.UTC),
                            purpose=purpose)  # type: ignore[arg-type]
-        KeyStore(s.resolved_keys_dir).save(key)
+        key_store(s).save(key)
 
         async def go() -> None:
             ctx = await BusContext.connect(s)

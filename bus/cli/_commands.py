@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _audit, _broker, _demo, _dlq, _documents, _events, _keys, _schemas, _topics, _worker
+from . import _audit, _broker, _config, _demo, _dlq, _documents, _events, _keys, _schemas, _topics, _worker
 
 REGISTRARS = [
     _broker.register,
@@ -15,4 +15,5 @@ REGISTRARS = [
     _demo.register,
     _audit.register,
     _worker.register,
+    _config.register,
 ]

@@ -7,8 +7,8 @@ import datetime as dt
 import typer
 from rich.table import Table
 
-from bus._keys import Algorithm, KeyStore, generate_key
-from bus._runtime import BusContext
+from bus._keys import Algorithm, generate_key
+from bus._runtime import BusContext, key_store
 
 from ._common import console, run, settings
 
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         s = settings()
         key = generate_key(siren, owner or f"SIREN {siren}", algorithm=_algorithm(algorithm),
                            valid_from=dt.datetime.now(dt.UTC))
-        path = KeyStore(s.resolved_keys_dir).save(key)
+        path = key_store(s).save(key)
         console.print(f"key [bold]{key.key_id}[/] ({key.public.algorithm}) stored in {path}")
         if publish:
             run(_publish(s, [key]))
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Retire the current key now and create its successor; old events stay verifiable."""
         s = settings()
-        store = KeyStore(s.resolved_keys_dir)
+        store = key_store(s)
         now = dt.datetime.now(dt.UTC)
         current = store.current(siren, now)
         successor = generate_key(siren, current.public.owner, algorithm=_algorithm(algorithm), valid_from=now)
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
     def publish_cmd(siren: str = typer.Argument(None, help="only this SIREN's keys")) -> None:
         """(Re)publish the locally stored public keys on the administrations topic."""
         s = settings()
-        run(_publish(s, KeyStore(s.resolved_keys_dir).load_all(siren)))
+        run(_publish(s, key_store(s).load_all(siren)))
 
     @keys.command("show")
     def show(
@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
             ctx = run(BusContext.connect(s))
             publics = [k for k in ctx.directory if siren in (None, k.siren)]
         else:
-            publics = [k.public for k in KeyStore(s.resolved_keys_dir).load_all(siren)]
+            publics = [k.public for k in key_store(s).load_all(siren)]
         table = Table("key id", "owner", "algorithm", "purpose", "valid from", "valid until")
         for k in publics:
             table.add_row(k.key_id, k.owner, k.algorithm, k.purpose, k.valid_from.isoformat(timespec="seconds"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bus._keys import KeyStore, SigningKey, generate_key
+from bus._keys import SigningKey, generate_key
 from bus._runtime import BusContext
 
 from ._data import ADMINISTRATIONS
@@ -17,7 +17,7 @@ KEYS_VALID_FROM = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 async def demo_keys(ctx: BusContext) -> dict[str, SigningKey]:
     """A key per demo administration (role → key), stored and published on the bus."""
-    store = KeyStore(ctx.settings.resolved_keys_dir)
+    store = ctx.keystore
     keys: dict[str, SigningKey] = {}
     fresh = []
     for role, admin in ADMINISTRATIONS.items():
