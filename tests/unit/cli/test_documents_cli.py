@@ -102,3 +102,15 @@ def test_schemas_check_names_a_breaking_change(tmp_path):
     v2["fields"][1]["default"] = None
     (folder / "Doc.v2.avsc").write_text(_json.dumps(v2))
     assert bus("schemas", "check", "--root", str(tmp_path)).returncode == 0
+
+
+def test_config_masks_secrets(tmp_path):
+    import os as _os
+
+    env = {**_os.environ, "BUS_SASL_PASSWORD": "hunter2-secret", "BUS_PSEUDONYMISATION_SECRET": "s3cr3t-s3cr3t-s3cr3t",
+           "BUS_TOPIC_PREFIX": "t1.", "COLUMNS": "200"}
+    out = subprocess.run([*BUS, "config"], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "hunter2" not in out.stdout and "s3cr3t" not in out.stdout
+    assert "BUS_SASL_PASSWORD" in out.stdout and "**********" in out.stdout
+    assert "t1." in out.stdout
