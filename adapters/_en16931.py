@@ -108,15 +108,26 @@ def _plan(record_name: str) -> tuple[tuple[str, Any, str | None, bool], ...]:
     return tuple(plan)
 
 
+@functools.cache
+def _layout(record_name: str) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str | None, bool], ...]]:
+    """(every field with its default, the fields to recurse into or copy: records and arrays)."""
+    plan = _plan(record_name)
+    return (
+        tuple((name, default) for name, default, _sub, _is_array in plan),
+        tuple((name, sub, is_array) for name, _default, sub, is_array in plan if sub is not None or is_array),
+    )
+
+
 def _complete(record_name: str, value: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, default, sub, is_array in _plan(record_name):
-        item = value.get(name, default)
+    defaults, nested = _layout(record_name)
+    get = value.get
+    out = {name: get(name, default) for name, default in defaults}  # schema order, as Avro writes it
+    for name, sub, is_array in nested:
+        item = out[name]
         if sub is not None and item is not None:
-            item = [_complete(sub, x) for x in item] if is_array else _complete(sub, item)
+            out[name] = [_complete(sub, x) for x in item] if is_array else _complete(sub, item)
         elif is_array:
-            item = list(item or ())
-        out[name] = item
+            out[name] = list(item or ())  # never share a mutable schema default
     return out
 
 
@@ -238,7 +249,7 @@ def _get(*path: str) -> Callable[[Mapping[str, Any]], Any]:
     def getter(inv: Mapping[str, Any]) -> Any:
         node: Any = inv
         for key in path:
-            if not isinstance(node, Mapping):
+            if type(node) is not dict and not isinstance(node, Mapping):  # dict first: ABC checks are slow
                 return None
             node = node.get(key)
         return node

@@ -20,6 +20,7 @@ from ._base import Finding, Pivot, Sniff
 from ._invoice_xsd import parse_date, schema_at, xsd_findings
 from ._ubl_write import CAC, CBC, CN_NS, INV_NS, write
 from ._xml import parse_xml
+from ._xmlwalk import Node
 
 __all__ = ["FAMILY", "FORMAT", "detect", "from_pivot", "terms", "to_pivot", "validate"]
 
@@ -38,14 +39,9 @@ def detect(sniff: Sniff) -> bool:
     return sniff.kind == "xml" and (sniff.root_ns, sniff.root_tag) in _ROOTS
 
 
-def _t(el: etree._Element | None, tag: str) -> str | None:
+def _t(el: Node | None, tag: str) -> str | None:
     """Stripped text of the first child ``tag`` of ``el``; "" for an empty element, None when absent."""
-    if el is None:
-        return None
-    child = el.find(tag)
-    if child is None:
-        return None
-    return (child.text or "").strip()
+    return None if el is None else el.text(tag)
 
 
 def _ident(el: etree._Element | None, scheme_attr: str = "schemeID") -> dict[str, Any] | None:
@@ -54,95 +50,94 @@ def _ident(el: etree._Element | None, scheme_attr: str = "schemeID") -> dict[str
     return {"id": (el.text or "").strip(), "scheme": el.get(scheme_attr)}
 
 
-def _address(el: etree._Element | None) -> dict[str, Any] | None:
+def _address(el: Node | None) -> dict[str, Any] | None:
     if el is None:
         return None
-    line = el.find(A + "AddressLine")
     return {
-        "line1": _t(el, B + "StreetName"),
-        "line2": _t(el, B + "AdditionalStreetName"),
-        "line3": _t(line, B + "Line"),
-        "city": _t(el, B + "CityName"),
-        "post_code": _t(el, B + "PostalZone"),
-        "country_subdivision": _t(el, B + "CountrySubentity"),
-        "country_code": _t(el.find(A + "Country"), B + "IdentificationCode"),
+        "line1": el.text(B + "StreetName"),
+        "line2": el.text(B + "AdditionalStreetName"),
+        "line3": el.text(A + "AddressLine", B + "Line"),
+        "city": el.text(B + "CityName"),
+        "post_code": el.text(B + "PostalZone"),
+        "country_subdivision": el.text(B + "CountrySubentity"),
+        "country_code": el.text(A + "Country", B + "IdentificationCode"),
     }
 
 
-def _party(el: etree._Element | None, *, named_by_party_name: bool = False) -> dict[str, Any] | None:
+def _party(el: Node | None, *, named_by_party_name: bool = False) -> dict[str, Any] | None:
     if el is None:
         return None
-    legal = el.find(A + "PartyLegalEntity")
+    legal = el.child(A + "PartyLegalEntity")
     vat = tax_registration = None
-    for scheme in el.iterfind(A + "PartyTaxScheme"):
-        if (_t(scheme.find(A + "TaxScheme"), B + "ID") or "").upper() == "VAT":
-            vat = _t(scheme, B + "CompanyID")
+    for scheme in el.children(A + "PartyTaxScheme"):
+        if (scheme.text(A + "TaxScheme", B + "ID") or "").upper() == "VAT":
+            vat = scheme.text(B + "CompanyID")
         else:
-            tax_registration = _t(scheme, B + "CompanyID")
-    contact = el.find(A + "Contact")
-    party_name = _t(el.find(A + "PartyName"), B + "Name")
+            tax_registration = scheme.text(B + "CompanyID")
+    contact = el.child(A + "Contact")
+    party_name = el.text(A + "PartyName", B + "Name")
     return {
         "name": party_name if named_by_party_name else _t(legal, B + "RegistrationName"),
         "trading_name": None if named_by_party_name else party_name,
-        "identifiers": [_ident(i.find(B + "ID")) for i in el.iterfind(A + "PartyIdentification") if i.find(B + "ID") is not None],
-        "legal_registration": _ident(legal.find(B + "CompanyID")) if legal is not None else None,
+        "identifiers": [_ident(i.leaf(B + "ID")) for i in el.children(A + "PartyIdentification") if B + "ID" in i.first],
+        "legal_registration": _ident(legal.leaf(B + "CompanyID")) if legal is not None else None,
         "vat_identifier": vat,
         "tax_registration": tax_registration,
         "legal_form": _t(legal, B + "CompanyLegalForm"),
-        "electronic_address": _ident(el.find(B + "EndpointID")),
-        "address": _address(el.find(A + "PostalAddress")),
+        "electronic_address": _ident(el.leaf(B + "EndpointID")),
+        "address": _address(el.child(A + "PostalAddress")),
         "contact": None if contact is None else {
-            "name": _t(contact, B + "Name"),
-            "telephone": _t(contact, B + "Telephone"),
-            "email": _t(contact, B + "ElectronicMail"),
+            "name": contact.text(B + "Name"),
+            "telephone": contact.text(B + "Telephone"),
+            "email": contact.text(B + "ElectronicMail"),
         },
     }
 
 
-def _allowance(el: etree._Element) -> dict[str, Any]:
-    category = el.find(A + "TaxCategory")
+def _allowance(el: Node) -> dict[str, Any]:
+    category = el.child(A + "TaxCategory")
     return {
-        "charge": (_t(el, B + "ChargeIndicator") or "").lower() in ("true", "1"),
-        "amount": _t(el, B + "Amount"),
-        "base_amount": _t(el, B + "BaseAmount"),
-        "percentage": _t(el, B + "MultiplierFactorNumeric"),
+        "charge": (el.text(B + "ChargeIndicator") or "").lower() in ("true", "1"),
+        "amount": el.text(B + "Amount"),
+        "base_amount": el.text(B + "BaseAmount"),
+        "percentage": el.text(B + "MultiplierFactorNumeric"),
         "vat_category": _t(category, B + "ID"),
         "vat_rate": _t(category, B + "Percent"),
-        "reason": _t(el, B + "AllowanceChargeReason"),
-        "reason_code": _t(el, B + "AllowanceChargeReasonCode"),
+        "reason": el.text(B + "AllowanceChargeReason"),
+        "reason_code": el.text(B + "AllowanceChargeReasonCode"),
     }
 
 
-def _period(el: etree._Element | None, term: str, name: str) -> dict[str, Any] | None:
+def _period(el: Node | None, term: str, name: str) -> dict[str, Any] | None:
     if el is None:
         return None
     return {
-        "start_date": parse_date(_t(el, B + "StartDate"), term=term, name=name),
-        "end_date": parse_date(_t(el, B + "EndDate"), term=term, name=name),
+        "start_date": parse_date(el.text(B + "StartDate"), term=term, name=name),
+        "end_date": parse_date(el.text(B + "EndDate"), term=term, name=name),
     }
 
 
-def _line(el: etree._Element, credit: bool, name: str) -> dict[str, Any]:
-    quantity = el.find(B + ("CreditedQuantity" if credit else "InvoicedQuantity"))
-    item = el.find(A + "Item")
-    price = el.find(A + "Price")
-    category = item.find(A + "ClassifiedTaxCategory") if item is not None else None
-    object_id = next((d.find(B + "ID") for d in el.iterfind(A + "DocumentReference") if _t(d, B + "DocumentTypeCode") == "130"), None)
-    price_ac = price.find(A + "AllowanceCharge") if price is not None else None
-    base = price.find(B + "BaseQuantity") if price is not None else None
+def _line(el: Node, credit: bool, name: str) -> dict[str, Any]:
+    quantity = el.leaf(B + ("CreditedQuantity" if credit else "InvoicedQuantity"))
+    item = el.child(A + "Item")
+    price = el.child(A + "Price")
+    category = item.child(A + "ClassifiedTaxCategory") if item is not None else None
+    object_id = next((d.leaf(B + "ID") for d in el.children(A + "DocumentReference") if d.text(B + "DocumentTypeCode") == "130"), None)
+    price_ac = price.child(A + "AllowanceCharge") if price is not None else None
+    base = price.leaf(B + "BaseQuantity") if price is not None else None
     return {
-        "id": _t(el, B + "ID"),
-        "note": _t(el, B + "Note"),
+        "id": el.text(B + "ID"),
+        "note": el.text(B + "Note"),
         "object_identifier": _ident(object_id),
         "quantity": None if quantity is None else (quantity.text or "").strip(),
         "unit_code": None if quantity is None else quantity.get("unitCode"),
-        "net_amount": _t(el, B + "LineExtensionAmount"),
-        "order_line_reference": _t(el.find(A + "OrderLineReference"), B + "LineID"),
-        "accounting_reference": _t(el, B + "AccountingCost"),
-        "period": _period(el.find(A + "InvoicePeriod"), "BG-26", name),
-        "allowance_charges": [_allowance(ac) for ac in el.iterfind(A + "AllowanceCharge")],
+        "net_amount": el.text(B + "LineExtensionAmount"),
+        "order_line_reference": el.text(A + "OrderLineReference", B + "LineID"),
+        "accounting_reference": el.text(B + "AccountingCost"),
+        "period": _period(el.child(A + "InvoicePeriod"), "BG-26", name),
+        "allowance_charges": [_allowance(ac) for ac in el.children(A + "AllowanceCharge")],
         "price": None if price is None else {
-            "net_price": _t(price, B + "PriceAmount"),
+            "net_price": price.text(B + "PriceAmount"),
             "discount": _t(price_ac, B + "Amount"),
             "gross_price": _t(price_ac, B + "BaseAmount"),
             "base_quantity": None if base is None else (base.text or "").strip(),
@@ -154,66 +149,66 @@ def _line(el: etree._Element, credit: bool, name: str) -> dict[str, Any]:
     }
 
 
-def _item(item: etree._Element | None) -> dict[str, Any]:
+def _item(item: Node | None) -> dict[str, Any]:
     if item is None:
         return {"name": None}
-    standard = item.find(A + "StandardItemIdentification")
+    standard = item.child(A + "StandardItemIdentification")
     return {
-        "name": _t(item, B + "Name"),
-        "description": _t(item, B + "Description"),
-        "seller_id": _t(item.find(A + "SellersItemIdentification"), B + "ID"),
-        "buyer_id": _t(item.find(A + "BuyersItemIdentification"), B + "ID"),
-        "standard_id": None if standard is None else _ident(standard.find(B + "ID")),
+        "name": item.text(B + "Name"),
+        "description": item.text(B + "Description"),
+        "seller_id": item.text(A + "SellersItemIdentification", B + "ID"),
+        "buyer_id": item.text(A + "BuyersItemIdentification", B + "ID"),
+        "standard_id": None if standard is None else _ident(standard.leaf(B + "ID")),
         "classifications": [
-            {"code": (c.text or "").strip(), "list_id": c.get("listID"), "list_version": c.get("listVersionID")}
-            for c in item.iterfind(f"{A}CommodityClassification/{B}ItemClassificationCode")
+            {"code": (c.element.text or "").strip(), "list_id": c.get("listID"), "list_version": c.get("listVersionID")}
+            for c in item.children(A + "CommodityClassification", B + "ItemClassificationCode")
         ],
-        "origin_country": _t(item.find(A + "OriginCountry"), B + "IdentificationCode"),
+        "origin_country": item.text(A + "OriginCountry", B + "IdentificationCode"),
         "attributes": [
-            {"name": _t(p, B + "Name") or "", "value": _t(p, B + "Value") or ""} for p in item.iterfind(A + "AdditionalItemProperty")
+            {"name": p.text(B + "Name") or "", "value": p.text(B + "Value") or ""} for p in item.children(A + "AdditionalItemProperty")
         ],
     }
 
 
-def _payment(root: etree._Element) -> tuple[dict[str, Any] | None, str | None]:
+def _payment(root: Node) -> tuple[dict[str, Any] | None, str | None]:
     """BG-16 from every PaymentMeans (one per account in UBL), and the CreditNote's BT-9."""
-    means = root.findall(A + "PaymentMeans")
+    means = root.children(A + "PaymentMeans")
     if not means:
         return None, None
     first = means[0]
-    code = first.find(B + "PaymentMeansCode")
-    card = first.find(A + "CardAccount")
-    mandate = first.find(A + "PaymentMandate")
+    code = first.leaf(B + "PaymentMeansCode")
+    card = first.child(A + "CardAccount")
+    mandate = first.child(A + "PaymentMandate")
     transfers = []
     for pm in means:
-        account = pm.find(A + "PayeeFinancialAccount")
+        account = pm.child(A + "PayeeFinancialAccount")
         if account is not None:
             transfers.append({
-                "account_id": _t(account, B + "ID") or "",
-                "account_name": _t(account, B + "Name"),
-                "provider_id": _t(account.find(A + "FinancialInstitutionBranch"), B + "ID"),
+                "account_id": account.text(B + "ID") or "",
+                "account_name": account.text(B + "Name"),
+                "provider_id": account.text(A + "FinancialInstitutionBranch", B + "ID"),
             })
     return {
         "means_code": None if code is None else (code.text or "").strip(),
         "means_text": None if code is None else code.get("name"),
-        "remittance_information": _t(first, B + "PaymentID"),
+        "remittance_information": first.text(B + "PaymentID"),
         "credit_transfers": transfers,
         "card": None if card is None else {
-            "account_number": _t(card, B + "PrimaryAccountNumberID") or "",
-            "holder_name": _t(card, B + "HolderName"),
+            "account_number": card.text(B + "PrimaryAccountNumberID") or "",
+            "holder_name": card.text(B + "HolderName"),
         },
         "direct_debit": None if mandate is None else {
-            "mandate_reference": _t(mandate, B + "ID"),
-            "debited_account": _t(mandate.find(A + "PayerFinancialAccount"), B + "ID"),
+            "mandate_reference": mandate.text(B + "ID"),
+            "debited_account": mandate.text(A + "PayerFinancialAccount", B + "ID"),
         },
-    }, _t(first, B + "PaymentDueDate")
+    }, first.text(B + "PaymentDueDate")
 
 
-def _tax_totals(root: etree._Element, currency: str | None, tax_currency: str | None) -> tuple[etree._Element | None, str | None]:
+def _tax_totals(root: Node, currency: str | None, tax_currency: str | None) -> tuple[Node | None, str | None]:
     """The TaxTotal in the invoice currency (BT-110, with BG-23) and the BT-111 amount."""
     main, accounting = None, None
-    for total in root.iterfind(A + "TaxTotal"):
-        amount = total.find(B + "TaxAmount")
+    for total in root.children(A + "TaxTotal"):
+        amount = total.leaf(B + "TaxAmount")
         unit = amount.get("currencyID") if amount is not None else None
         if main is None and (unit == currency or unit is None or tax_currency is None or tax_currency == currency):
             main = total
@@ -222,88 +217,89 @@ def _tax_totals(root: etree._Element, currency: str | None, tax_currency: str | 
     return main, accounting
 
 
-def read(root: etree._Element, *, name: str) -> dict[str, Any]:
+def read(element: etree._Element, *, name: str) -> dict[str, Any]:
     """The pivot record of a parsed UBL Invoice or CreditNote (no rules applied)."""
-    credit = _ROOTS.get((etree.QName(root).namespace, etree.QName(root).localname))
+    credit = _ROOTS.get((etree.QName(element).namespace, etree.QName(element).localname))
     if credit is None:
         raise NonConformantError("the root element is not a UBL 2.1 Invoice or CreditNote", document=name, rule="XSD", xpath="/*")
-    currency = _t(root, B + "DocumentCurrencyCode")
-    tax_currency = _t(root, B + "TaxCurrencyCode")
+    root = Node(element)
+    currency = root.text(B + "DocumentCurrencyCode")
+    tax_currency = root.text(B + "TaxCurrencyCode")
     payment, credit_due = _payment(root)
     tax_total, accounting = _tax_totals(root, currency, tax_currency)
-    totals = root.find(A + "LegalMonetaryTotal")
+    totals = root.child(A + "LegalMonetaryTotal")
     notes = []
-    for note in root.iterfind(B + "Note"):
-        text = (note.text or "").strip()
-        match = _NOTE_SUBJECT.match(text)
-        notes.append({"subject_code": match[1], "text": match[2]} if match else {"text": text})
+    for note in root.iter(B + "Note"):
+        note_text = (note.text or "").strip()
+        match = _NOTE_SUBJECT.match(note_text)
+        notes.append({"subject_code": match[1], "text": match[2]} if match else {"text": note_text})
     documents, invoiced_object = [], None
-    project = _t(root.find(A + "ProjectReference"), B + "ID")
-    for doc in root.iterfind(A + "AdditionalDocumentReference"):
-        doc_type = _t(doc, B + "DocumentTypeCode")
+    project = root.text(A + "ProjectReference", B + "ID")
+    for doc in root.children(A + "AdditionalDocumentReference"):
+        doc_type = doc.text(B + "DocumentTypeCode")
         if doc_type == "130":
-            invoiced_object = _ident(doc.find(B + "ID"))
+            invoiced_object = _ident(doc.leaf(B + "ID"))
             continue
         if doc_type == "50" and credit:
-            project = _t(doc, B + "ID")
+            project = doc.text(B + "ID")
             continue
-        attachment = doc.find(A + "Attachment")
-        binary = attachment.find(B + "EmbeddedDocumentBinaryObject") if attachment is not None else None
+        attachment = doc.child(A + "Attachment")
+        binary = attachment.leaf(B + "EmbeddedDocumentBinaryObject") if attachment is not None else None
         documents.append({
-            "id": _t(doc, B + "ID") or "",
-            "description": _t(doc, B + "DocumentDescription"),
-            "uri": _t(attachment.find(A + "ExternalReference"), B + "URI") if attachment is not None else None,
+            "id": doc.text(B + "ID") or "",
+            "description": doc.text(B + "DocumentDescription"),
+            "uri": attachment.text(A + "ExternalReference", B + "URI") if attachment is not None else None,
             "content": None if binary is None else (binary.text or "").strip(),
             "mime_code": None if binary is None else binary.get("mimeCode"),
             "filename": None if binary is None else binary.get("filename"),
         })
-    delivery = root.find(A + "Delivery")
-    location = delivery.find(A + "DeliveryLocation") if delivery is not None else None
-    period = root.find(A + "InvoicePeriod")
-    order = root.find(A + "OrderReference")
+    delivery = root.child(A + "Delivery")
+    location = delivery.child(A + "DeliveryLocation") if delivery is not None else None
+    period = root.child(A + "InvoicePeriod")
+    order = root.child(A + "OrderReference")
     line_tag = A + ("CreditNoteLine" if credit else "InvoiceLine")
     return {
         "syntax": "UBL",
-        "profile": _t(root, B + "CustomizationID"),
-        "business_process": _t(root, B + "ProfileID"),
-        "number": _t(root, B + "ID"),
-        "issue_date": parse_date(_t(root, B + "IssueDate"), term="BT-2", name=name),
-        "type_code": _t(root, B + ("CreditNoteTypeCode" if credit else "InvoiceTypeCode")),
+        "profile": root.text(B + "CustomizationID"),
+        "business_process": root.text(B + "ProfileID"),
+        "number": root.text(B + "ID"),
+        "issue_date": parse_date(root.text(B + "IssueDate"), term="BT-2", name=name),
+        "type_code": root.text(B + ("CreditNoteTypeCode" if credit else "InvoiceTypeCode")),
         "is_credit_note": credit,
         "currency": currency,
         "tax_currency": tax_currency,
-        "tax_point_date": parse_date(_t(root, B + "TaxPointDate"), term="BT-7", name=name),
+        "tax_point_date": parse_date(root.text(B + "TaxPointDate"), term="BT-7", name=name),
         "tax_point_date_code": _t(period, B + "DescriptionCode"),
-        "due_date": parse_date(credit_due if credit else _t(root, B + "DueDate"), term="BT-9", name=name),
-        "buyer_reference": _t(root, B + "BuyerReference"),
+        "due_date": parse_date(credit_due if credit else root.text(B + "DueDate"), term="BT-9", name=name),
+        "buyer_reference": root.text(B + "BuyerReference"),
         "project_reference": project,
-        "contract_reference": _t(root.find(A + "ContractDocumentReference"), B + "ID"),
+        "contract_reference": root.text(A + "ContractDocumentReference", B + "ID"),
         "purchase_order_reference": _t(order, B + "ID"),
         "sales_order_reference": _t(order, B + "SalesOrderID"),
-        "receiving_advice_reference": _t(root.find(A + "ReceiptDocumentReference"), B + "ID"),
-        "despatch_advice_reference": _t(root.find(A + "DespatchDocumentReference"), B + "ID"),
-        "tender_reference": _t(root.find(A + "OriginatorDocumentReference"), B + "ID"),
+        "receiving_advice_reference": root.text(A + "ReceiptDocumentReference", B + "ID"),
+        "despatch_advice_reference": root.text(A + "DespatchDocumentReference", B + "ID"),
+        "tender_reference": root.text(A + "OriginatorDocumentReference", B + "ID"),
         "invoiced_object": invoiced_object,
-        "buyer_accounting_reference": _t(root, B + "AccountingCost"),
-        "payment_terms": _t(root.find(A + "PaymentTerms"), B + "Note"),
+        "buyer_accounting_reference": root.text(B + "AccountingCost"),
+        "payment_terms": root.text(A + "PaymentTerms", B + "Note"),
         "notes": notes,
         "preceding_invoices": [
-            {"number": _t(ref, B + "ID") or "", "issue_date": parse_date(_t(ref, B + "IssueDate"), term="BT-26", name=name)}
-            for ref in root.iterfind(f"{A}BillingReference/{A}InvoiceDocumentReference")
+            {"number": ref.text(B + "ID") or "", "issue_date": parse_date(ref.text(B + "IssueDate"), term="BT-26", name=name)}
+            for ref in root.children(A + "BillingReference", A + "InvoiceDocumentReference")
         ],
-        "seller": _party(root.find(f"{A}AccountingSupplierParty/{A}Party")) or {},
-        "buyer": _party(root.find(f"{A}AccountingCustomerParty/{A}Party")) or {},
-        "payee": _party(root.find(A + "PayeeParty"), named_by_party_name=True),
-        "tax_representative": _party(root.find(A + "TaxRepresentativeParty"), named_by_party_name=True),
+        "seller": _party(root.child(A + "AccountingSupplierParty", A + "Party")) or {},
+        "buyer": _party(root.child(A + "AccountingCustomerParty", A + "Party")) or {},
+        "payee": _party(root.child(A + "PayeeParty"), named_by_party_name=True),
+        "tax_representative": _party(root.child(A + "TaxRepresentativeParty"), named_by_party_name=True),
         "delivery": None if delivery is None else {
-            "party_name": _t(delivery.find(f"{A}DeliveryParty/{A}PartyName"), B + "Name"),
-            "location": _ident(location.find(B + "ID")) if location is not None else None,
-            "actual_date": parse_date(_t(delivery, B + "ActualDeliveryDate"), term="BT-72", name=name),
-            "address": _address(location.find(A + "Address")) if location is not None else None,
+            "party_name": _t(delivery.child(A + "DeliveryParty", A + "PartyName"), B + "Name"),
+            "location": _ident(location.leaf(B + "ID")) if location is not None else None,
+            "actual_date": parse_date(delivery.text(B + "ActualDeliveryDate"), term="BT-72", name=name),
+            "address": _address(location.child(A + "Address")) if location is not None else None,
         },
-        "invoicing_period": _period(period, "BG-14", name) if period is not None and (period.find(B + "StartDate") is not None or period.find(B + "EndDate") is not None) else None,
+        "invoicing_period": _period(period, "BG-14", name) if period is not None and (B + "StartDate" in period.first or B + "EndDate" in period.first) else None,
         "payment_instructions": payment,
-        "allowance_charges": [_allowance(ac) for ac in root.iterfind(A + "AllowanceCharge")],
+        "allowance_charges": [_allowance(ac) for ac in root.children(A + "AllowanceCharge")],
         "totals": {
             "line_total": _t(totals, B + "LineExtensionAmount"),
             "allowance_total": _t(totals, B + "AllowanceTotalAmount"),
@@ -316,17 +312,17 @@ def read(root: etree._Element, *, name: str) -> dict[str, Any]:
             "rounding": _t(totals, B + "PayableRoundingAmount"),
             "payable": _t(totals, B + "PayableAmount"),
         },
-        "vat_breakdown": [] if tax_total is None else [_vat(sub) for sub in tax_total.iterfind(A + "TaxSubtotal")],
+        "vat_breakdown": [] if tax_total is None else [_vat(sub) for sub in tax_total.children(A + "TaxSubtotal")],
         "supporting_documents": documents,
-        "lines": [_line(line, credit, name) for line in root.iterfind(line_tag)],
+        "lines": [_line(line, credit, name) for line in root.children(line_tag)],
     }
 
 
-def _vat(sub: etree._Element) -> dict[str, Any]:
-    category = sub.find(A + "TaxCategory")
+def _vat(sub: Node) -> dict[str, Any]:
+    category = sub.child(A + "TaxCategory")
     return {
-        "taxable_amount": _t(sub, B + "TaxableAmount"),
-        "tax_amount": _t(sub, B + "TaxAmount"),
+        "taxable_amount": sub.text(B + "TaxableAmount"),
+        "tax_amount": sub.text(B + "TaxAmount"),
         "category": _t(category, B + "ID"),
         "rate": _t(category, B + "Percent"),
         "exemption_reason": _t(category, B + "TaxExemptionReason"),
