@@ -9,14 +9,12 @@ through a parser that never reaches the network.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from pathlib import Path
 
 from lxml import etree
 
-from bus._errors import ConfigurationError, NonConformantError
+from bus._errors import NonConformantError
 
-from ._base import Finding
+from ._xsd import load_xsd, xsd_findings
 
 __all__ = [
     "NS",
@@ -94,39 +92,3 @@ def french_identifier(raw: str | None, country: str | None) -> tuple[str | None,
     if len(digits) == 9:
         return "SIREN", digits
     return None, None
-
-
-def _xsd_parser() -> etree.XMLParser:
-    return etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
-
-
-@functools.lru_cache(maxsize=16)
-def _compiled(path: Path) -> etree.XMLSchema:
-    try:
-        return etree.XMLSchema(etree.parse(str(path), _xsd_parser()))
-    except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
-        raise ConfigurationError(
-            f"cannot compile the XSD {path}: {exc}",
-            hint="the schema package is incomplete or altered: fetch it again from its official source",
-        ) from exc
-
-
-def load_xsd(schema_dir: Path | str, relative: str, *, package: str) -> etree.XMLSchema:
-    """The compiled XSD at ``schema_dir/relative``, compiled once per process.
-
-    Raises ConfigurationError naming ``package`` when the file is missing.
-    """
-    path = (Path(schema_dir) / relative).resolve()
-    if not path.is_file():
-        raise ConfigurationError(
-            f"XSD not found: {path}",
-            hint=f"fetch {package} and put it under {Path(schema_dir) / Path(relative).parent.parent}",
-        )
-    return _compiled(path)
-
-
-def xsd_findings(schema: etree.XMLSchema, root: etree._Element) -> list[Finding]:
-    """Every XSD error of ``root`` as a Finding with rule ``XSD`` and the failing element's XPath."""
-    if schema.validate(root):
-        return []
-    return [Finding("XSD", entry.path or "/", entry.message) for entry in schema.error_log]
