@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _audit, _broker, _config, _demo, _dlq, _documents, _events, _keys, _schemas, _topics, _worker
+from . import _audit, _bench, _broker, _config, _demo, _dlq, _documents, _events, _keys, _schemas, _topics, _worker
 
 REGISTRARS = [
     _broker.register,
@@ -16,4 +16,5 @@ REGISTRARS = [
     _audit.register,
     _worker.register,
     _config.register,
+    _bench.register,
 ]

@@ -1,0 +1,164 @@
+"""Peak memory of a worker while a 150 MB act with annexes goes through ingest (claim check).
+
+The document is written to disk in 1 MiB chunks: an act dossier with its annexes as a SEDA SIP
+(a zip, stored uncompressed: a ``manifest.xml`` from the official corpus and a ``Content/``
+folder holding the deliberation and its annexes as incompressible bytes). The zip is the only
+multi-file container an ingress adapter reads (ACTES transmissions travel as separate files),
+so it is what carries "an act with annexes" through ingest in one document.
+
+:func:`processors.ingress.submit` streams it into the content store and publishes the
+``DocumentSubmitted`` claim check; a ``bus worker --processor ingress`` process reads it back
+through :class:`processors.ingress.DocumentReader`, adapts it and emits its pivot (or dead-letters
+it). The figure is the peak RSS growth of that worker: ``VmHWM`` read from ``/proc`` after the
+document was handled, minus ``VmRSS`` just before it was submitted (the peak is reset with
+``/proc/<pid>/clear_refs`` where the kernel allows, else sampled every 10 ms). The worker runs with
+``BUS_MAX_DOCUMENT_BYTES`` above the document's size: the default (128 MiB) would refuse a
+150 MB document before reading a byte, which measures nothing.
+
+    python -m bench.bench_large_document [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from bench.bench_processors import SUBMITTER_SOURCE, BenchEnv, end_offsets, rss_kb, reset_peak, stop, total, wait_group
+
+DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+MANIFEST = "archives/manifests/vitam-sip2_2.xml"
+MB = 1024 * 1024
+CHUNK = MB
+
+
+def write_act_sip(path: Path, corpus: Path, size_mb: int, annexes: int = 9) -> int:
+    """A SEDA SIP of ``size_mb`` MiB: manifest + deliberation + ``annexes`` annexes, written in chunks."""
+    per_file = size_mb * MB // (annexes + 1)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as sip:
+        sip.writestr("manifest.xml", (corpus / MANIFEST).read_bytes())
+        names = ["Content/deliberation.pdf", *(f"Content/annexe-{i:02d}.pdf" for i in range(1, annexes + 1))]
+        for name in names:
+            with sip.open(name, "w", force_zip64=True) as out:
+                out.write(b"%PDF-1.7\n")
+                left = per_file - 9
+                while left > 0:
+                    n = min(CHUNK, left)
+                    out.write(os.urandom(n))
+                    left -= n
+    return path.stat().st_size
+
+
+class PeakSampler:
+    """Samples a process's VmRSS every 10 ms in a thread (when the kernel peak cannot be reset)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, rss_kb(self.pid))
+            except (OSError, RuntimeError):
+                return
+            self._stop.wait(0.01)  # the sampling period
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def run(env: BenchEnv, corpus: Path, quick: bool, progress: Any = lambda m: None) -> dict[str, dict[str, Any]]:
+    from bus.client import Publisher, read_topic
+    from processors.app import app_id
+    from processors.ingress import submit
+
+    size_mb = 150
+    path = env.root / "act-with-annexes.sip.zip"
+    progress(f"writing a {size_mb} MiB act dossier with annexes (SEDA SIP, streamed)")
+    size = await asyncio.to_thread(write_act_sip, path, Path(corpus), size_mb)
+    settings = env.settings("large", max_document_bytes=size + 16 * MB)
+    ctx = await env.connect(settings)
+    worker = env.start_worker(settings, "large-0", "ingress")
+    try:
+        await wait_group(settings, app_id(settings), 1, [worker])
+        await asyncio.sleep(1.0)  # let the worker's start-up allocations settle before the baseline
+        outputs = [ctx.topic(t) for t in ("archives", "deadletter")]
+        start = await end_offsets(settings, outputs)
+        before = rss_kb(worker.pid)
+        kernel_peak = reset_peak(worker.pid)
+        submitter = settings.model_copy(update={"source": SUBMITTER_SOURCE})
+        sub_ctx = dataclasses.replace(ctx, settings=submitter, signer=env.submitter_key)
+        me_before = rss_kb(os.getpid())
+        progress("submitting through processors.ingress.submit; the worker reads it back")
+        began = time.monotonic()
+        with PeakSampler(worker.pid) as sampler, PeakSampler(os.getpid()) as own:
+            async with Publisher(submitter, env.submitter_wire(ctx)) as publisher:
+                await submit(sub_ctx, publisher, path, media_type="application/zip")
+            deadline = time.monotonic() + 300
+            while total(await end_offsets(settings, outputs)) == total(start):
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the worker did not handle the document: {env.log_tail('large-0')}")
+                await asyncio.sleep(0.1)  # poll interval of the output topics
+        elapsed = time.monotonic() - began
+        peak = rss_kb(worker.pid, "VmHWM") if kernel_peak else sampler.peak
+        peak = max(peak, sampler.peak)
+        dead = await read_topic(settings, outputs[1], from_offsets={tp.partition: o for tp, o in start.items()
+                                                                     if tp.topic == outputs[1]})
+        outcome = "adapted to an ArchiveTransfer pivot"
+        if dead:
+            outcome = f"dead-lettered ({dict(dead[-1].headers).get('dlq_error_class', b'?').decode()})"
+    finally:
+        stop(worker)
+        path.unlink(missing_ok=True)
+    growth_mb = (peak - before) / 1024
+    own_mb = (own.peak - me_before) / 1024
+    return {
+        "large_document_rss_mb": {
+            "value": round(growth_mb, 1), "baseline": round(size / MB, 1), "ratio": round(growth_mb / (size / MB), 3),
+            "unit": "MiB",
+            "method": (
+                f"peak RSS growth of the `bus worker --processor ingress` process (VmHWM after − VmRSS before; "
+                f"{'kernel peak reset via clear_refs' if kernel_peak else 'sampled every 10 ms'}) while a "
+                f"{size / MB:.1f} MiB act dossier with 10 PDF files (SEDA SIP zip, corpus manifest) went through "
+                f"processors.ingress.submit (streamed into the content store) and the worker's DocumentReader; "
+                f"baseline = the document's size, ratio = growth / size; {outcome} in {elapsed:.1f}s; the "
+                f"submitting process grew {own_mb:.1f} MiB (sampled); worker run with BUS_MAX_DOCUMENT_BYTES="
+                f"{settings.max_document_bytes} (the default 128 MiB refuses it unread){'; quick mode: same size' if quick else ''}"),
+        },
+    }
+
+
+async def _standalone(quick: bool, corpus: Path) -> dict[str, dict[str, Any]]:
+    import tempfile
+
+    from bench.suite import broker
+
+    with tempfile.TemporaryDirectory(prefix="bench-large-") as tmp, broker(Path(tmp)) as bootstrap:
+        return await run(BenchEnv(bootstrap, Path(tmp)), corpus, quick, lambda m: print(m, file=sys.stderr))
+
+
+def main() -> None:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(_standalone(args.quick, args.corpus)), indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
