@@ -48,6 +48,12 @@ def _acts(settings: Any) -> Any:
     return ActsLifecycle(derived_pseudonym_keys(secret.get_secret_value().encode()))
 
 
+def _digests(settings: Any) -> Any:
+    from .digests import binding
+
+    return binding(settings)
+
+
 def _register(settings: Any) -> Any:
     from .register import DeliberationsRegister
 
@@ -65,6 +71,7 @@ CORES: dict[str, Callable[[Any], Any]] = {
     "acts-lifecycle": _acts,
     "archiving": _archiving,
     "deliberations-register": _register,
+    "document-digests": _digests,
     "ingress": _ingress,
     "tell-us-once": _tell_us_once,
 }

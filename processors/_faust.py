@@ -31,7 +31,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import datetime as dt
+import hashlib
+import json
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -69,6 +73,30 @@ class Binding:
 
     core: Processor
     prepare: Prepare | None = None
+
+
+def derived_id(core: str, state_key: str, cause: str, rank: int, *, clock_id: str | None,
+               now: dt.datetime) -> str:
+    """A UUIDv7-shaped ``ce_id`` that is the same each time the same cause makes the same output.
+
+    74 bits of SHA-256 over (core, state key, cause, rank); the 48-bit milliseconds are those of
+    ``clock_id`` when it is a UUIDv7 (the cause's own id, so the id stays time-ordered), else
+    the UTC day of ``now`` (timer outputs: same ids within a day).
+    """
+    digest = int.from_bytes(hashlib.sha256(f"{core}\x00{state_key}\x00{cause}\x00{rank}".encode()).digest()[:10], "big")
+    try:
+        parsed = uuid.UUID(clock_id) if clock_id else None
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.version == 7:
+        millis = parsed.int >> 80
+    else:
+        day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        millis = int(day.timestamp() * 1000)
+    value = (millis & (2**48 - 1)) << 80 | digest
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return str(uuid.UUID(int=value))
 
 
 def partition_of(key: bytes, partitions: int = STATE_PARTITIONS) -> int:
@@ -170,7 +198,10 @@ class CoreShell:
         self.dead_letter_topic = self.specs["deadletter"].name
         self.stats: Counter[str] = Counter()
         self.batch_size, self.batch_within = batch_size, batch_within
-        # Keys as raw bytes (a str key would be JSON-quoted, hashing to another partition); values JSON.
+        # Keys as raw bytes (a str key would be JSON-quoted, hashing to another partition); values
+        # JSON. The shell writes the changelog itself (see _delivered), placing keys with
+        # partition_of: faust's synchronous partitioner crashes (TypeError on None) whenever
+        # aiokafka lacks the changelog's metadata.
         self.table = app.Table(f"{self.core.name}-state", default=None, partitions=STATE_PARTITIONS,
                                use_partitioner=True, key_type=bytes)
         self.source = app.topic(*self.partitions, self.rekey.name, **_RAW)
@@ -184,28 +215,44 @@ class CoreShell:
         await self.references.ready.wait()
         async for events in stream.take_events(self.batch_size, within=self.batch_within):
             pending: list[Awaitable[Any]] = []
+            staged: dict[bytes, Any] = {}
             for event in events:
                 m = event.message
                 record = Record(m.key, m.value, tuple(m.headers or ()), m.topic, m.partition, m.offset,
                                 int(m.timestamp * 1000) if m.timestamp is not None else None)
-                pending += await self._handle(record)
-            # The batch is acknowledged (so committable) only when Kafka has every output.
-            await self._delivered(pending)
+                pending += await self._handle(record, staged)
+            # The batch is acknowledged (so committable) only when Kafka has every output, then
+            # every state it changed.
+            await self._delivered(pending, staged)
 
-    async def _delivered(self, pending: list[Awaitable[Any]]) -> None:
-        if not pending:
-            return
+    async def _delivered(self, pending: list[Awaitable[Any]], staged: dict[bytes, Any]) -> None:
+        """Wait for the outputs, then write and wait for the changed states (outputs first).
+
+        faust's own changelog write is buffered and its pre-commit flush gives up after 0.1 s
+        without progress, so offsets could be committed with states still unwritten: after a
+        crash those inputs were neither in the state nor redelivered (observed: a stalled
+        dossier). Writing the changelog here, after the outputs, gives: a state on Kafka
+        implies its outputs on Kafka; an input whose state is not on Kafka is redelivered and
+        re-run, its outputs carrying the same ``ce_id`` (:func:`derived_id`) so consumers drop them.
+        """
         try:
-            await asyncio.gather(*pending)
+            if pending:
+                await asyncio.gather(*pending)
+            if staged:
+                changelog = self.table.changelog_topic.get_topic_name()
+                await asyncio.gather(*[
+                    await self.app.producer.send(changelog, key, json.dumps(value).encode(), partition_of(key),
+                                                 None, None)
+                    for key, value in staged.items()])
         except Exception as exc:
             raise DeliveryError(f"{self.core.name}: Kafka refused an output: {exc}") from exc
 
-    async def _handle(self, record: Record) -> list[Awaitable[Any]]:
+    async def _handle(self, record: Record, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
         attempts = 0
         while True:
             attempts += 1
             try:
-                return await self._step(record)
+                return await self._step(record, staged)
             except Exception as error:
                 action = self.policy.action_for(error)
                 if action is Action.RETRY and attempts <= self.policy.max_retries:
@@ -237,7 +284,7 @@ class CoreShell:
         tables = self.references.view(self.core.tables)
         return Context(now=self.bus.clock(), tables={**tables, **extra} if extra else tables)
 
-    async def _step(self, record: Record) -> list[Awaitable[Any]]:
+    async def _step(self, record: Record, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
         record, state_key = self._original(record)
         received = self.wire.open(record)
         ctx = self.context()
@@ -262,10 +309,21 @@ class CoreShell:
             log.info("%s: %s already processed for %s", self.core.name, received.id, state_key)
             return []
         state, outputs = self.core.process(copy.deepcopy(entry["state"]), received, ctx)
-        sealed = [(self._topic_of(e.schema), self.wire.seal(e)) for e in outputs]
-        self.table[state_key.encode()] = {"state": state, "seen": [*entry["seen"], received.id][-SEEN_PER_KEY:]}
+        sealed = self._seal(outputs, state_key, received.id, received.envelope.id)
+        self._stage(staged, state_key.encode(), {"state": state, "seen": [*entry["seen"], received.id][-SEEN_PER_KEY:]})
         self.stats["processed"] += 1
         return await self._send(sealed)
+
+    def _stage(self, staged: dict[bytes, Any], key: bytes, value: Any) -> None:
+        """Set a state in memory now; its changelog record is written by :meth:`_delivered`."""
+        self.table.data[key] = value  # the store itself: no buffered changelog write by faust
+        staged[key] = value
+
+    def _seal(self, outputs: Sequence[Any], state_key: str, cause: str, clock_id: str | None) -> list[tuple[str, Record]]:
+        """Seal outputs, each with a ``ce_id`` derived from (core, state, cause, rank) unless it has one."""
+        return [(self._topic_of(e.schema), self.wire.seal(e if e.id else dataclasses.replace(
+            e, id=derived_id(self.core.name, state_key, cause, rank, clock_id=clock_id, now=self.bus.clock()))))
+            for rank, e in enumerate(outputs)]
 
     def _topic_of(self, schema: str) -> str:
         return self.specs[topic_for_schema(schema)].name
@@ -298,6 +356,7 @@ class CoreShell:
             return
         ctx = self.context()
         pending: list[Awaitable[Any]] = []
+        staged: dict[bytes, Any] = {}
         for key in self.owned_keys():
             entry = self.table.get(key.encode())
             if entry is None:
@@ -305,7 +364,10 @@ class CoreShell:
             state, outputs = self.core.on_time(copy.deepcopy(entry["state"]), key, ctx)
             if state == entry["state"] and not outputs:
                 continue
-            sealed = [(self._topic_of(e.schema), self.wire.seal(e)) for e in outputs]
-            self.table[key.encode()] = {"state": state, "seen": entry["seen"]}
+            # A tick has no cause: the state it started from names it, so a re-run after a crash
+            # (the new state unwritten) gives the same ids, on the same day.
+            before = hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
+            sealed = self._seal(outputs, key, f"on_time:{before}", None)
+            self._stage(staged, key.encode(), {"state": state, "seen": entry["seen"]})
             pending += await self._send(sealed)
-        await self._delivered(pending)
+        await self._delivered(pending, staged)

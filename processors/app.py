@@ -95,6 +95,10 @@ def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus
         web_enabled=web_port is not None,
         web_port=web_port or 6066,
         processing_guarantee="at_least_once",
+        # The shell acknowledges a batch only once Kafka has its outputs and its states; a batch
+        # cut by a shutdown is simply redelivered. Waiting for it to drain (faust's default)
+        # hangs the shutdown when the producer is already stopping.
+        stream_wait_empty=False,
     )
     tables = sorted({t for b in bindings for t in b.core.tables})
     references = ReferenceTables(bus, tables)
