@@ -1,11 +1,18 @@
-"""``bus demo``: a commune's exchanges played on a real broker, end to end, with fictional data.
+"""``bus demo``: a year of one commune's exchanges played on a real broker, with fictional data.
 
 Phase 1 (the spine): companies from SIRENE signed, published, read back verified, and a forged
-record dead-lettered with its original bytes. Later phases play the processors' flows.
+record dead-lettered with its original bytes. Then the attestations of the URSSAF and the DGFiP
+are published and ``bus worker`` starts (:mod:`bus.demo._worker`), and every party publishes
+what it would send, dated in 2025, signed with its own key, while the demo reads the
+processors' answers: the acts (phase 2), the procurement (3), the invoices and the accounting
+chain (4), the archives (5). Every native document the bus produced is written to ``out``
+when given. Each run has its own id in dossier ids and numbers, so the demo can be played
+again on the same broker.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +21,90 @@ from rich.table import Table
 
 from bus._runtime import BusContext
 from bus._settings import BusSettings
+from bus.client import DLQ_PREFIX
 
+from ._acts import acts_phase
+from ._archives import archives_phase
+from ._invoices import invoices_phase
 from ._keys import demo_keys
+from ._procurement import procurement_phase, publish_attestations
 from ._reference import reference_phase
+from ._stage import Stage, Watcher
+from ._worker import DemoWorker, WorkerError
 
 __all__ = ["run_demo"]
 
-
 async def run_demo(settings: BusSettings, *, out: Path | None = None, console: Console | None = None) -> dict[str, Any]:
-    """Play the demo on the cluster of ``settings``; returns the summary figures."""
+    """Play the demo on the cluster of ``settings``; returns the summary figures.
+
+    ``out``: where to write the native documents the bus produced (created if needed).
+    """
     console = console or Console()
     ctx = await BusContext.connect(settings)
     console.print(f"bus on [bold]{settings.bootstrap}[/], {len(ctx.catalog)} pivot schemas in the catalog")
     keys = await demo_keys(ctx)
-    summary: dict[str, Any] = {}
-    summary.update(await reference_phase(ctx, keys, console))
-    table = Table("figure", "value", title="demo summary")
-    for name, value in summary.items():
-        table.add_row(name, str(value))
-    console.rule("[bold]Summary")
-    console.print(table)
+    worker_source = f"urn:siren:{keys['bus'].public.siren}:worker"
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {}
+    async with await Watcher.from_now(ctx) as watcher:
+        stage = Stage(ctx, keys, watcher, worker_source, out)
+        console.print(f"run [bold]{stage.run}[/]")
+        worker = DemoWorker(settings, source=worker_source,
+                            log_path=settings.state_dir / "demo" / f"worker-{stage.run}.log")
+        try:
+            summary.update(await reference_phase(ctx, keys, console))
+            attestations = await publish_attestations(stage)
+            console.print(f"{attestations} attestations published by the URSSAF and the DGFiP")
+            console.print(f"starting [bold]bus worker[/] (every processor, timers off; log in {worker.log_path})")
+            async with worker:
+                summary.update(await acts_phase(stage, console))
+                summary.update(await procurement_phase(stage, worker, console))
+                summary.update(await invoices_phase(stage, worker, summary["contract"], console))
+                dossiers = [*summary["acts subjects"], f"contract:{summary['contract']}"]
+                summary.update(await archives_phase(stage, dossiers, console))
+        except WorkerError:
+            raise
+        except BaseException:
+            tail = worker.log_tail(3000)
+            if tail:
+                console.print(f"[red]the demo stopped; the worker's log ends with:[/]\n{tail}")
+            raise
+        finally:
+            await stage.close()
+        how = "killed after the stop deadline" if worker.killed else f"stopped, exit status {worker.exit_status}"
+        console.print(f"bus worker {how}")
+        published = summary.get("companies published", 0) + summary.get("forgeries dead-lettered", 0)
+        summary["events published"] = published + sum(stage.published.values())
+        summary["events produced by processors"] = len(watcher.produced_by(worker_source))
+        summary["dead letters"] = len(watcher.dead)
+        summary["documents written"] = len(stage.written)
+        _totals(console, stage, watcher, summary)
     return summary
+
+
+def _totals(console: Console, stage: Stage, watcher: Watcher, summary: dict[str, Any]) -> None:
+    console.rule("[bold]Summary")
+    by_role = Table("publisher", "events", title="events published, by the party that signed them")
+    for role, count in sorted(stage.published.items()):
+        by_role.add_row(role, str(count))
+    console.print(by_role)
+    produced = Counter(e.type.rsplit(".", 1)[1] for e in watcher.produced_by(stage.worker_source))
+    outputs = Table("event type", "count", title="events produced by the processors (bus worker)")
+    for name, count in sorted(produced.items()):
+        outputs.add_row(name, str(count))
+    console.print(outputs)
+    if watcher.dead:
+        dead = Counter((dict(r.headers).get(f"{DLQ_PREFIX}processor", b"?").decode(),
+                        dict(r.headers).get(f"{DLQ_PREFIX}error_class", b"?").decode()) for r in watcher.dead)
+        letters = Table("processor", "error", "count", title="dead letters of this run")
+        for (processor, error), count in sorted(dead.items()):
+            letters.add_row(processor, error, str(count))
+        console.print(letters)
+    table = Table("figure", "value", title="demo summary")
+    for name, value in summary.items():
+        if isinstance(value, (int, str)) and name not in ("contract",):
+            table.add_row(name, str(value))
+    console.print(table)
+    if stage.written:
+        console.print(f"{len(stage.written)} native documents written to {stage.out}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["ADMINISTRATIONS", "COMPANIES", "luhn_complete", "sirene_documents"]
+__all__ = ["ADMINISTRATIONS", "COMMUNE", "COMMUNE_SIRET", "COMPANIES", "DEPARTMENT", "company_siret", "luhn_complete",
+           "sirene_documents"]
 
 
 def luhn_complete(digits: str) -> str:
@@ -27,13 +28,25 @@ def _siren(seed: str) -> str:
     return luhn_complete(seed)
 
 
+def _siret(siren: str, nic_seed: str) -> str:
+    """A SIRET (SIREN + NIC) that passes the Luhn check."""
+    return luhn_complete(siren + nic_seed)
+
+
 COMMUNE = _siren("21999001")
+COMMUNE_SIRET = _siret(COMMUNE, "0001")
+DEPARTMENT = "045"
 ADMINISTRATIONS = {
     "commune": {"siren": COMMUNE, "name": "Commune de Saint-Exemple-sur-Loire", "system": "webdelib"},
     "prefecture": {"siren": _siren("13000999"), "name": "Préfecture de l'Exemple", "system": "actes"},
     "dgfip": {"siren": _siren("13000998"), "name": "Trésorerie de Saint-Exemple", "system": "helios"},
     "archives": {"siren": _siren("22999001"), "name": "Archives départementales de l'Exemple", "system": "sae"},
     "bus": {"siren": _siren("13000997"), "name": "Opérateur du bus d'échanges", "system": "bus"},
+    "urssaf": {"siren": _siren("13000996"), "name": "Urssaf de l'Exemple", "system": "attestations"},
+    # The companies of COMPANIES that take part in the procurement, each signing as itself.
+    "travaux": {"siren": _siren("80000001"), "name": "TRAVAUX PUBLICS DU VAL D'EXEMPLE", "system": "facturation"},
+    "arpent": {"siren": _siren("80000002"), "name": "BUREAU D'ETUDES ARPENT", "system": "candidatures"},
+    "imprimerie": {"siren": _siren("80000004"), "name": "IMPRIMERIE DES QUAIS", "system": "candidatures"},
 }
 
 COMPANIES = [
@@ -45,9 +58,13 @@ COMPANIES = [
 ]
 
 
-def _siret(siren: str, nic_seed: str) -> str:
-    """A SIRET (SIREN + NIC) that passes the Luhn check."""
-    return luhn_complete(siren + nic_seed)
+
+
+def company_siret(role: str) -> str:
+    """The SIRET of the head office of a company role of ADMINISTRATIONS (NIC seed of COMPANIES)."""
+    siren = ADMINISTRATIONS[role]["siren"]
+    nic_seed = next(nic for seed, nic, *_ in COMPANIES if _siren(seed) == siren)
+    return _siret(siren, nic_seed)
 
 
 def sirene_documents() -> list[tuple[str, bytes]]:

@@ -107,9 +107,3 @@ def test_dead_letters_can_be_listed_shown_and_redriven(env, settings):
     assert "would re-drive" in dry.stdout
     done = bus(env, "dlq", "redrive", str(offset))
     assert "re-drove" in done.stdout
-
-
-def test_the_demo_runs_on_the_broker(env):
-    out = bus(env, "demo")
-    assert "forgeries dead-lettered" in out.stdout
-    assert "SignatureError" in out.stdout

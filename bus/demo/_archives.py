@@ -1,0 +1,102 @@
+"""Demo phase 5, archives: closed dossiers transferred to the archives service, which replies.
+
+The archiving core closes a dossier on its closing event (an act that became executory, a
+contract paid in full), asks the worker for the SHA-512 digests of the dossier's documents
+(``DocumentsDigestRequested``, answered by the worker's digests step) and then requests the
+SEDA 2.2 ArchiveTransfer built from the dossier type's archiving profile. The bus writes each
+transfer with :func:`adapters.seda.from_pivot`; the archives service (SAE) answers with a native
+SEDA ArchiveTransferReply handed to the ingress, and the dossier is archived.
+
+A dossier whose digests do not come (a worker without the digests step) is reported as waiting
+for its digests after a deadline, rather than holding the demo.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from adapters import seda
+from bus._wire import Received
+
+from ._stage import Stage
+
+__all__ = ["archives_phase"]
+
+#: How long a dossier's transfer may take once its digests were asked for.
+DIGESTS_TIMEOUT = 90.0
+
+
+def _file_name(identifier: str) -> str:
+    return "seda-" + identifier.replace(":", "_").replace("/", "_") + ".xml"
+
+
+async def archives_phase(stage: Stage, dossiers: list[str], console: Console) -> dict[str, Any]:
+    """Follow ``dossiers`` (act and contract subjects) to the archive; returns the phase's figures."""
+    console.rule("[bold]5. Archives: closed dossiers transferred (SEDA 2.2), the archives service replies")
+    watcher = stage.watcher
+
+    def transfer_of(dossier: str) -> Received | None:
+        found = watcher.of("ArchiveTransferRequested",
+                           where=lambda e: e.data["message_identifier"].startswith(dossier + "/transfer-"))
+        return found[-1] if found else None
+
+    def closed(dossier: str) -> list[Received]:
+        return watcher.of("ArchiveStateChanged", subject=dossier)
+
+    await watcher.expect(lambda: all(closed(d) for d in dossiers), "the closing of every dossier")
+    transfers: dict[str, Received] = {}
+    waiting: dict[str, str] = {}
+    for dossier in dossiers:
+        asked = watcher.of("DocumentsDigestRequested", subject=dossier)
+        transfer = await watcher.until(lambda d=dossier: transfer_of(d), timeout=DIGESTS_TIMEOUT if asked else 120)
+        if transfer is None:
+            states = closed(dossier)
+            due = states[-1].data.get("retention_start") if states else None
+            waiting[dossier] = ("waiting for the digests of its documents (DocumentsDigestRequested not answered: "
+                                "is the worker's digests step installed?)" if asked else
+                                f"closed; its transfer is due from {due} (the demo's worker runs no timer)")
+            continue
+        transfers[dossier] = transfer
+        stage.write(_file_name(transfer.data["message_identifier"]), seda.from_pivot(transfer.data))
+    replies = []
+    for dossier, transfer in transfers.items():
+        t = transfer.data
+        now = stage.ctx.clock()
+        reply = {"seda_version": t["seda_version"], "message_identifier": f"ATR-{stage.run}-{len(replies) + 1}",
+                 "date": now, "comment": "Versement accepté et pris en charge", "archival_agreement": t["archival_agreement"],
+                 "reply_code": "OK", "message_request_identifier": t["message_identifier"], "grant_date": now,
+                 "archival_agency_identifier": t["archival_agency_identifier"],
+                 "transferring_agency_identifier": t["transferring_agency_identifier"]}
+        path = stage.scratch() / ("reply-" + _file_name(t["message_identifier"]))
+        path.write_bytes(seda.from_pivot(reply, kind="ArchiveTransferReply"))
+        replies.append(await stage.submit("archives", path, declared_format="seda"))
+
+    def archived(dossier: str) -> Received | None:
+        found = [e for e in closed(dossier) if e.data["state"] in ("ARCHIVED", "REOPENED")]
+        return found[-1] if found else None
+
+    await watcher.expect(lambda: all(archived(d) for d in transfers), "the archives service's replies to be applied")
+    table = Table("dossier", "type", "closed on", "retention from", "transfer", "objects", "state", "reply",
+                  title="dossiers closed and transferred to the archives")
+    for dossier in dossiers:
+        states = closed(dossier)
+        last = states[-1].data if states else {}
+        transfer = transfers.get(dossier)
+        table.add_row(dossier, last.get("dossier_type", "-"), str(last.get("closing_date") or "-"),
+                      str(last.get("retention_start") or "-"),
+                      transfer.data["message_identifier"] if transfer else "-",
+                      str(len(transfer.data["binary_data_objects"])) if transfer else "-",
+                      last.get("state", "-") if dossier in transfers else escape(waiting.get(dossier, "-")),
+                      str(last.get("reply_code") or "-"))
+    console.print(table)
+    for dossier, why in waiting.items():
+        console.print(f"[yellow]{escape(dossier)}[/]: {escape(why)}")
+    return {"dossiers closed": sum(1 for d in dossiers if closed(d)), "archive transfers": len(transfers),
+            "archive replies": sum(1 for d in transfers if archived(d)),
+            "archived": sum(1 for d in transfers if (a := archived(d)) and a.data["state"] == "ARCHIVED"),
+            "transfers waiting for digests": sum(1 for d in waiting if watcher.of("DocumentsDigestRequested", subject=d)),
+            "transfers not requested": sum(1 for d in waiting if not watcher.of("DocumentsDigestRequested", subject=d))}

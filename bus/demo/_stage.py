@@ -1,0 +1,260 @@
+"""The stage the demo's phases play on: who publishes, what the processors answered, this run's id.
+
+:class:`Stage` holds one signed publisher per role of the demo (the commune, the prefecture,
+the DGFiP, the archives service, the companies, each with its own key and CloudEvents source),
+counts what the phases publish, and a :class:`Watcher` that reads every family topic from
+where it stood when the run began, verifying each record. A phase publishes as the
+administration that would send the message, then waits for the processors' outputs with
+:meth:`Watcher.expect` (a condition on what was read, with a deadline): nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from bus._errors import BusError, DeliveryError
+from bus._keys import SigningKey
+from bus._runtime import BusContext
+from bus._settings import BusSettings
+from bus._topics import topic_for_schema
+from bus._wire import Event, Received, Record, Wire
+from bus.client import Publisher, kafka_args, partitions_of
+
+from ._data import ADMINISTRATIONS
+
+__all__ = ["WATCHED", "DemoTimeout", "Stage", "Watcher", "caused_by", "committed", "ids_of"]
+
+log = logging.getLogger("bus.demo")
+T = TypeVar("T")
+
+#: Logical topics the demo reads the processors' answers from.
+WATCHED = ("acts", "procurement", "invoices", "accounting", "archives",
+           topic_for_schema("fr.dcant.reference.DocumentRequested"), "deadletter")
+
+
+class DemoTimeout(BusError):
+    """A processor's answer did not come before the demo's deadline."""
+
+    default_hint = "check the worker's log (printed above) and that `bus broker status` is healthy"
+
+
+class Watcher:
+    """Reads the watched topics from given offsets in the background; phases wait on what it read.
+
+    ``events`` are the verified, decoded records in arrival order; ``dead`` the raw records of
+    the dead-letter topic; ``rejected`` the records that did not verify.
+    """
+
+    def __init__(self, ctx: BusContext, start: dict[TopicPartition, int]) -> None:
+        self.ctx = ctx
+        self.start = dict(start)
+        self.wire = Wire(ctx.catalog, ctx.directory, None, max_event_bytes=ctx.settings.max_event_bytes)
+        self.events: list[Received] = []
+        self.dead: list[Record] = []
+        self.rejected = 0
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dead_letter_topic = ctx.topic("deadletter")
+
+    @classmethod
+    async def from_now(cls, ctx: BusContext) -> Watcher:
+        """A watcher of everything published on the watched topics from this moment on."""
+        tps = await partitions_of(ctx.settings, [ctx.topic(t) for t in WATCHED])
+        probe = AIOKafkaConsumer(**kafka_args(ctx.settings), group_id=None, enable_auto_commit=False)
+        await probe.start()
+        try:
+            ends = await probe.end_offsets(tps) if tps else {}
+        finally:
+            await probe.stop()
+        return cls(ctx, ends)
+
+    async def __aenter__(self) -> Watcher:
+        consumer = AIOKafkaConsumer(**kafka_args(self.ctx.settings), group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", max_poll_records=1000)
+        await consumer.start()
+        consumer.assign(list(self.start))
+        for tp, offset in self.start.items():
+            consumer.seek(tp, offset)
+        self._consumer = consumer
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=500)
+            if not batch:
+                continue
+            for tp, messages in batch.items():
+                for m in messages:
+                    record = Record(m.key, m.value, tuple(m.headers or ()), tp.topic, tp.partition, m.offset,
+                                    m.timestamp)
+                    if tp.topic == self._dead_letter_topic:
+                        self.dead.append(record)
+                        continue
+                    try:
+                        self.events.append(self.wire.open(record))
+                    except BusError as err:
+                        self.rejected += 1
+                        log.info("demo watcher: record %s[%s]@%s does not verify: %s", tp.topic, tp.partition,
+                                 m.offset, err)
+            async with self._changed:
+                self._changed.notify_all()
+
+    def of(self, event_type: str, *, subject: str | None = None,
+           where: Callable[[Received], bool] | None = None) -> list[Received]:
+        """Events read so far of ``event_type`` (short names like ``ActStateChanged`` match too)."""
+        return [e for e in self.events
+                if (e.type == event_type or e.type.endswith("." + event_type))
+                and (subject is None or e.subject == subject) and (where is None or where(e))]
+
+    async def until(self, check: Callable[[], T | None], *, timeout: float) -> T | None:
+        """``check()``'s first truthy result, or None when ``timeout`` seconds pass without one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with self._changed:
+            while True:
+                result = check()
+                if result:
+                    return result
+                if self._task is not None and self._task.done():
+                    self._task.result()  # the reader crashed: raise its error
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def expect(self, check: Callable[[], T | None], what: str, *, timeout: float = 180) -> T:
+        """Like :meth:`until`, but a missing answer is a :class:`DemoTimeout` naming ``what``."""
+        result = await self.until(check, timeout=timeout)
+        if not result:
+            raise DemoTimeout(f"no {what} within {timeout:.0f} s")
+        return result
+
+    def produced_by(self, source: str) -> list[Received]:
+        """Events read whose CloudEvents source is ``source`` (the worker's outputs)."""
+        return [e for e in self.events if e.envelope.source == source]
+
+
+@dataclasses.dataclass
+class Stage:
+    """Everything the phases share: context, keys, run id, publishers per role, watcher, out dir."""
+
+    ctx: BusContext
+    keys: dict[str, SigningKey]
+    watcher: Watcher
+    worker_source: str
+    out: Path | None = None
+    run: str = dataclasses.field(default_factory=lambda: secrets.token_hex(3).upper())
+    published: Counter[str] = dataclasses.field(default_factory=Counter)
+    written: list[Path] = dataclasses.field(default_factory=list)
+    _publishers: dict[str, Publisher] = dataclasses.field(default_factory=dict)
+
+    @property
+    def run_number(self) -> int:
+        """A number derived from the run id, for the numeric references (PES bordereaux, mandats)."""
+        return int(self.run, 16) % 9000 + 1000
+
+    def siren(self, role: str) -> str:
+        return self.keys[role].public.siren
+
+    def source(self, role: str) -> str:
+        """``urn:siren:<SIREN>:<system>`` of a role."""
+        return f"urn:siren:{self.siren(role)}:{ADMINISTRATIONS[role]['system']}"
+
+    async def publisher(self, role: str) -> Publisher:
+        """The started publisher signing with ``role``'s key (one per role, closed by :meth:`close`)."""
+        if role not in self._publishers:
+            wire = Wire(self.ctx.catalog, self.ctx.directory, self.keys[role], source=self.source(role),
+                        clock=self.ctx.clock, max_event_bytes=self.ctx.settings.max_event_bytes)
+            publisher = Publisher(self.ctx.settings, wire)
+            await publisher.start()
+            self._publishers[role] = publisher
+        return self._publishers[role]
+
+    async def publish(self, role: str, events: Iterable[Event], *, topic: str | None = None) -> list[Record]:
+        """Sign ``events`` as ``role`` and send them; returns the records as stored."""
+        events = list(events)
+        records = await (await self.publisher(role)).publish_many(events, topic=topic)
+        self.published[role] += len(records)
+        return records
+
+    async def submit(self, role: str, path: Path, *, declared_format: str | None = None,
+                     dossier_hint: str | None = None) -> Record:
+        """Hand a native file to the ingress as ``role`` (claim check in the content store)."""
+        from processors.ingress import submit
+
+        settings = self.ctx.settings.model_copy(update={"source": self.source(role)})
+        as_role = dataclasses.replace(self.ctx, settings=settings)
+        record = await submit(as_role, await self.publisher(role), path, declared_format=declared_format,
+                              dossier_hint=dossier_hint)
+        self.published[role] += 1
+        return record
+
+    def write(self, name: str, data: bytes) -> Path | None:
+        """Write a native document the bus produced into the output directory (when there is one)."""
+        if self.out is None:
+            return None
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / name
+        path.write_bytes(data)
+        self.written.append(path)
+        return path
+
+    def scratch(self) -> Path:
+        """A folder for the files the demo's parties hand to the ingress (the suppliers' PDFs)."""
+        folder = self.ctx.settings.state_dir / "demo" / self.run
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    async def close(self) -> None:
+        for publisher in self._publishers.values():
+            await publisher.stop()
+        self._publishers.clear()
+
+
+def ids_of(records: Sequence[Record]) -> set[str]:
+    """The ``ce_id`` of published records."""
+    return {dict(r.headers)["ce_id"].decode() for r in records}
+
+
+def caused_by(ids: set[str]) -> Callable[[Received], bool]:
+    """A filter of the events caused by (or correlated with) one of ``ids``."""
+    return lambda e: e.envelope.causationid in ids or e.envelope.correlationid in ids
+
+
+async def committed(settings: BusSettings, group: str, record: Record) -> bool:
+    """Whether consumer group ``group`` committed past ``record`` (it handled the record)."""
+    from bus.client import admin_client
+
+    admin = admin_client(settings)
+    try:
+        await admin.start()
+        offsets = await admin.list_consumer_group_offsets(group)
+    except KafkaError as exc:
+        raise DeliveryError(f"cannot read the offsets of group {group}: {exc}") from exc
+    finally:
+        await admin.close()
+    meta = offsets.get(TopicPartition(record.topic or "", record.partition or 0))
+    return meta is not None and meta.offset > (record.offset or 0)

