@@ -32,6 +32,8 @@ from bus._runtime import BusContext, siren_of_source
 from bus._settings import BusSettings
 from bus._wire import Event, Received, Record
 
+from ._bundle import MAX_BUNDLE_BYTES, is_tar, read_actes_bundle
+
 __all__ = [
     "Adaptation",
     "DOCUMENTS",
@@ -45,7 +47,8 @@ __all__ = [
 ]
 
 SUBMITTED = "fr.dcant.ingress.DocumentSubmitted"  # event type and schema name
-DOCUMENTS = "ingress.documents"  # the ctx table the shell fills: sha256 -> Adaptation
+DOCUMENTS = "ingress.documents"
+BUNDLE_FORMAT = "actes-bundle"  # an ACTES transmission archive, read by processors._bundle  # the ctx table the shell fills: sha256 -> Adaptation
 SEEN = 256  # submissions remembered per dossier for idempotence
 
 
@@ -147,8 +150,20 @@ class DocumentReader:
         return {DOCUMENTS: {ref["sha256"]: adaptation}}
 
     def read(self, ref: Mapping[str, Any], declared_format: str | None) -> Adaptation:
-        """Blocking: read and adapt (run in a thread so the worker keeps its heartbeats)."""
+        """Blocking: read and adapt (run in a thread so the worker keeps its heartbeats).
+
+        An ACTES transmission bundle (tar) is streamed: its files go to the content store as
+        claim checks and only its XML messages are parsed, whatever the size of the annexes.
+        """
         sha256, name = ref["sha256"], ref["file_name"]
+        with self.store.open(sha256) as handle:
+            head = handle.read(512)
+        if is_tar(head) and declared_format in (None, BUNDLE_FORMAT):
+            try:
+                pivots = read_actes_bundle(self.store, sha256, name=name, max_xml_bytes=self.max_bytes)
+            except AdapterError as err:
+                return Adaptation(sha256, BUNDLE_FORMAT, error=err)
+            return Adaptation(sha256, BUNDLE_FORMAT, pivots)
         size = self.store.path(sha256).stat().st_size
         if size > self.max_bytes:
             return Adaptation(sha256, declared_format, error=DocumentTooLargeError(
@@ -184,8 +199,11 @@ async def submit(ctx: BusContext, publisher: Any, path: Path, *, declared_format
     settings = ctx.settings
     store = store or open_content_store(settings)
     guessed = media_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    ref = await asyncio.to_thread(store.put, Path(path), media_type=guessed, file_name=path.name,
-                                  max_bytes=settings.max_document_bytes)
+    with Path(path).open("rb") as handle:
+        bundle = is_tar(handle.read(512))
+    # A bundle's annexes are claim-checked, never parsed: only its total is bounded that way.
+    limit = max(settings.max_document_bytes, MAX_BUNDLE_BYTES) if bundle else settings.max_document_bytes
+    ref = await asyncio.to_thread(store.put, Path(path), media_type=guessed, file_name=path.name, max_bytes=limit)
     event = submitted_event(ref.to_record(), submitter_siren=siren_of_source(settings.source),
                             declared_format=declared_format, dossier_hint=dossier_hint)
     record: Record = await publisher.publish(event, topic="ingress.raw")
