@@ -118,7 +118,9 @@ class IngressCore:
         if adaptation.error is not None:
             adaptation.error.context.setdefault("document", ref["file_name"])
             raise adaptation.error
-        events = [follow_up(event, type=p.type, schema=p.schema, subject=p.subject, data=self._with_ref(p, ref))
+        # Each pivot keeps the submission's time: a document submitted for a past date stays dated.
+        events = [follow_up(event, type=p.type, schema=p.schema, subject=p.subject, data=self._with_ref(p, ref),
+                            time=event.time)
                   for p in adaptation.pivots]
         state["seen"] = [*state["seen"], event.id][-SEEN:]
         state["submissions"] += 1

@@ -97,8 +97,6 @@ def test_every_document_written_validates_against_its_official_schema(first, cor
     assert formats == WRITTEN, f"formats written: {sorted(formats)}"
 
 
-@pytest.mark.xfail(strict=False, reason="known: a worker started right after another on a fresh prefix can stall "
-                                        "(faust shell restart bug under investigation)")
 def test_the_demo_plays_again_on_the_same_broker(first, env, tmp_path):
     figures = summary(play(env, tmp_path).stdout)
     assert int(figures["register entries"]) >= 4 and figures["register chain"] == "verified"
