@@ -21,8 +21,10 @@ A core (:class:`bus.Processor`) knows nothing of faust. :class:`CoreShell` gives
   gives every worker a verified copy of each reference topic;
 - outputs sealed with the worker's key and sent without awaiting each; the batch (faust
   ``take_events``) is acknowledged only once every output, dead letter and forwarded record is
-  acknowledged by Kafka, and faust flushes the changelog before it commits: at-least-once, and
-  the processed ``ce_id`` kept with each state makes a redelivery produce nothing twice;
+  acknowledged by Kafka, and then the changed states, which the shell writes to the changelog
+  itself (faust's own buffered write may be skipped by its pre-commit flush). A state on Kafka
+  therefore implies its outputs are; an input whose state is not is redelivered, and its
+  outputs carry the same ``ce_id`` (derived from their cause), so consumers drop the copies;
 - a timer calling ``core.on_time`` for each key this worker owns.
 """
 
