@@ -240,11 +240,14 @@ async def test_a_stopped_workers_partitions_move_to_the_other_with_their_state(k
                 latest[record.key.decode()] = json.loads(record.value)["state"]
         return latest
 
-    def counted(expected: int) -> Callable[[], Awaitable[dict[str, dict[str, Any]] | None]]:
+    def counted(expected: int, *, timed: bool = False) -> Callable[[], Awaitable[dict[str, dict[str, Any]] | None]]:
         async def check() -> dict[str, dict[str, Any]] | None:
             group.assert_alive()
             found = await states()
             done = len(found) == len(sirens) and all(s["count"] == expected for s in found.values())
+            # A stopping worker does not wait for its in-flight timer tick (stream_wait_empty=False):
+            # the survivor's own timer marks the keys it took over on its next tick.
+            done = done and (not timed or all(s["timed"] for s in found.values()))
             return found if done else None
         return check
 
@@ -260,9 +263,9 @@ async def test_a_stopped_workers_partitions_move_to_the_other_with_their_state(k
 
         assert group.stop("alpha") == 0, group.log("alpha")[-3000:]
         await publisher.publish_many([observed(s, n) for n in range(per_phase, 2 * per_phase) for s in sirens])
-        after = await eventually(counted(2 * per_phase), "beta continuing alpha's counts")
+        after = await eventually(counted(2 * per_phase, timed=True),
+                                 "beta continuing alpha's counts, its timer running on every key")
     for key in alpha_keys:
         assert after[key]["by"] == {"alpha": per_phase, "beta": per_phase}, (key, after[key])
-    assert all(state["timed"] for state in after.values())
     assert "Traceback" not in group.log("alpha")
     assert group.running["beta"].poll() is None, group.log("beta")[-3000:]
