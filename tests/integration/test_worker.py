@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from bus import BusContext, BusSettings, Context, Event, Received, generate_key
 from bus._keys import KeyStore
@@ -227,6 +228,8 @@ async def test_a_stopped_workers_partitions_move_to_the_other_with_their_state(k
         await admin.start()
         try:
             (response,) = await admin.describe_consumer_groups([app_id])
+        except GroupCoordinatorNotAvailableError:
+            return False  # a fresh broker elects the group coordinator with the first group
         finally:
             await admin.close()
         # groups: (error, group, state, protocol_type, protocol, members, ...): stable with two members.
