@@ -54,62 +54,6 @@ def _credentials(settings: BusSettings) -> Any:
     return None
 
 
-def guard_fetches() -> None:
-    """Work around a faust/aiokafka interplay that loses input records after a restart.
-
-    faust's consumer thread hands aiokafka its *live* set of active partitions. While table
-    recovery pauses and resumes partitions that set can be empty, and aiokafka's
-    ``fetched_records`` reads an empty list as "every assigned partition": it returns the input
-    topics' records and moves past them, faust drops them as inactive, and a partition with no
-    committed offset is never rewound — the records are gone (seen after a SIGKILL and restart:
-    dossiers that never moved again). The guard fetches nothing while no partition is active, and
-    passes a snapshot so the set cannot empty during the fetch.
-
-    faust also drops records of a partition that stops being active between fetch and delivery,
-    counting on ``perform_seek`` (after recovery, after a rebalance) to rewind to the committed
-    offset; a partition this group never committed is not rewound at all. The second guard
-    rewinds such input partitions to their beginning, which is what ``auto_offset_reset=
-    earliest`` promises; the states' processed ids and the outputs' derived ids absorb the
-    redelivery. Idempotent; patches this process only.
-    """
-    from faust.transport import consumer as base
-    from faust.transport.drivers import aiokafka as driver
-
-    _guard_perform_seek(base.Consumer)
-
-    original = driver.AIOKafkaConsumerThread._fetch_records
-    if getattr(original, "_bus_guarded", False):
-        return
-
-    async def _fetch_records(self: Any, consumer: Any, active_partitions: Any, timeout: float | None = None,
-                             max_records: int | None = None) -> Any:
-        active = frozenset(active_partitions or ())
-        if not active:
-            await asyncio.sleep(min(timeout or 0.0, 1.0))  # wait as an empty fetch would, read nothing
-            return {}
-        return await original(self, consumer, active, timeout=timeout, max_records=max_records)
-
-    _fetch_records._bus_guarded = True  # type: ignore[attr-defined]
-    driver.AIOKafkaConsumerThread._fetch_records = _fetch_records
-
-
-def _guard_perform_seek(consumer_class: Any) -> None:
-    original = consumer_class.perform_seek
-    if getattr(original, "_bus_guarded", False):
-        return
-
-    async def perform_seek(self: Any) -> None:
-        await original(self)
-        never = [tp for tp in self.assignment()
-                 if not tp.topic.endswith("-changelog") and self._committed_offset.get(tp) is None]
-        if never:
-            for tp, offset in (await self.earliest_offsets(*never)).items():
-                await self.seek(tp, offset)
-
-    perform_seek._bus_guarded = True  # type: ignore[attr-defined]
-    consumer_class.perform_seek = perform_seek
-
-
 def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus: BusContext | None = None,
              timer_interval: float = 60.0, web_port: int | None = None, batch_size: int = 200,
              batch_within: float = 0.05) -> Any:
@@ -126,7 +70,6 @@ def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus
     if bus.signer is None:
         raise ConfigurationError(f"no signing key for {settings.source}: a worker signs what it emits",
                                  hint="create one with `bus keys generate <SIREN>` and set BUS_SOURCE")
-    guard_fetches()
     ident = app_id(settings)
     datadir = settings.state_dir / "faust" / ident
     datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
