@@ -25,7 +25,8 @@ A core (:class:`bus.Processor`) knows nothing of faust. :class:`CoreShell` gives
   itself (faust's own buffered write may be skipped by its pre-commit flush). A state on Kafka
   therefore implies its outputs are; an input whose state is not is redelivered, and its
   outputs carry the same ``ce_id`` (derived from their cause), so consumers drop the copies;
-- a timer calling ``core.on_time`` for each key this worker owns.
+- a timer calling ``core.on_time`` for each key this worker owns, never while a batch is in flight
+  (one writer of states at a time, so the changelog always ends with the newest state).
 """
 
 from __future__ import annotations
@@ -200,6 +201,11 @@ class CoreShell:
         self.dead_letter_topic = self.specs["deadletter"].name
         self.stats: Counter[str] = Counter()
         self.batch_size, self.batch_within = batch_size, batch_within
+        # One writer of states at a time: a timer tick running while a batch awaits its outputs
+        # could write a newer state to the changelog before the batch writes its older copy of
+        # the same key, and a recovered worker would then lose what the tick did (seen: a key
+        # whose timer mark was in memory and never in the changelog).
+        self.writing = asyncio.Lock()
         # Keys as raw bytes (a str key would be JSON-quoted, hashing to another partition); values
         # JSON. The shell writes the changelog itself (see _delivered), placing keys with
         # partition_of: faust's synchronous partitioner crashes (TypeError on None) whenever
@@ -216,16 +222,17 @@ class CoreShell:
     async def _agent(self, stream: Any) -> None:
         await self.references.ready.wait()
         async for events in stream.take_events(self.batch_size, within=self.batch_within):
-            pending: list[Awaitable[Any]] = []
-            staged: dict[bytes, Any] = {}
-            for event in events:
-                m = event.message
-                record = Record(m.key, m.value, tuple(m.headers or ()), m.topic, m.partition, m.offset,
-                                int(m.timestamp * 1000) if m.timestamp is not None else None)
-                pending += await self._handle(record, staged)
-            # The batch is acknowledged (so committable) only when Kafka has every output, then
-            # every state it changed.
-            await self._delivered(pending, staged)
+            async with self.writing:
+                pending: list[Awaitable[Any]] = []
+                staged: dict[bytes, Any] = {}
+                for event in events:
+                    m = event.message
+                    record = Record(m.key, m.value, tuple(m.headers or ()), m.topic, m.partition, m.offset,
+                                    int(m.timestamp * 1000) if m.timestamp is not None else None)
+                    pending += await self._handle(record, staged)
+                # The batch is acknowledged (so committable) only when Kafka has every output, then
+                # every state it changed.
+                await self._delivered(pending, staged)
 
     async def _delivered(self, pending: list[Awaitable[Any]], staged: dict[bytes, Any]) -> None:
         """Wait for the outputs, then write and wait for the changed states (outputs first).
@@ -356,6 +363,10 @@ class CoreShell:
     async def _tick(self) -> None:
         if not self.references.ready.is_set():
             return
+        async with self.writing:
+            await self._tick_owned()
+
+    async def _tick_owned(self) -> None:
         ctx = self.context()
         pending: list[Awaitable[Any]] = []
         staged: dict[bytes, Any] = {}

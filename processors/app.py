@@ -54,6 +54,59 @@ def _credentials(settings: BusSettings) -> Any:
     return None
 
 
+def guard_consumer() -> None:
+    """Stop faust losing input records after a restart; idempotent, patches this process only.
+
+    Two faust/aiokafka interplays, seen after a worker was SIGKILLed and restarted on a backlog
+    (dossiers that never moved again; task and consumer dumps showed the records fetched, dropped,
+    and never fetched again):
+
+    - faust hands the consumer thread its *live* set of active partitions. Table recovery pauses
+      and resumes partitions, so the set can be empty by the time the thread fetches, and
+      aiokafka's ``fetched_records`` reads an empty set as "every assigned partition": it returns
+      the input records and moves past them, and faust drops them as inactive. The fetch here
+      takes a snapshot and reads nothing when it is empty.
+    - faust relies on ``perform_seek`` (after recovery, after a rebalance) to go back to the
+      committed offset for records it dropped, but aiokafka's ``seek_to_committed`` seeks only
+      partitions whose committed offset is above 0: a partition this group never committed
+      stayed past the dropped records. Here such an input partition is sought to its beginning,
+      what ``auto_offset_reset=earliest`` promises for a group without an offset; the states'
+      processed ids and the outputs' derived ids absorb the redelivery. Changelog partitions are
+      left to faust's recovery, which seeks them itself.
+    """
+    from faust.transport.drivers import aiokafka as driver
+
+    thread = driver.AIOKafkaConsumerThread
+    if getattr(thread, "_bus_guarded", False):
+        return
+    fetch_records = thread._fetch_records
+
+    async def _fetch_records(self: Any, consumer: Any, active_partitions: Any, timeout: float | None = None,
+                             max_records: int | None = None) -> Any:
+        active = frozenset(active_partitions or ())
+        if not active:
+            return {}
+        return await fetch_records(self, consumer, active, timeout=timeout, max_records=max_records)
+
+    async def seek_to_committed(self: Any) -> Any:
+        return await self.call_thread(_seek_inputs_to_committed, self._ensure_consumer())
+
+    thread._fetch_records = _fetch_records
+    thread.seek_to_committed = seek_to_committed
+    thread._bus_guarded = True
+
+
+async def _seek_inputs_to_committed(consumer: Any) -> dict[Any, int | None]:
+    """aiokafka's ``seek_to_committed``, but an input partition without a committed offset starts at its beginning."""
+    committed: dict[Any, int | None] = await consumer.seek_to_committed()
+    unset = [tp for tp, offset in committed.items() if not offset and not tp.topic.endswith("-changelog")]
+    if unset:
+        for tp, offset in (await consumer.beginning_offsets(unset)).items():
+            consumer.seek(tp, offset)
+            committed[tp] = offset
+    return committed
+
+
 def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus: BusContext | None = None,
              timer_interval: float = 60.0, web_port: int | None = None, batch_size: int = 200,
              batch_within: float = 0.05) -> Any:
@@ -70,6 +123,7 @@ def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus
     if bus.signer is None:
         raise ConfigurationError(f"no signing key for {settings.source}: a worker signs what it emits",
                                  hint="create one with `bus keys generate <SIREN>` and set BUS_SOURCE")
+    guard_consumer()
     ident = app_id(settings)
     datadir = settings.state_dir / "faust" / ident
     datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level

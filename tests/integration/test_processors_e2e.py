@@ -298,11 +298,6 @@ def mandat_invoice(e: Received) -> str:
     return str(mandat["invoices"][0]["number"])
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known: after a SIGKILL and restart faust can drop input records it fetched during table recovery "
-    "(an empty active-partition set reads as 'all partitions' in aiokafka) and never rewinds partitions "
-    "without a committed offset; a guard fixing both passed 7/8 runs here but made the failover test "
-    "flaky in the full suite, so it was withdrawn pending a cleaner fix"))
 async def test_duplicates_and_a_killed_worker_make_one_mandat_one_entry_one_transfer(bus, worker):
     contracts = [f"2026M-E2E-B{c}" for c in range(3)]
     numbers = [f"F-E2E-B{i:03d}" for i in range(INVOICES)]

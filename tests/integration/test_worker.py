@@ -66,8 +66,9 @@ class CountingCore:
         return state, []
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 120) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` at the deadline."""
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 120,
+                     detail: Callable[[], str] = lambda: "") -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` (and ``detail()``) at the deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -75,7 +76,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: fl
         if result:
             return result
         if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            pytest.fail(f"timed out waiting for {what} {detail()}".rstrip())
         await asyncio.sleep(0.5)  # poll interval of a condition on the broker
 
 
@@ -243,10 +244,17 @@ async def test_a_stopped_workers_partitions_move_to_the_other_with_their_state(k
                 latest[record.key.decode()] = json.loads(record.value)["state"]
         return latest
 
+    last: dict[str, dict[str, Any]] = {}
+
+    def seen() -> str:
+        return f"(changelog states: {json.dumps(last, sort_keys=True)})"
+
     def counted(expected: int, *, timed: bool = False) -> Callable[[], Awaitable[dict[str, dict[str, Any]] | None]]:
         async def check() -> dict[str, dict[str, Any]] | None:
             group.assert_alive()
             found = await states()
+            last.clear()
+            last.update(found)
             done = len(found) == len(sirens) and all(s["count"] == expected for s in found.values())
             # A stopping worker does not wait for its in-flight timer tick (stream_wait_empty=False):
             # the survivor's own timer marks the keys it took over on its next tick.
@@ -259,7 +267,7 @@ async def test_a_stopped_workers_partitions_move_to_the_other_with_their_state(k
     ctx = await BusContext.connect(submitter, create_topics=False)
     async with Publisher(submitter, ctx.wire()) as publisher:
         await publisher.publish_many([observed(s, n) for n in range(per_phase) for s in sirens])
-        before = await eventually(counted(per_phase), "every SIREN counted by the two workers")
+        before = await eventually(counted(per_phase), "every SIREN counted by the two workers", detail=seen)
         by_worker = {w for state in before.values() for w in state["by"]}
         assert by_worker == {"alpha", "beta"}, before
         alpha_keys = {k for k, state in before.items() if "alpha" in state["by"]}
@@ -267,7 +275,7 @@ async def test_a_stopped_workers_partitions_move_to_the_other_with_their_state(k
         assert group.stop("alpha") == 0, group.log("alpha")[-3000:]
         await publisher.publish_many([observed(s, n) for n in range(per_phase, 2 * per_phase) for s in sirens])
         after = await eventually(counted(2 * per_phase, timed=True),
-                                 "beta continuing alpha's counts, its timer running on every key")
+                                 "beta continuing alpha's counts, its timer running on every key", detail=seen)
     for key in alpha_keys:
         assert after[key]["by"] == {"alpha": per_phase, "beta": per_phase}, (key, after[key])
     assert "Traceback" not in group.log("alpha")
