@@ -6,7 +6,9 @@ acte de sous-traitance amount, amount and amended amount) and the eForms award n
 (``fr.dcant.procurement.Award``: winners with their role and tender value). DECP is the French
 legal record of the contract, so where both give a term DECP wins (:func:`effective_terms`).
 
-An invoice (``fr.dcant.invoices.Invoice``) is then checked (:func:`check_invoice`); each
+An invoice (``fr.dcant.invoices.Invoice``) is then checked (:func:`check_invoice`, whose
+contract part :func:`check_against_terms` is also run alone on an invoice held for its
+contract's data, with the invoice's own findings kept from its first check); each
 failure is a finding with one of the rule ids below, and the worst finding decides the outcome
 (:data:`RULE_OUTCOME`), reported with the French invoice lifecycle status and the Chorus Pro
 status of :data:`STATUSES`:
@@ -14,7 +16,11 @@ status of :data:`STATUSES`:
 =====================  ==========  ===========================================================
 rule                   outcome     meaning
 =====================  ==========  ===========================================================
-CONTRACT-UNKNOWN       rejected    no contract/engagement with the invoice's BT-12 (or BT-13)
+CONTRACT-UNKNOWN       rejected    the invoice names no contract (BT-12) nor engagement (BT-13)
+CONTRACT-AWAITED       suspended   the invoice names a contract/engagement whose data (DECP,
+                                   award notice) the buyer has not received yet: the reference
+                                   cannot be verified, a ground for suspension (art. 10); the
+                                   invoice is checked again when the contract's terms arrive
 CONTRACT-HOLDER        rejected    the seller (BT-30 SIRET/SIREN) is neither a holder of the
                                    contract nor a declared subcontractor
 CONTRACT-CEILING       rejected    the amount invoiced without VAT (BT-109), with what is
@@ -43,7 +49,9 @@ __all__ = [
     "Outcome",
     "RULE_OUTCOME",
     "STATUSES",
+    "CONTRACT_AWAITED",
     "award_contract_id",
+    "check_against_terms",
     "check_invoice",
     "decimal_of",
     "effective_terms",
@@ -55,8 +63,12 @@ __all__ = [
 
 Outcome = Literal["accepted", "suspended", "rejected"]
 
+#: The rule of an invoice held until its contract's data is published.
+CONTRACT_AWAITED = "CONTRACT-AWAITED"
+
 RULE_OUTCOME: dict[str, Outcome] = {
     "CONTRACT-UNKNOWN": "rejected",
+    CONTRACT_AWAITED: "suspended",
     "CONTRACT-HOLDER": "rejected",
     "CONTRACT-CEILING": "rejected",
     "EN16931-ARITHMETIC": "suspended",
@@ -228,38 +240,52 @@ def _arithmetic(invoice: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
             yield _finding("EN16931-ARITHMETIC", found.location, found.message, found.rule)
 
 
-def check_invoice(terms: Mapping[str, Any] | None, invoice: Mapping[str, Any], *, amount_excl_tax: Decimal,
-                  invoiced: Decimal, invoiced_by_seller: Decimal) -> list[dict[str, Any]]:
-    """Every finding of ``invoice`` against the contract ``terms`` (None: no such contract).
+def check_against_terms(terms: Mapping[str, Any], *, seller_siret: str | None, seller_label: str | None,
+                        amount_excl_tax: Decimal, invoiced: Decimal, invoiced_by_seller: Decimal) -> list[dict[str, Any]]:
+    """The findings of an invoice against the contract ``terms``: holder and ceilings.
 
-    ``amount_excl_tax`` is the invoice's signed BT-109 (negative for a credit note),
+    ``seller_siret`` is the invoice's BT-30 (``seller_label`` names the seller in messages when
+    it is absent), ``amount_excl_tax`` its signed BT-109 (negative for a credit note),
     ``invoiced`` what the contract already accepted without VAT, ``invoiced_by_seller`` the part
     of it invoiced by this seller (checked against a subcontractor's act).
     """
     findings: list[dict[str, Any]] = []
-    if terms is None:
-        reference = invoice.get("contract_reference") or invoice.get("purchase_order_reference")
-        findings.append(_finding("CONTRACT-UNKNOWN", "BT-12" if invoice.get("contract_reference") else "BT-13",
-                                 f"no contract or engagement {reference!r} is known to the buyer"
-                                 if reference else "the invoice names no contract (BT-12) nor order (BT-13)"))
+    role, act = seller_role(terms, seller_siret)
+    if role is None:
+        findings.append(_finding(
+            "CONTRACT-HOLDER", "BT-30",
+            f"seller {seller_siret or seller_label!r} is neither a holder of contract "
+            f"{terms['id']!r} nor a declared subcontractor"))
+    ceiling = decimal_of(terms.get("ceiling"))
+    if ceiling is not None and amount_excl_tax > 0 and invoiced + amount_excl_tax > ceiling:
+        findings.append(_finding(
+            "CONTRACT-CEILING", "BT-109",
+            f"{invoiced} already invoiced + {amount_excl_tax} exceeds the contract amount {ceiling} (excl. VAT)"))
+    act_amount = decimal_of(act.get("amount")) if act else None
+    if act_amount is not None and amount_excl_tax > 0 and invoiced_by_seller + amount_excl_tax > act_amount:
+        findings.append(_finding(
+            "CONTRACT-CEILING", "BT-109",
+            f"subcontractor: {invoiced_by_seller} already invoiced + {amount_excl_tax} exceeds its acte de "
+            f"sous-traitance amount {act_amount}"))
+    return findings
+
+
+def check_invoice(terms: Mapping[str, Any] | None, invoice: Mapping[str, Any], *, amount_excl_tax: Decimal,
+                  invoiced: Decimal, invoiced_by_seller: Decimal) -> list[dict[str, Any]]:
+    """Every finding of ``invoice`` against the contract ``terms`` (None: not known yet, or no
+    contract named), then its EN 16931 arithmetic; amounts as :func:`check_against_terms`."""
+    findings: list[dict[str, Any]] = []
+    reference = invoice.get("contract_reference") or invoice.get("purchase_order_reference")
+    if terms is not None:
+        findings = check_against_terms(terms, seller_siret=invoice.get("seller_siret"),
+                                       seller_label=invoice.get("seller_key"), amount_excl_tax=amount_excl_tax,
+                                       invoiced=invoiced, invoiced_by_seller=invoiced_by_seller)
+    elif reference:
+        findings.append(_finding(CONTRACT_AWAITED, "BT-12" if invoice.get("contract_reference") else "BT-13",
+                                 f"no contract or engagement {reference!r} is known to the buyer yet: the invoice "
+                                 "is held, its payment period suspended, until the contract data is published"))
     else:
-        role, act = seller_role(terms, invoice.get("seller_siret"))
-        if role is None:
-            findings.append(_finding(
-                "CONTRACT-HOLDER", "BT-30",
-                f"seller {invoice.get('seller_siret') or invoice.get('seller_key')!r} is neither a holder of contract "
-                f"{terms['id']!r} nor a declared subcontractor"))
-        ceiling = decimal_of(terms.get("ceiling"))
-        if ceiling is not None and amount_excl_tax > 0 and invoiced + amount_excl_tax > ceiling:
-            findings.append(_finding(
-                "CONTRACT-CEILING", "BT-109",
-                f"{invoiced} already invoiced + {amount_excl_tax} exceeds the contract amount {ceiling} (excl. VAT)"))
-        act_amount = decimal_of(act.get("amount")) if act else None
-        if act_amount is not None and amount_excl_tax > 0 and invoiced_by_seller + amount_excl_tax > act_amount:
-            findings.append(_finding(
-                "CONTRACT-CEILING", "BT-109",
-                f"subcontractor: {invoiced_by_seller} already invoiced + {amount_excl_tax} exceeds its acte de "
-                f"sous-traitance amount {act_amount}"))
+        findings.append(_finding("CONTRACT-UNKNOWN", "BT-13", "the invoice names no contract (BT-12) nor order (BT-13)"))
     findings.extend(_arithmetic(invoice))
     return findings
 

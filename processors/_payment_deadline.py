@@ -18,6 +18,13 @@ commande publique (articles R. 2192-10 to R. 2192-36):
 * art. 8 (R. 2192-31): late-payment interest runs from the day after the period expires to the
   day of payment included, so the number of days late is ``paid_on - deadline``.
 
+The accounting chain keeps a running period and a suspension in its JSON state as the plain
+dicts :func:`open_period`, :func:`suspend_period` and :func:`reopen_period` make (ISO dates).
+A suspension is notified on the day the chain checks the request: for wrong or inconsistent
+mentions, and also when the contract or engagement the invoice names is not known to the
+buyer yet (the reference cannot be verified); the "everything asked for" that reopens the
+period is then the corrected invoice, or the contract's data when it is published.
+
 Days are calendar days: weekends and public holidays are not special and a deadline falling on a
 Sunday is not moved; leap years come from :mod:`datetime`. Dates are civil dates in
 metropolitan France (:func:`paris_date`), computed without a time-zone database so the core
@@ -27,6 +34,8 @@ stays pure.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "LOCAL_AUTHORITY_DAYS",
@@ -34,9 +43,12 @@ __all__ = [
     "days_late",
     "deadline_for",
     "interest_start",
+    "open_period",
     "paris_date",
     "remaining_days",
+    "reopen_period",
     "restart_days",
+    "suspend_period",
 ]
 
 #: Délai global de paiement of collectivités territoriales and the State (décret 2013-269 art. 1).
@@ -93,3 +105,23 @@ def days_late(deadline: dt.date, paid_on: dt.date) -> int:
 def interest_start(deadline: dt.date) -> dt.date:
     """The first day late-payment interest runs: the day after the period expired."""
     return deadline + dt.timedelta(days=1)
+
+
+def open_period(start: dt.date, days: int) -> dict[str, Any]:
+    """A ``days``-day period running from ``start``: ``{"start", "days", "deadline"}``."""
+    return {"start": start.isoformat(), "days": days, "deadline": deadline_for(start, days).isoformat()}
+
+
+def suspend_period(received: dt.date, notified_on: dt.date, days: int) -> dict[str, Any]:
+    """The suspension, notified on ``notified_on`` (never before ``received``), of the ``days``-day
+    period that ran from ``received``: ``{"on", "deadline_before", "remaining"}``."""
+    on = max(received, notified_on)
+    deadline = deadline_for(received, days)
+    return {"on": on.isoformat(), "deadline_before": deadline.isoformat(), "remaining": remaining_days(deadline, on)}
+
+
+def reopen_period(suspension: Mapping[str, Any], completed_on: dt.date) -> dict[str, Any]:
+    """The new period opened once what the suspension asked for is received on ``completed_on``
+    (a period never starts before the suspension it follows): :func:`restart_days` long."""
+    start = max(completed_on, dt.date.fromisoformat(suspension["on"]))
+    return open_period(start, restart_days(suspension["remaining"]))

@@ -30,6 +30,26 @@ adapters; ``ContractPaidInFull`` carries ``contract:<id>``. Business outcomes ar
 exceptions; events of other types (including the chain's own outputs) are ignored. The same
 input twice (same ``ce_id``) changes nothing; a second service fait for an invoice whose mandat
 is issued or accepted issues no second mandat (one after an anomaly re-issues it).
+
+What comes early is held, not dropped (state helpers in :mod:`processors._accounting_hold`):
+
+* an invoice whose contract's data has not come is ``suspended``, rule CONTRACT-AWAITED (one
+  naming no contract is still rejected CONTRACT-UNKNOWN), like any suspension (décret 2013-269
+  art. 10: the balance left on the day of the check is kept). When the data comes (DECP or award
+  notice) each held invoice, oldest first, gets an InvoiceChecked caused by it, in the invoice's
+  correlation: accepted, a new period opens on the contract event's date (not before the
+  suspension; 30 days or the longer balance); holder or ceiling faults reject it; its own EN 16931
+  faults keep it under the same single suspension until corrected. A correction sent while the
+  contract is awaited stays held and uses no suspension;
+* a service fait for an invoice not accepted yet waits on its suspended or rejected entry
+  (``service_fait_held``), or in ``state["pending_service_fait"]`` (``<seller>:<BT-1>``) while the
+  invoice is unknown, and moves to the invoice sent again or correcting it (BT-25). The mandat is
+  issued once the invoice is accepted, caused by the event that accepted it, in the service
+  fait's correlation. The first held wins; credit notes are never mandated, zero or negative
+  amounts refused; a service fait naming a replaced or paid invoice is not held.
+
+``state["held"]`` lists what waits (``invoices_awaiting_contract``,
+``service_fait_awaiting_acceptance``) after every event; an older state loads holding nothing.
 """
 
 from __future__ import annotations
@@ -44,8 +64,10 @@ from bus._processor import Context, follow_up
 from bus._wire import Event, Received
 
 from . import _accounting_events as ev
+from . import _accounting_hold as hold
 from ._contract_checks import (
     RULE_OUTCOME,
+    Outcome,
     award_contract_id,
     check_invoice,
     decimal_of,
@@ -58,11 +80,12 @@ from ._contract_checks import (
 from ._late_interest import MARGIN_POINTS, RateTable, default_rate_table, half_year_start, late_payment_interest
 from ._payment_deadline import (
     LOCAL_AUTHORITY_DAYS,
-    deadline_for,
     interest_start,
+    open_period,
     paris_date,
-    remaining_days,
+    reopen_period,
     restart_days,
+    suspend_period,
 )
 from ._pes_bordereau import build_bordereau, contract_of_file_name, creditor_of, mandat_amounts
 
@@ -156,6 +179,8 @@ class AccountingChain:
             "totals": {"awarded": None, "invoiced": "0", "mandated": "0", "paid": "0", "late_payment": "0"},
             "settled": False,
             "seen": [],
+            "pending_service_fait": {},
+            "held": {"invoices_awaiting_contract": [], "service_fait_awaiting_acceptance": []},
         }
 
     def process(self, state: dict[str, Any], event: Received, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
@@ -164,8 +189,10 @@ class AccountingChain:
             return state, []
         state["seen"].append(event.id)
         del state["seen"][:-self.remembered_events]
+        hold.ensure_hold_keys(state)
         events = handler(state, event, ctx)
         self._update_totals(state)
+        hold.refresh_held(state)
         if event.type in (ev.PAYMENT_RECORDED, ev.PES_RETOUR_RECEIVED):
             events += self._settle(state, event)
         return state, events
@@ -196,13 +223,31 @@ class AccountingChain:
     def _on_contract_data(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
         state["contract"]["decp"] = terms_from_decp(event.data)
         state["contract_id"] = event.data["id"]
-        return []
+        return self._release_awaiting(state, event, ctx)
 
     def _on_award(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
         terms = terms_from_award(event.data)
         state["contract"]["eforms"] = terms
         state["contract_id"] = terms["id"]
-        return []
+        return self._release_awaiting(state, event, ctx)
+
+    def _release_awaiting(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
+        """Check again, oldest first, the invoices held until this contract's terms came."""
+        terms = effective_terms(state["contract"])
+        if terms is None:
+            return []
+        events: list[Event] = []
+        for entry in hold.awaiting_contract(state):
+            siret = entry["creditor"]["siret"]
+            invoiced, by_seller = self._invoiced(state, entry["subject"], siret)
+            findings = hold.recheck(entry, terms, invoiced=invoiced, invoiced_by_seller=by_seller)
+            outcome = outcome_of(findings)
+            entry["status"], entry["role"] = outcome, seller_role(terms, siret)[0]
+            if outcome == "accepted" and not entry["credit_note"]:
+                entry["dgp"] = reopen_period(entry["suspension"], paris_date(event.time))
+            events.append(self._checked(state, entry, outcome, findings, terms, invoiced, event.id))
+            events += self._release_service_fait(state, entry, entry.get("service_fait_held"), event.id, ctx)
+        return events
 
     # -- invoices -------------------------------------------------------------------------------
 
@@ -219,16 +264,16 @@ class AccountingChain:
             corrected = self._suspended_predecessor(state, data)
         entry = self._new_entry(event, data, received=paris_date(event.time))
         terms = effective_terms(state["contract"]) if contract_id is not None else None
-        amount = Decimal(entry["amount_excl_tax"])
-        active = [e for s, e in state["invoices"].items() if s != subject and e["status"] in _ACTIVE]
-        findings = check_invoice(
-            terms, data, amount_excl_tax=amount, invoiced=_sum(e["amount_excl_tax"] for e in active),
-            invoiced_by_seller=_sum(e["amount_excl_tax"] for e in active if e["creditor"]["siret"] == data.get("seller_siret")))
+        invoiced, by_seller = self._invoiced(state, subject, data.get("seller_siret"))
+        findings = check_invoice(terms, data, amount_excl_tax=Decimal(entry["amount_excl_tax"]), invoiced=invoiced,
+                                 invoiced_by_seller=by_seller)
         outcome = outcome_of(findings)
+        entry["awaiting_contract"] = hold.awaiting_of(findings)
         if corrected is not None:
             entry["corrects"] = corrected["number"]
             entry["suspension"] = corrected["suspension"]
-            if outcome == "suspended":
+            # While the contract is awaited the invoice is held under the suspension it has.
+            if outcome == "suspended" and entry["awaiting_contract"] is None:
                 findings.append({"rule": "SUSPENSION-USED", "location": "BT-1", "source_rule": None,
                                  "message": f"invoice {corrected['number']} was already suspended once; the délai de "
                                             "paiement cannot be suspended twice (décret 2013-269 art. 10)"})
@@ -237,11 +282,27 @@ class AccountingChain:
                 corrected["status"], corrected["replaced_by"] = "replaced", subject
         entry["role"] = seller_role(terms, data.get("seller_siret"))[0] if terms else None
         self._start_period(entry, outcome, corrected, ctx)
+        record = hold.take_service_fait(state, entry, previous, corrected)
         state["invoices"][subject] = entry
-        invoiced = _sum(e["amount_excl_tax"] for e in active) + (amount if outcome == "accepted" else _ZERO)
-        check = ev.check_data(entry, outcome, findings, contract_id=contract_id,
-                              ceiling=terms.get("ceiling") if terms else None, invoiced=invoiced)
-        return [follow_up(event, type=ev.INVOICE_CHECKED, schema=ev.INVOICE_CHECK, data=check, subject=subject)]
+        return [self._checked(state, entry, outcome, findings, terms, invoiced, event.id),
+                *self._release_service_fait(state, entry, record, event.id, ctx)]
+
+    @staticmethod
+    def _invoiced(state: Mapping[str, Any], subject: str, seller_siret: str | None) -> tuple[Decimal, Decimal]:
+        """What the contract accepted without VAT besides invoice ``subject``: in all, and by that seller."""
+        active = [e for s, e in state["invoices"].items() if s != subject and e["status"] in _ACTIVE]
+        return (_sum(e["amount_excl_tax"] for e in active),
+                _sum(e["amount_excl_tax"] for e in active if e["creditor"]["siret"] == seller_siret))
+
+    @staticmethod
+    def _checked(state: Mapping[str, Any], entry: Mapping[str, Any], outcome: Outcome, findings: list[dict[str, Any]],
+                 terms: Mapping[str, Any] | None, invoiced: Decimal, cause: str) -> Event:
+        """The InvoiceChecked of ``entry``, caused by ``cause``, in the invoice's correlation."""
+        total = invoiced + (Decimal(entry["amount_excl_tax"]) if outcome == "accepted" else _ZERO)
+        data = ev.check_data(entry, outcome, findings, contract_id=state["contract_id"],
+                             ceiling=terms.get("ceiling") if terms else None, invoiced=total)
+        return Event(type=ev.INVOICE_CHECKED, subject=entry["subject"], schema=ev.INVOICE_CHECK, data=data,
+                     correlationid=entry["correlation"], causationid=cause)
 
     def _new_entry(self, event: Received, data: Mapping[str, Any], *, received: dt.date) -> dict[str, Any]:
         totals = data.get("totals") or {}
@@ -257,9 +318,9 @@ class AccountingChain:
             "amount_excl_tax": str(sign * abs(excl)), "vat_amount": str(sign * abs(vat)),
             "amount_payable": str(sign * abs(payable)), "received_on": received.isoformat(),
             "creditor": creditor_of(data), "dgp": None, "suspension": None, "corrects": None, "replaced_by": None,
-            "mandats": [], "service_fait": None, "paid": "0", "payments": [], "last_payment": None,
-            "indemnity_claimed": False, "late_payment": "0", "deadline_announced": False,
-            "correlation": event.envelope.correlationid or event.id, "cause": event.id,
+            "awaiting_contract": None, "mandats": [], "service_fait": None, "service_fait_held": None, "paid": "0",
+            "payments": [], "last_payment": None, "indemnity_claimed": False, "late_payment": "0",
+            "deadline_announced": False, "correlation": event.envelope.correlationid or event.id, "cause": event.id,
         }
 
     def _start_period(self, entry: dict[str, Any], outcome: str, corrected: Mapping[str, Any] | None,
@@ -269,14 +330,10 @@ class AccountingChain:
         entry["status"] = outcome
         if outcome == "accepted" and not entry["credit_note"]:
             days = restart_days(corrected["suspension"]["remaining"]) if corrected else self.payment_days
-            entry["dgp"] = {"start": received.isoformat(), "days": days,
-                            "deadline": deadline_for(received, days).isoformat()}
-        elif outcome == "suspended":
+            entry["dgp"] = open_period(received, days)
+        elif outcome == "suspended" and corrected is None:
             # The period ran from reception until the suspension is notified, i.e. now.
-            suspended_on = max(received, paris_date(ctx.now))
-            deadline = deadline_for(received, self.payment_days)
-            entry["suspension"] = {"on": suspended_on.isoformat(), "deadline_before": deadline.isoformat(),
-                                   "remaining": remaining_days(deadline, suspended_on)}
+            entry["suspension"] = suspend_period(received, paris_date(ctx.now), self.payment_days)
 
     def _suspended_predecessor(self, state: dict[str, Any], data: Mapping[str, Any]) -> dict[str, Any] | None:
         """The suspended invoice of the same seller this one names as BT-25 preceding invoice."""
@@ -298,26 +355,46 @@ class AccountingChain:
 
     def _on_service_fait(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
         data = event.data
-        entry = self._find(state, data["seller_id"], data["invoice_number"])
-        if entry is None or entry["status"] not in ("accepted", "mandated") or entry["credit_note"]:
-            return []
-        if entry["mandats"] and entry["mandats"][-1]["status"] != "anomaly":
-            return []  # one mandat per invoice: it is issued already
         certified = decimal_of(data["certified_amount_excl_tax"])
         if certified is None or certified <= 0:
             return []
+        entry = self._find(state, data["seller_id"], data["invoice_number"])
+        record = hold.service_fait_record(event, certified)
+        if entry is None or entry["status"] not in ("accepted", "mandated"):
+            hold.hold_service_fait(state, entry, record)
+            return []
+        if entry["credit_note"] or (entry["mandats"] and entry["mandats"][-1]["status"] != "anomaly"):
+            return []  # one mandat per invoice: it is issued already
+        return [self._issue_mandat(state, entry, record, event.id, ctx)]
+
+    def _release_service_fait(self, state: dict[str, Any], entry: dict[str, Any], record: dict[str, Any] | None,
+                              cause: str, ctx: Context) -> list[Event]:
+        """The mandat of a just checked invoice's service fait, caused by ``cause``; else it waits."""
+        if record is None or entry["credit_note"]:
+            return []
+        if entry["status"] != "accepted":
+            entry["service_fait_held"] = record
+            return []
+        return [self._issue_mandat(state, entry, record, cause, ctx)]
+
+    def _issue_mandat(self, state: dict[str, Any], entry: dict[str, Any], record: Mapping[str, Any], cause: str,
+                      ctx: Context) -> Event:
+        """BordereauIssued with the mandat of ``entry`` for a held service fait ``record``."""
+        data, certified = record["data"], Decimal(record["certified"])
         excl, vat = mandat_amounts(Decimal(entry["amount_excl_tax"]), Decimal(entry["vat_amount"]), certified)
-        subject, record = build_bordereau(invoice=entry, service_fait=data, contract_id=state["contract_id"],
-                                          issue_date=paris_date(ctx.now), amount_excl_tax=excl, vat_amount=vat)
-        entry["service_fait"] = {"date": data["service_date"].isoformat(), "agent": data["agent"],
-                                 "certified": str(certified), "event": event.id}
+        subject, bordereau = build_bordereau(invoice=entry, service_fait=data, contract_id=state["contract_id"],
+                                             issue_date=paris_date(ctx.now), amount_excl_tax=excl, vat_amount=vat)
+        entry["service_fait"] = {"date": data["service_date"], "agent": data["agent"], "certified": str(certified),
+                                 "event": record["event"]}
+        entry["service_fait_held"] = None
         entry["mandats"].append({
             "bordereau": subject, "exercise": data["exercise"], "number": data["bordereau_number"],
-            "id": data["mandat_number"], "file_name": record["file"]["file_name"], "status": "issued",
+            "id": data["mandat_number"], "file_name": bordereau["file"]["file_name"], "status": "issued",
             "amount_excl_tax": str(excl), "vat_amount": str(vat), "paid_by_retour": "0",
         })
         entry["status"] = "mandated"
-        return [follow_up(event, type=ev.BORDEREAU_ISSUED, schema=ev.BORDEREAU, data=record, subject=subject)]
+        return Event(type=ev.BORDEREAU_ISSUED, subject=subject, schema=ev.BORDEREAU, data=bordereau,
+                     correlationid=record["correlation"], causationid=cause)
 
     def _on_acquittement(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
         data = event.data

@@ -86,13 +86,15 @@ def test_a_seller_identified_by_siren_matches_the_holder_siret() -> None:
     assert _check(chain)["outcome"] == "accepted"
 
 
-def test_an_invoice_for_an_unknown_contract_is_rejected() -> None:
+def test_an_invoice_for_a_contract_not_known_yet_is_held_suspended() -> None:
+    # Used to be rejected CONTRACT-UNKNOWN; now held until the contract's data arrives.
     chain = Chain("2026-01-05")
     chain.pipe(invoice(contract="2026M9999"))
     data = _check(chain)
-    assert data["outcome"] == "rejected"
-    assert [(f["rule"], f["location"]) for f in data["findings"]] == [("CONTRACT-UNKNOWN", "BT-12")]
+    assert (data["outcome"], data["lifecycle_status"], data["chorus_status"]) == ("suspended", "208", "SUSPENDUE")
+    assert [(f["rule"], f["location"]) for f in data["findings"]] == [("CONTRACT-AWAITED", "BT-12")]
     assert data["contract_id"] == "2026M9999"
+    assert chain.state("2026M9999")["held"]["invoices_awaiting_contract"] == [f"invoice:{HOLDER}:F-2026-001"]
 
 
 def test_an_invoice_naming_no_contract_is_rejected_in_its_own_state() -> None:
