@@ -1,97 +1,112 @@
 """Child lookups for the invoice readers without ElementPath.
 
 ``Element.find(path)`` goes through lxml's ElementPath, which tokenises each path and keeps
-at most 100 compiled paths: the UBL and CII readers use more distinct paths than that, so
-every lookup recompiled its path (~10-20 µs each, most of the cost of reading an invoice).
-A :class:`Node` indexes an element's children by tag once (one dict comprehension) and
-answers each lookup with a dict access; ``iterchildren(tag)`` is no substitute, as it parses
-its tag argument on every call. Two lookups along several steps keep the two semantics the
-readers relied on: :meth:`Node.leaf` / :meth:`Node.text` chain ``find(step)`` calls (first
-child, then its first child), :meth:`Node.find` / :meth:`Node.find_text` are
-``find("a/b")`` (the first match under *any* ``a``). Steps are plain ``{namespace}local`` tags.
+at most 100 compiled paths, and ``iterchildren(tag)`` parses its tag argument on every call
+(~2 µs each): reading an invoice that way costs several times its parse. Here an element's
+children are indexed by tag once (:func:`index`: one proxy and one tag per child, the floor
+of any reader), and each lookup is a dict access. Tags are built once per namespace
+(:class:`Tags`), so no lookup concatenates or hashes a new string.
+
+Two lookups along several steps keep the two semantics the readers rely on: a chain of
+:func:`first` calls is ``find(step)`` repeated (first child, then its first child), while
+:func:`find` is ``Element.find("a/b")`` (the first match under *any* ``a``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Mapping
 
 from lxml import etree
 
-__all__ = ["Node", "child", "children"]
+__all__ = ["Index", "Tags", "child", "every", "find", "first", "index", "text"]
+
+Index = Mapping[object, etree._Element]
+_NOTHING: Index = {}
 
 
-class Node:
-    """An element and the first child of each tag, for repeated lookups on the same element."""
+class Tags:
+    """The Clark tags of one namespace as attributes, each built once: ``cbc.ID`` is ``"{ns}ID"``."""
 
-    __slots__ = ("element", "first")
+    def __init__(self, namespace: str) -> None:
+        self.__dict__["_namespace"] = namespace
 
-    def __init__(self, element: etree._Element) -> None:
-        self.element = element
-        # Reversed, so that the first child of a tag is the one kept (as find() returns).
-        self.first: dict[object, etree._Element] = {c.tag: c for c in reversed(element)}
-
-    def get(self, attribute: str) -> str | None:
-        """An attribute of the element."""
-        return self.element.get(attribute)
-
-    def child(self, tag: str, *deeper: str) -> Node | None:
-        """``find(tag/deeper/...)`` indexed; None when absent."""
-        element = self.find(tag, *deeper) if deeper else self.first.get(tag)
-        return None if element is None else Node(element)
-
-    def children(self, tag: str, *deeper: str) -> list[Node]:
-        """Every child ``tag`` in document order; with ``deeper`` tags, every match along the path."""
-        if tag not in self.first:
-            return []
-        found = list(self.element.iterchildren(tag))
-        for step in deeper:
-            found = [c for parent in found for c in parent.iterchildren(step)]
-        return [Node(c) for c in found]
-
-    def leaf(self, tag: str, *deeper: str) -> etree._Element | None:
-        """The first child ``tag``, then its first child ``deeper[0]``...: a chain of ``find(tag)``."""
-        element = self.first.get(tag)
-        for step in deeper:  # one-off steps: a C-level scan beats building an index
-            if element is None:
-                return None
-            element = next(element.iterchildren(step), None)
-        return element
-
-    def text(self, tag: str, *deeper: str) -> str | None:
-        """Stripped text of :meth:`leaf`; "" when the element is empty, None when absent."""
-        element = self.first.get(tag) if not deeper else self.leaf(tag, *deeper)
-        return None if element is None else (element.text or "").strip()
-
-    def find(self, tag: str, *deeper: str) -> etree._Element | None:
-        """``Element.find("tag/deeper/...")``: the first match looking under every ``tag`` child."""
-        if not deeper:
-            return self.first.get(tag)
-        return _first_along(self.iter(tag), deeper)
-
-    def find_text(self, tag: str, *deeper: str) -> str | None:
-        """Stripped text of :meth:`find`; "" when the element is empty, None when absent."""
-        element = self.find(tag, *deeper)
-        return None if element is None else (element.text or "").strip()
-
-    def iter(self, tag: str) -> Iterator[etree._Element]:
-        """The raw child elements ``tag``, in document order (not indexed)."""
-        return self.element.iterchildren(tag) if tag in self.first else iter(())
+    def __getattr__(self, local: str) -> str:
+        tag = f"{{{self.__dict__['_namespace']}}}{local}"
+        self.__dict__[local] = tag  # later lookups are plain attribute reads
+        return tag
 
 
-def _first_along(candidates: Iterator[etree._Element], steps: tuple[str, ...]) -> etree._Element | None:
-    for element in candidates:
-        inner = element.iterchildren(steps[0])
-        found = next(inner, None) if len(steps) == 1 else _first_along(inner, steps[1:])
-        if found is not None:
-            return found
+def index(element: etree._Element | None) -> Index:
+    """The first child of each tag of ``element`` (what ``find(tag)`` returns); empty for None."""
+    if element is None:
+        return _NOTHING
+    # Reversed, so that the first child of a tag is the one kept; slicing makes the proxies in C.
+    return {kid.tag: kid for kid in element[::-1]}
+
+
+def child(kids: Index, tag: str) -> tuple[etree._Element | None, Index]:
+    """The first child ``tag`` found in ``kids`` (an :func:`index`) and its own index."""
+    element = kids.get(tag)
+    return element, index(element)
+
+
+def text(element: etree._Element | None) -> str | None:
+    """Stripped text of ``element``; "" when it is empty, None when absent."""
+    return None if element is None else (element.text or "").strip()
+
+
+def first(element: etree._Element | None, tag: str) -> etree._Element | None:
+    """The first child ``tag`` of ``element`` (``element.find(tag)``); None when either is absent.
+
+    For the small containers of a chain a scan beats both an index and ``iterchildren(tag)``.
+    """
+    if element is not None:
+        for kid in element[:]:
+            if kid.tag == tag:
+                return kid
     return None
 
 
-def child(parent: Node | None, tag: str, *deeper: str) -> Node | None:
-    """:meth:`Node.child` of a node that may be absent."""
-    return None if parent is None else parent.child(tag, *deeper)
+def every(element: etree._Element | None, tag: str, kids: Index) -> list[etree._Element]:
+    """Every child ``tag`` of ``element`` in document order; ``kids`` is its :func:`index`."""
+    found = kids.get(tag)
+    if found is None or element is None:
+        return []
+    if len(kids) == len(element):  # no tag repeats among the children: ``found`` is the only one
+        return [found]
+    return list(element.iterchildren(tag))
 
 
-def children(parent: Node | None, tag: str, *deeper: str) -> list[Node]:
-    """:meth:`Node.children` of a node that may be absent."""
-    return [] if parent is None else parent.children(tag, *deeper)
+def find(element: etree._Element | None, kids: Index, tag: str, *deeper: str) -> etree._Element | None:
+    """``Element.find("tag/deeper/...")``: the first match looking under every ``tag`` child.
+
+    ``kids`` is the :func:`index` of ``element``. The first ``tag`` child is tried first,
+    through the chain; the other ``tag`` children only when it holds no match.
+    """
+    head = kids.get(tag)
+    if head is None or element is None:
+        return None
+    found = _along(head, deeper)
+    if found is not None or not deeper:
+        return found
+    for other in element.iterchildren(tag):
+        if other is not head:
+            found = _along(other, deeper)
+            if found is not None:
+                return found
+    return None
+
+
+def _along(element: etree._Element, steps: tuple[str, ...]) -> etree._Element | None:
+    """``find`` of ``steps`` below one element: first match looking under every candidate."""
+    if not steps:
+        return element
+    return _first_along(element.iterchildren(steps[0]), steps[1:]) if len(steps) > 1 else first(element, steps[0])
+
+
+def _first_along(candidates: Iterable[etree._Element], steps: tuple[str, ...]) -> etree._Element | None:
+    for element in candidates:
+        found = _along(element, steps)
+        if found is not None:
+            return found
+    return None

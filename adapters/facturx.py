@@ -148,8 +148,8 @@ def extract(data: bytes, *, name: str = "<bytes>") -> tuple[bytes, dict[str, Any
 def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
     """Read the invoice embedded in a Factur-X PDF; the pivot's ``profile`` is its Factur-X profile."""
     xml, _spec, _reader = extract(data, name=name)
-    root = parse_xml(xml, name=f"{name}#{_spec['name']}")
-    return _en16931.build_pivot(cii.read(root, name=name), fmt=FORMAT, name=name)
+    root = parse_xml(xml, name=f"{name}#{_spec['name']}", keep_blank_text=False)
+    return _en16931.build_pivot(cii.read(root, name=name), fmt=FORMAT, name=name, filled=True)
 
 
 def terms(pivot: Pivot) -> dict[str, Any]:

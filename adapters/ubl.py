@@ -20,7 +20,7 @@ from ._base import Finding, Pivot, Sniff
 from ._invoice_xsd import parse_date, schema_at, xsd_findings
 from ._ubl_write import CAC, CBC, CN_NS, INV_NS, write
 from ._xml import parse_xml
-from ._xmlwalk import Node
+from ._xmlwalk import Index, Tags, child, every, find, first, index, text
 
 __all__ = ["FAMILY", "FORMAT", "detect", "from_pivot", "terms", "to_pivot", "validate"]
 
@@ -28,20 +28,16 @@ FORMAT = "ubl"
 FAMILY = "invoices"
 
 _ROOTS = {(INV_NS, "Invoice"): False, (CN_NS, "CreditNote"): True}
+_ROOT_TAGS = {f"{{{ns}}}{local}": credit for (ns, local), credit in _ROOTS.items()}
 _XSD = {False: "invoices/xsd/ubl-2.1/maindoc/UBL-Invoice-2.1.xsd", True: "invoices/xsd/ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd"}
 _PACKAGE = "the OASIS UBL 2.1 schemas (os-UBL-2.1/xsd: maindoc and common folders)"
 _NOTE_SUBJECT = re.compile(r"^#([A-Z]{3})#(.*)$", re.DOTALL)
-A, B = f"{{{CAC}}}", f"{{{CBC}}}"
+cac, cbc = Tags(CAC), Tags(CBC)
 
 
 def detect(sniff: Sniff) -> bool:
     """True for a UBL 2.1 Invoice or CreditNote root element."""
     return sniff.kind == "xml" and (sniff.root_ns, sniff.root_tag) in _ROOTS
-
-
-def _t(el: Node | None, tag: str) -> str | None:
-    """Stripped text of the first child ``tag`` of ``el``; "" for an empty element, None when absent."""
-    return None if el is None else el.text(tag)
 
 
 def _ident(el: etree._Element | None, scheme_attr: str = "schemeID") -> dict[str, Any] | None:
@@ -50,165 +46,180 @@ def _ident(el: etree._Element | None, scheme_attr: str = "schemeID") -> dict[str
     return {"id": (el.text or "").strip(), "scheme": el.get(scheme_attr)}
 
 
-def _address(el: Node | None) -> dict[str, Any] | None:
+def _address(el: etree._Element | None) -> dict[str, Any] | None:
     if el is None:
         return None
+    k = index(el)
     return {
-        "line1": el.text(B + "StreetName"),
-        "line2": el.text(B + "AdditionalStreetName"),
-        "line3": el.text(A + "AddressLine", B + "Line"),
-        "city": el.text(B + "CityName"),
-        "post_code": el.text(B + "PostalZone"),
-        "country_subdivision": el.text(B + "CountrySubentity"),
-        "country_code": el.text(A + "Country", B + "IdentificationCode"),
+        "line1": text(k.get(cbc.StreetName)),
+        "line2": text(k.get(cbc.AdditionalStreetName)),
+        "line3": text(first(k.get(cac.AddressLine), cbc.Line)),
+        "city": text(k.get(cbc.CityName)),
+        "post_code": text(k.get(cbc.PostalZone)),
+        "country_subdivision": text(k.get(cbc.CountrySubentity)),
+        "country_code": text(first(k.get(cac.Country), cbc.IdentificationCode)),
     }
 
 
-def _party(el: Node | None, *, named_by_party_name: bool = False) -> dict[str, Any] | None:
+def _party(el: etree._Element | None, *, named_by_party_name: bool = False) -> dict[str, Any] | None:
     if el is None:
         return None
-    legal = el.child(A + "PartyLegalEntity")
+    k = index(el)
+    legal = index(k.get(cac.PartyLegalEntity))
     vat = tax_registration = None
-    for scheme in el.children(A + "PartyTaxScheme"):
-        if (scheme.text(A + "TaxScheme", B + "ID") or "").upper() == "VAT":
-            vat = scheme.text(B + "CompanyID")
+    for scheme in every(el, cac.PartyTaxScheme, k):
+        sk = index(scheme)
+        if (text(first(sk.get(cac.TaxScheme), cbc.ID)) or "").upper() == "VAT":
+            vat = text(sk.get(cbc.CompanyID))
         else:
-            tax_registration = scheme.text(B + "CompanyID")
-    contact = el.child(A + "Contact")
-    party_name = el.text(A + "PartyName", B + "Name")
+            tax_registration = text(sk.get(cbc.CompanyID))
+    contact = k.get(cac.Contact)
+    party_name = text(first(k.get(cac.PartyName), cbc.Name))
+    ids = [first(i, cbc.ID) for i in every(el, cac.PartyIdentification, k)]
     return {
-        "name": party_name if named_by_party_name else _t(legal, B + "RegistrationName"),
+        "name": party_name if named_by_party_name else text(legal.get(cbc.RegistrationName)),
         "trading_name": None if named_by_party_name else party_name,
-        "identifiers": [_ident(i.leaf(B + "ID")) for i in el.children(A + "PartyIdentification") if B + "ID" in i.first],
-        "legal_registration": _ident(legal.leaf(B + "CompanyID")) if legal is not None else None,
+        "identifiers": [_ident(i) for i in ids if i is not None],
+        "legal_registration": _ident(legal.get(cbc.CompanyID)),
         "vat_identifier": vat,
         "tax_registration": tax_registration,
-        "legal_form": _t(legal, B + "CompanyLegalForm"),
-        "electronic_address": _ident(el.leaf(B + "EndpointID")),
-        "address": _address(el.child(A + "PostalAddress")),
-        "contact": None if contact is None else {
-            "name": contact.text(B + "Name"),
-            "telephone": contact.text(B + "Telephone"),
-            "email": contact.text(B + "ElectronicMail"),
-        },
+        "legal_form": text(legal.get(cbc.CompanyLegalForm)),
+        "electronic_address": _ident(k.get(cbc.EndpointID)),
+        "address": _address(k.get(cac.PostalAddress)),
+        "contact": None if contact is None else _contact(index(contact)),
     }
 
 
-def _allowance(el: Node) -> dict[str, Any]:
-    category = el.child(A + "TaxCategory")
+def _contact(k: Index) -> dict[str, Any]:
+    return {"name": text(k.get(cbc.Name)), "telephone": text(k.get(cbc.Telephone)), "email": text(k.get(cbc.ElectronicMail))}
+
+
+def _category(tax: Index) -> tuple[str | None, str | None]:
+    """(VAT category code, VAT rate) of a TaxCategory or ClassifiedTaxCategory index."""
+    return text(tax.get(cbc.ID)), text(tax.get(cbc.Percent))
+
+
+def _allowance(el: etree._Element) -> dict[str, Any]:
+    k = index(el)
+    vat_category, vat_rate = _category(index(k.get(cac.TaxCategory)))
     return {
-        "charge": (el.text(B + "ChargeIndicator") or "").lower() in ("true", "1"),
-        "amount": el.text(B + "Amount"),
-        "base_amount": el.text(B + "BaseAmount"),
-        "percentage": el.text(B + "MultiplierFactorNumeric"),
-        "vat_category": _t(category, B + "ID"),
-        "vat_rate": _t(category, B + "Percent"),
-        "reason": el.text(B + "AllowanceChargeReason"),
-        "reason_code": el.text(B + "AllowanceChargeReasonCode"),
+        "charge": (text(k.get(cbc.ChargeIndicator)) or "").lower() in ("true", "1"),
+        "amount": text(k.get(cbc.Amount)),
+        "base_amount": text(k.get(cbc.BaseAmount)),
+        "percentage": text(k.get(cbc.MultiplierFactorNumeric)),
+        "vat_category": vat_category,
+        "vat_rate": vat_rate,
+        "reason": text(k.get(cbc.AllowanceChargeReason)),
+        "reason_code": text(k.get(cbc.AllowanceChargeReasonCode)),
     }
 
 
-def _period(el: Node | None, term: str, name: str) -> dict[str, Any] | None:
-    if el is None:
-        return None
+def _period(k: Index, term: str, name: str) -> dict[str, Any]:
+    """BG-14 / BG-26 from the index of an InvoicePeriod."""
     return {
-        "start_date": parse_date(el.text(B + "StartDate"), term=term, name=name),
-        "end_date": parse_date(el.text(B + "EndDate"), term=term, name=name),
+        "start_date": parse_date(text(k.get(cbc.StartDate)), term=term, name=name),
+        "end_date": parse_date(text(k.get(cbc.EndDate)), term=term, name=name),
     }
 
 
-def _line(el: Node, credit: bool, name: str) -> dict[str, Any]:
-    quantity = el.leaf(B + ("CreditedQuantity" if credit else "InvoicedQuantity"))
-    item = el.child(A + "Item")
-    price = el.child(A + "Price")
-    category = item.child(A + "ClassifiedTaxCategory") if item is not None else None
-    object_id = next((d.leaf(B + "ID") for d in el.children(A + "DocumentReference") if d.text(B + "DocumentTypeCode") == "130"), None)
-    price_ac = price.child(A + "AllowanceCharge") if price is not None else None
-    base = price.leaf(B + "BaseQuantity") if price is not None else None
+def _line(el: etree._Element, credit: bool, name: str) -> dict[str, Any]:
+    k = index(el)
+    quantity = k.get(cbc.CreditedQuantity if credit else cbc.InvoicedQuantity)
+    item, items = child(k, cac.Item)
+    vat_category, vat_rate = _category(index(items.get(cac.ClassifiedTaxCategory)))
+    price, prices = child(k, cac.Price)
+    discount = index(prices.get(cac.AllowanceCharge))
+    base = prices.get(cbc.BaseQuantity)
+    period = k.get(cac.InvoicePeriod)
+    object_id = next((first(d, cbc.ID) for d in every(el, cac.DocumentReference, k) if text(first(d, cbc.DocumentTypeCode)) == "130"), None)
     return {
-        "id": el.text(B + "ID"),
-        "note": el.text(B + "Note"),
+        "id": text(k.get(cbc.ID)),
+        "note": text(k.get(cbc.Note)),
         "object_identifier": _ident(object_id),
-        "quantity": None if quantity is None else (quantity.text or "").strip(),
+        "quantity": text(quantity),
         "unit_code": None if quantity is None else quantity.get("unitCode"),
-        "net_amount": el.text(B + "LineExtensionAmount"),
-        "order_line_reference": el.text(A + "OrderLineReference", B + "LineID"),
-        "accounting_reference": el.text(B + "AccountingCost"),
-        "period": _period(el.child(A + "InvoicePeriod"), "BG-26", name),
-        "allowance_charges": [_allowance(ac) for ac in el.children(A + "AllowanceCharge")],
+        "net_amount": text(k.get(cbc.LineExtensionAmount)),
+        "order_line_reference": text(first(k.get(cac.OrderLineReference), cbc.LineID)),
+        "accounting_reference": text(k.get(cbc.AccountingCost)),
+        "period": None if period is None else _period(index(period), "BG-26", name),
+        "allowance_charges": [_allowance(ac) for ac in every(el, cac.AllowanceCharge, k)],
         "price": None if price is None else {
-            "net_price": price.text(B + "PriceAmount"),
-            "discount": _t(price_ac, B + "Amount"),
-            "gross_price": _t(price_ac, B + "BaseAmount"),
-            "base_quantity": None if base is None else (base.text or "").strip(),
+            "net_price": text(prices.get(cbc.PriceAmount)),
+            "discount": text(discount.get(cbc.Amount)),
+            "gross_price": text(discount.get(cbc.BaseAmount)),
+            "base_quantity": text(base),
             "base_quantity_unit": None if base is None else base.get("unitCode"),
         },
-        "vat_category": _t(category, B + "ID"),
-        "vat_rate": _t(category, B + "Percent"),
-        "item": _item(item),
+        "vat_category": vat_category,
+        "vat_rate": vat_rate,
+        "item": _en16931.defaults("Item") if item is None else _item(item, items),
     }
 
 
-def _item(item: Node | None) -> dict[str, Any]:
-    if item is None:
-        return {"name": None}
-    standard = item.child(A + "StandardItemIdentification")
+def _item(item: etree._Element, k: Index) -> dict[str, Any]:
+    """BG-31 from an Item and its :func:`index`."""
+    standard = k.get(cac.StandardItemIdentification)
     return {
-        "name": item.text(B + "Name"),
-        "description": item.text(B + "Description"),
-        "seller_id": item.text(A + "SellersItemIdentification", B + "ID"),
-        "buyer_id": item.text(A + "BuyersItemIdentification", B + "ID"),
-        "standard_id": None if standard is None else _ident(standard.leaf(B + "ID")),
+        "name": text(k.get(cbc.Name)),
+        "description": text(k.get(cbc.Description)),
+        "seller_id": text(first(k.get(cac.SellersItemIdentification), cbc.ID)),
+        "buyer_id": text(first(k.get(cac.BuyersItemIdentification), cbc.ID)),
+        "standard_id": None if standard is None else _ident(first(standard, cbc.ID)),
         "classifications": [
-            {"code": (c.element.text or "").strip(), "list_id": c.get("listID"), "list_version": c.get("listVersionID")}
-            for c in item.children(A + "CommodityClassification", B + "ItemClassificationCode")
+            {"code": (c.text or "").strip(), "list_id": c.get("listID"), "list_version": c.get("listVersionID")}
+            for group in every(item, cac.CommodityClassification, k) for c in group.iterchildren(cbc.ItemClassificationCode)
         ],
-        "origin_country": item.text(A + "OriginCountry", B + "IdentificationCode"),
-        "attributes": [
-            {"name": p.text(B + "Name") or "", "value": p.text(B + "Value") or ""} for p in item.children(A + "AdditionalItemProperty")
-        ],
+        "origin_country": text(first(k.get(cac.OriginCountry), cbc.IdentificationCode)),
+        "attributes": [_attribute(index(p)) for p in every(item, cac.AdditionalItemProperty, k)],
     }
 
 
-def _payment(root: Node) -> tuple[dict[str, Any] | None, str | None]:
+def _attribute(k: Index) -> dict[str, Any]:
+    return {"name": text(k.get(cbc.Name)) or "", "value": text(k.get(cbc.Value)) or ""}
+
+
+def _payment(root: etree._Element, kids: Index) -> tuple[dict[str, Any] | None, str | None]:
     """BG-16 from every PaymentMeans (one per account in UBL), and the CreditNote's BT-9."""
-    means = root.children(A + "PaymentMeans")
+    means = every(root, cac.PaymentMeans, kids)
     if not means:
         return None, None
-    first = means[0]
-    code = first.leaf(B + "PaymentMeansCode")
-    card = first.child(A + "CardAccount")
-    mandate = first.child(A + "PaymentMandate")
+    k = index(means[0])
+    code = k.get(cbc.PaymentMeansCode)
+    card = k.get(cac.CardAccount)
+    mandate = k.get(cac.PaymentMandate)
     transfers = []
     for pm in means:
-        account = pm.child(A + "PayeeFinancialAccount")
+        account = (k if pm is means[0] else index(pm)).get(cac.PayeeFinancialAccount)
         if account is not None:
+            ak = index(account)
             transfers.append({
-                "account_id": account.text(B + "ID") or "",
-                "account_name": account.text(B + "Name"),
-                "provider_id": account.text(A + "FinancialInstitutionBranch", B + "ID"),
+                "account_id": text(ak.get(cbc.ID)) or "",
+                "account_name": text(ak.get(cbc.Name)),
+                "provider_id": text(first(ak.get(cac.FinancialInstitutionBranch), cbc.ID)),
             })
+    cards, mandates = index(card), index(mandate)
     return {
-        "means_code": None if code is None else (code.text or "").strip(),
+        "means_code": text(code),
         "means_text": None if code is None else code.get("name"),
-        "remittance_information": first.text(B + "PaymentID"),
+        "remittance_information": text(k.get(cbc.PaymentID)),
         "credit_transfers": transfers,
         "card": None if card is None else {
-            "account_number": card.text(B + "PrimaryAccountNumberID") or "",
-            "holder_name": card.text(B + "HolderName"),
+            "account_number": text(cards.get(cbc.PrimaryAccountNumberID)) or "",
+            "holder_name": text(cards.get(cbc.HolderName)),
         },
         "direct_debit": None if mandate is None else {
-            "mandate_reference": mandate.text(B + "ID"),
-            "debited_account": mandate.text(A + "PayerFinancialAccount", B + "ID"),
+            "mandate_reference": text(mandates.get(cbc.ID)),
+            "creditor_id": None,
+            "debited_account": text(first(mandates.get(cac.PayerFinancialAccount), cbc.ID)),
         },
-    }, first.text(B + "PaymentDueDate")
+    }, text(k.get(cbc.PaymentDueDate))
 
 
-def _tax_totals(root: Node, currency: str | None, tax_currency: str | None) -> tuple[Node | None, str | None]:
+def _tax_totals(root: etree._Element, kids: Index, currency: str | None, tax_currency: str | None) -> tuple[etree._Element | None, str | None]:
     """The TaxTotal in the invoice currency (BT-110, with BG-23) and the BT-111 amount."""
     main, accounting = None, None
-    for total in root.children(A + "TaxTotal"):
-        amount = total.leaf(B + "TaxAmount")
+    for total in every(root, cac.TaxTotal, kids):
+        amount = first(total, cbc.TaxAmount)
         unit = amount.get("currencyID") if amount is not None else None
         if main is None and (unit == currency or unit is None or tax_currency is None or tax_currency == currency):
             main = total
@@ -217,123 +228,142 @@ def _tax_totals(root: Node, currency: str | None, tax_currency: str | None) -> t
     return main, accounting
 
 
-def read(element: etree._Element, *, name: str) -> dict[str, Any]:
-    """The pivot record of a parsed UBL Invoice or CreditNote (no rules applied)."""
-    credit = _ROOTS.get((etree.QName(element).namespace, etree.QName(element).localname))
-    if credit is None:
-        raise NonConformantError("the root element is not a UBL 2.1 Invoice or CreditNote", document=name, rule="XSD", xpath="/*")
-    root = Node(element)
-    currency = root.text(B + "DocumentCurrencyCode")
-    tax_currency = root.text(B + "TaxCurrencyCode")
-    payment, credit_due = _payment(root)
-    tax_total, accounting = _tax_totals(root, currency, tax_currency)
-    totals = root.child(A + "LegalMonetaryTotal")
-    notes = []
-    for note in root.iter(B + "Note"):
-        note_text = (note.text or "").strip()
-        match = _NOTE_SUBJECT.match(note_text)
-        notes.append({"subject_code": match[1], "text": match[2]} if match else {"text": note_text})
+def _documents(root: etree._Element, kids: Index, credit: bool) -> tuple[list[dict[str, Any]], dict[str, Any] | None, str | None]:
+    """BG-24 supporting documents, BT-18 (type 130) and BT-11 (type 50 in a CreditNote, else ProjectReference)."""
     documents, invoiced_object = [], None
-    project = root.text(A + "ProjectReference", B + "ID")
-    for doc in root.children(A + "AdditionalDocumentReference"):
-        doc_type = doc.text(B + "DocumentTypeCode")
+    project = text(first(kids.get(cac.ProjectReference), cbc.ID))
+    for doc in every(root, cac.AdditionalDocumentReference, kids):
+        k = index(doc)
+        doc_type = text(k.get(cbc.DocumentTypeCode))
         if doc_type == "130":
-            invoiced_object = _ident(doc.leaf(B + "ID"))
+            invoiced_object = _ident(k.get(cbc.ID))
             continue
         if doc_type == "50" and credit:
-            project = doc.text(B + "ID")
+            project = text(k.get(cbc.ID))
             continue
-        attachment = doc.child(A + "Attachment")
-        binary = attachment.leaf(B + "EmbeddedDocumentBinaryObject") if attachment is not None else None
+        attachment = index(k.get(cac.Attachment))
+        binary = attachment.get(cbc.EmbeddedDocumentBinaryObject)
         documents.append({
-            "id": doc.text(B + "ID") or "",
-            "description": doc.text(B + "DocumentDescription"),
-            "uri": attachment.text(A + "ExternalReference", B + "URI") if attachment is not None else None,
-            "content": None if binary is None else (binary.text or "").strip(),
+            "id": text(k.get(cbc.ID)) or "",
+            "description": text(k.get(cbc.DocumentDescription)),
+            "uri": text(first(attachment.get(cac.ExternalReference), cbc.URI)),
+            "content": text(binary),
             "mime_code": None if binary is None else binary.get("mimeCode"),
             "filename": None if binary is None else binary.get("filename"),
         })
-    delivery = root.child(A + "Delivery")
-    location = delivery.child(A + "DeliveryLocation") if delivery is not None else None
-    period = root.child(A + "InvoicePeriod")
-    order = root.child(A + "OrderReference")
-    line_tag = A + ("CreditNoteLine" if credit else "InvoiceLine")
+    return documents, invoiced_object, project
+
+
+def read(element: etree._Element, *, name: str) -> dict[str, Any]:
+    """The pivot record of a parsed UBL Invoice or CreditNote (no rules applied).
+
+    Every field of the pivot schema is written, in schema order, so that the record needs
+    no defaults pass (``seller_siret``, ``seller_key`` and ``buyer_key`` are derived later).
+    """
+    credit = _ROOT_TAGS.get(element.tag)
+    if credit is None:
+        raise NonConformantError("the root element is not a UBL 2.1 Invoice or CreditNote", document=name, rule="XSD", xpath="/*")
+    k = index(element)
+    currency = text(k.get(cbc.DocumentCurrencyCode))
+    tax_currency = text(k.get(cbc.TaxCurrencyCode))
+    payment, credit_due = _payment(element, k)
+    tax_total, accounting = _tax_totals(element, k, currency, tax_currency)
+    totals = index(k.get(cac.LegalMonetaryTotal))
+    notes = []
+    for note in every(element, cbc.Note, k):
+        note_text = (note.text or "").strip()
+        match = _NOTE_SUBJECT.match(note_text)
+        notes.append({"subject_code": match[1], "text": match[2]} if match else {"subject_code": None, "text": note_text})
+    documents, invoiced_object, project = _documents(element, k, credit)
+    delivery, deliveries = child(k, cac.Delivery)
+    location = index(deliveries.get(cac.DeliveryLocation))
+    period = index(k.get(cac.InvoicePeriod))
+    order = index(k.get(cac.OrderReference))
     return {
         "syntax": "UBL",
-        "profile": root.text(B + "CustomizationID"),
-        "business_process": root.text(B + "ProfileID"),
-        "number": root.text(B + "ID"),
-        "issue_date": parse_date(root.text(B + "IssueDate"), term="BT-2", name=name),
-        "type_code": root.text(B + ("CreditNoteTypeCode" if credit else "InvoiceTypeCode")),
+        "profile": text(k.get(cbc.CustomizationID)),
+        "business_process": text(k.get(cbc.ProfileID)),
+        "number": text(k.get(cbc.ID)),
+        "issue_date": parse_date(text(k.get(cbc.IssueDate)), term="BT-2", name=name),
+        "type_code": text(k.get(cbc.CreditNoteTypeCode if credit else cbc.InvoiceTypeCode)),
         "is_credit_note": credit,
         "currency": currency,
         "tax_currency": tax_currency,
-        "tax_point_date": parse_date(root.text(B + "TaxPointDate"), term="BT-7", name=name),
-        "tax_point_date_code": _t(period, B + "DescriptionCode"),
-        "due_date": parse_date(credit_due if credit else root.text(B + "DueDate"), term="BT-9", name=name),
-        "buyer_reference": root.text(B + "BuyerReference"),
+        "tax_point_date": parse_date(text(k.get(cbc.TaxPointDate)), term="BT-7", name=name),
+        "tax_point_date_code": text(period.get(cbc.DescriptionCode)),
+        "due_date": parse_date(credit_due if credit else text(k.get(cbc.DueDate)), term="BT-9", name=name),
+        "buyer_reference": text(k.get(cbc.BuyerReference)),
         "project_reference": project,
-        "contract_reference": root.text(A + "ContractDocumentReference", B + "ID"),
-        "purchase_order_reference": _t(order, B + "ID"),
-        "sales_order_reference": _t(order, B + "SalesOrderID"),
-        "receiving_advice_reference": root.text(A + "ReceiptDocumentReference", B + "ID"),
-        "despatch_advice_reference": root.text(A + "DespatchDocumentReference", B + "ID"),
-        "tender_reference": root.text(A + "OriginatorDocumentReference", B + "ID"),
+        "contract_reference": text(first(k.get(cac.ContractDocumentReference), cbc.ID)),
+        "purchase_order_reference": text(order.get(cbc.ID)),
+        "sales_order_reference": text(order.get(cbc.SalesOrderID)),
+        "receiving_advice_reference": text(first(k.get(cac.ReceiptDocumentReference), cbc.ID)),
+        "despatch_advice_reference": text(first(k.get(cac.DespatchDocumentReference), cbc.ID)),
+        "tender_reference": text(first(k.get(cac.OriginatorDocumentReference), cbc.ID)),
         "invoiced_object": invoiced_object,
-        "buyer_accounting_reference": root.text(B + "AccountingCost"),
-        "payment_terms": root.text(A + "PaymentTerms", B + "Note"),
+        "buyer_accounting_reference": text(k.get(cbc.AccountingCost)),
+        "payment_terms": text(first(k.get(cac.PaymentTerms), cbc.Note)),
         "notes": notes,
         "preceding_invoices": [
-            {"number": ref.text(B + "ID") or "", "issue_date": parse_date(ref.text(B + "IssueDate"), term="BT-26", name=name)}
-            for ref in root.children(A + "BillingReference", A + "InvoiceDocumentReference")
+            _preceding(index(ref), name)
+            for billing in every(element, cac.BillingReference, k) for ref in billing.iterchildren(cac.InvoiceDocumentReference)
         ],
-        "seller": _party(root.child(A + "AccountingSupplierParty", A + "Party")) or {},
-        "buyer": _party(root.child(A + "AccountingCustomerParty", A + "Party")) or {},
-        "payee": _party(root.child(A + "PayeeParty"), named_by_party_name=True),
-        "tax_representative": _party(root.child(A + "TaxRepresentativeParty"), named_by_party_name=True),
+        "seller_siret": None,
+        "seller_key": None,
+        "buyer_key": None,
+        "seller": _party(find(element, k, cac.AccountingSupplierParty, cac.Party)) or _en16931.defaults("Party"),
+        "buyer": _party(find(element, k, cac.AccountingCustomerParty, cac.Party)) or _en16931.defaults("Party"),
+        "payee": _party(k.get(cac.PayeeParty), named_by_party_name=True),
+        "tax_representative": _party(k.get(cac.TaxRepresentativeParty), named_by_party_name=True),
         "delivery": None if delivery is None else {
-            "party_name": _t(delivery.child(A + "DeliveryParty", A + "PartyName"), B + "Name"),
-            "location": _ident(location.leaf(B + "ID")) if location is not None else None,
-            "actual_date": parse_date(delivery.text(B + "ActualDeliveryDate"), term="BT-72", name=name),
-            "address": _address(location.child(A + "Address")) if location is not None else None,
+            "party_name": text(first(find(delivery, deliveries, cac.DeliveryParty, cac.PartyName), cbc.Name)),
+            "location": _ident(location.get(cbc.ID)),
+            "actual_date": parse_date(text(deliveries.get(cbc.ActualDeliveryDate)), term="BT-72", name=name),
+            "address": _address(location.get(cac.Address)),
         },
-        "invoicing_period": _period(period, "BG-14", name) if period is not None and (B + "StartDate" in period.first or B + "EndDate" in period.first) else None,
+        "invoicing_period": _period(period, "BG-14", name) if cbc.StartDate in period or cbc.EndDate in period else None,
         "payment_instructions": payment,
-        "allowance_charges": [_allowance(ac) for ac in root.children(A + "AllowanceCharge")],
+        "allowance_charges": [_allowance(ac) for ac in every(element, cac.AllowanceCharge, k)],
         "totals": {
-            "line_total": _t(totals, B + "LineExtensionAmount"),
-            "allowance_total": _t(totals, B + "AllowanceTotalAmount"),
-            "charge_total": _t(totals, B + "ChargeTotalAmount"),
-            "tax_exclusive": _t(totals, B + "TaxExclusiveAmount"),
-            "tax_total": _t(tax_total, B + "TaxAmount"),
+            "line_total": text(totals.get(cbc.LineExtensionAmount)),
+            "allowance_total": text(totals.get(cbc.AllowanceTotalAmount)),
+            "charge_total": text(totals.get(cbc.ChargeTotalAmount)),
+            "tax_exclusive": text(totals.get(cbc.TaxExclusiveAmount)),
+            "tax_total": text(first(tax_total, cbc.TaxAmount)),
             "tax_total_accounting": accounting,
-            "tax_inclusive": _t(totals, B + "TaxInclusiveAmount"),
-            "prepaid": _t(totals, B + "PrepaidAmount"),
-            "rounding": _t(totals, B + "PayableRoundingAmount"),
-            "payable": _t(totals, B + "PayableAmount"),
+            "tax_inclusive": text(totals.get(cbc.TaxInclusiveAmount)),
+            "prepaid": text(totals.get(cbc.PrepaidAmount)),
+            "rounding": text(totals.get(cbc.PayableRoundingAmount)),
+            "payable": text(totals.get(cbc.PayableAmount)),
         },
-        "vat_breakdown": [] if tax_total is None else [_vat(sub) for sub in tax_total.children(A + "TaxSubtotal")],
+        "vat_breakdown": [] if tax_total is None else [_vat(sub) for sub in tax_total.iterchildren(cac.TaxSubtotal)],
         "supporting_documents": documents,
-        "lines": [_line(line, credit, name) for line in root.children(line_tag)],
+        "lines": [_line(line, credit, name) for line in every(element, cac.CreditNoteLine if credit else cac.InvoiceLine, k)],
     }
 
 
-def _vat(sub: Node) -> dict[str, Any]:
-    category = sub.child(A + "TaxCategory")
+def _preceding(k: Index, name: str) -> dict[str, Any]:
+    return {"number": text(k.get(cbc.ID)) or "", "issue_date": parse_date(text(k.get(cbc.IssueDate)), term="BT-26", name=name)}
+
+
+def _vat(sub: etree._Element) -> dict[str, Any]:
+    k = index(sub)
+    category = index(k.get(cac.TaxCategory))
+    code, rate = _category(category)
     return {
-        "taxable_amount": sub.text(B + "TaxableAmount"),
-        "tax_amount": sub.text(B + "TaxAmount"),
-        "category": _t(category, B + "ID"),
-        "rate": _t(category, B + "Percent"),
-        "exemption_reason": _t(category, B + "TaxExemptionReason"),
-        "exemption_reason_code": _t(category, B + "TaxExemptionReasonCode"),
+        "taxable_amount": text(k.get(cbc.TaxableAmount)),
+        "tax_amount": text(k.get(cbc.TaxAmount)),
+        "category": code,
+        "rate": rate,
+        "exemption_reason": text(category.get(cbc.TaxExemptionReason)),
+        "exemption_reason_code": text(category.get(cbc.TaxExemptionReasonCode)),
     }
 
 
 def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
     """Read a UBL Invoice or CreditNote; NonConformantError when a fatal EN 16931 rule fails."""
-    root = parse_xml(data, name=name)
-    return _en16931.build_pivot(read(root, name=name), fmt=FORMAT, name=name)
+    root = parse_xml(data, name=name, keep_blank_text=False)
+    return _en16931.build_pivot(read(root, name=name), fmt=FORMAT, name=name, filled=True)
 
 
 def from_pivot(pivot: Pivot) -> bytes:

@@ -74,12 +74,22 @@ def test_entity_expansion_is_never_performed(fmt, secret_file):
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 16
 
 
-def test_the_shared_parser_names_the_doctype(secret_file):
+@pytest.mark.parametrize("keep_blank_text", [True, False])
+def test_the_shared_parser_names_the_doctype(secret_file, keep_blank_text):
     from adapters import parse_xml
 
     for name in ("xxe", "billion-laughs", "external-dtd", "xxe-parameter"):
         with pytest.raises(UnsafeDocumentError, match="DOCTYPE"):
-            parse_xml(attacks(secret_file)[name])
+            parse_xml(attacks(secret_file)[name], keep_blank_text=keep_blank_text)
+
+
+def test_the_blank_free_parse_keeps_every_value():
+    from adapters import parse_xml
+
+    data = b'<r xml:space="default">\n  <a>  </a>\n  <b> x <!--c--> y </b>\n  <c><!--c-->  </c>\n</r>'
+    kept, dropped = parse_xml(data), parse_xml(data, keep_blank_text=False)
+    assert [(e.tag, (e.text or "").strip()) for e in kept.iter()] == [(e.tag, (e.text or "").strip()) for e in dropped.iter()]
+    assert dropped.text is None and kept.text.strip() == ""  # only the indentation between elements goes
 
 
 @pytest.fixture(scope="module")

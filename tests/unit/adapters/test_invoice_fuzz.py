@@ -1,4 +1,6 @@
-"""Hypothesis fuzzing of the invoice adapters: whatever the input, only AdapterError escapes."""
+"""Hypothesis fuzzing of the invoice adapters: whatever the input, only AdapterError escapes,
+and what the UBL and CII readers return is a complete pivot record (every schema field, in schema
+order), since the pivot is built from it without a defaults pass."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters import cii, facturx, ubl
+from adapters import _en16931, cii, facturx, parse_xml, ubl
 from bus import AdapterError
 
 CORPUS = Path(os.environ.get("BUS_CORPUS_DIR", Path(__file__).resolve().parents[4] / "shared" / "corpus"))
@@ -39,6 +41,25 @@ def _only_adapter_errors(adapter, data: bytes) -> None:
         pass
 
 
+def _shape(value: object) -> object:
+    """The keys of every record in ``value``, in order."""
+    if isinstance(value, dict):
+        return [(key, _shape(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return None
+
+
+def _read_is_complete(adapter, data: bytes) -> None:
+    try:
+        record = adapter.read(parse_xml(data, name="fuzz"), name="fuzz")
+    except AdapterError:
+        return
+    completed = _en16931.complete(record)
+    assert record == completed
+    assert _shape(record) == _shape(completed)
+
+
 @st.composite
 def trees(draw: st.DrawFn, tags: list[str], depth: int = 3) -> bytes:
     tag = draw(st.sampled_from(tags))
@@ -58,13 +79,17 @@ def test_random_bytes(data: bytes) -> None:
 @FUZZ
 @given(body=st.lists(trees(UBL_TAGS), max_size=6))
 def test_random_ubl_trees(body: list[bytes]) -> None:
-    _only_adapter_errors(ubl, UBL_ROOT + b"".join(body) + b"</Invoice>")
+    data = UBL_ROOT + b"".join(body) + b"</Invoice>"
+    _only_adapter_errors(ubl, data)
+    _read_is_complete(ubl, data)
 
 
 @FUZZ
 @given(body=st.lists(trees(CII_TAGS), max_size=6))
 def test_random_cii_trees(body: list[bytes]) -> None:
-    _only_adapter_errors(cii, CII_ROOT + b"".join(body) + b"</rsm:CrossIndustryInvoice>")
+    data = CII_ROOT + b"".join(body) + b"</rsm:CrossIndustryInvoice>"
+    _only_adapter_errors(cii, data)
+    _read_is_complete(cii, data)
 
 
 @pytest.mark.skipif(not SEEDS["ubl"].is_file(), reason=f"official corpus not found at {CORPUS}")
@@ -78,6 +103,7 @@ def test_mutated_real_xml(fmt: str, cuts: list[tuple[int, int, bytes]]) -> None:
         data = data[:position] + insert + data[position + length :]
     for adapter in (ubl, cii):
         _only_adapter_errors(adapter, data)
+        _read_is_complete(adapter, data)
 
 
 @pytest.mark.skipif(not PDF_SEED.is_file(), reason=f"official corpus not found at {CORPUS}")

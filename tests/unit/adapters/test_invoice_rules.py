@@ -156,6 +156,17 @@ def test_build_pivot_subject_and_keys() -> None:
     assert pivot.data["buyer_key"] == "213105554"
 
 
+def test_a_filled_record_becomes_the_pivot_as_it_is() -> None:
+    filled = _en16931.build_pivot(copy.deepcopy(_valid()), fmt="ubl", name="x.xml", filled=True)
+    assert filled == _en16931.build_pivot(copy.deepcopy(_valid()), fmt="ubl", name="x.xml")
+
+
+def test_defaults_are_fresh_records_of_the_schema() -> None:
+    party = _en16931.defaults("Party")
+    assert party == _en16931.complete({"seller": {}})["seller"]
+    assert party["identifiers"] == [] and party["identifiers"] is not _en16931.defaults("Party")["identifiers"]
+
+
 def test_subject_falls_back_to_vat_identifier() -> None:
     inv = _valid()
     inv["seller"]["identifiers"] = []
