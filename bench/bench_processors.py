@@ -392,6 +392,7 @@ async def bare_loop(settings: BusSettings, core_name: str, count: int) -> None:
 
     from bus._processor import Context
     from bus._topics import topic_for_schema
+    from bus._processor import reads
     from processors import CORES
 
     made = CORES[core_name](settings)
@@ -428,6 +429,8 @@ async def bare_loop(settings: BusSettings, core_name: str, count: int) -> None:
             pending = []
             for tp, messages in batch.items():
                 for m in messages:
+                    if not reads(core, m.headers or ()):
+                        continue  # another core's type (its own outputs too): skipped unread, as the shell does
                     received = wire.open(Record(m.key, m.value, tuple(m.headers or ()), tp.topic, tp.partition,
                                                 m.offset, m.timestamp))
                     context = Context(now=ctx.clock(), tables=tables)

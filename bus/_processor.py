@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ._wire import Event, Received
 
-__all__ = ["Context", "Processor", "follow_up"]
+__all__ = ["Context", "Processor", "follow_up", "reads"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -32,7 +32,13 @@ class Context:
 
 @runtime_checkable
 class Processor(Protocol):
-    """A pure processor core. ``inputs`` and ``tables`` are logical topic names."""
+    """A pure processor core. ``inputs`` and ``tables`` are logical topic names.
+
+    A core may also declare ``types``, the CloudEvents types it reads (a set of strings): a shell
+    then skips every other record of its input topics by its ``ce_type`` header, without
+    verifying or decoding it (nothing of it is used). Input topics carry other cores' events,
+    the core's own outputs among them, and verifying those was most of a worker's work.
+    """
 
     name: str
     inputs: Sequence[str]
@@ -56,3 +62,17 @@ def follow_up(cause: Received, *, type: str, schema: str, data: Mapping[str, Any
         type=type, subject=subject or cause.subject, schema=schema, data=data, time=time,
         correlationid=cause.envelope.correlationid or cause.envelope.id, causationid=cause.envelope.id,
     )
+
+
+def reads(core: Processor, headers: Sequence[tuple[str, bytes]]) -> bool:
+    """Whether ``core`` reads a record with these headers (see :class:`Processor` ``types``).
+
+    A record without a ``ce_type`` header is read, so the wire rejects it like any bad record.
+    """
+    types = getattr(core, "types", None)
+    if types is None:
+        return True
+    for name, value in headers:
+        if name == "ce_type":
+            return value.decode("utf-8", "replace") in types
+    return True

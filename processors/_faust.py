@@ -49,7 +49,7 @@ from aiokafka.partitioner import murmur2
 
 from bus._errors import BusError, DeliveryError
 from bus._policy import Action, ErrorPolicy
-from bus._processor import Context, Processor
+from bus._processor import Context, Processor, reads
 from bus._runtime import BusContext
 from bus._topics import DAY_MS, TopicSpec, topic_for_schema, topic_map
 from bus._wire import Received, Record
@@ -294,6 +294,9 @@ class CoreShell:
         return Context(now=self.bus.clock(), tables={**tables, **extra} if extra else tables)
 
     async def _step(self, record: Record, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
+        if not reads(self.core, record.headers):
+            self.stats["other_types"] += 1  # not this core's: skipped unread (see Processor.types)
+            return []
         record, state_key = self._original(record)
         received = self.wire.open(record)
         ctx = self.context()

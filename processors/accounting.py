@@ -148,6 +148,7 @@ class AccountingChain:
             ev.PES_RETOUR_RECEIVED: self._on_pes_retour,
             ev.PAYMENT_RECORDED: self._on_payment,
         }
+        self.types = frozenset(self._handlers)
 
     # -- the processor contract -----------------------------------------------------------------
 

@@ -196,6 +196,7 @@ class ActsLifecycle:
 
     name = "acts-lifecycle"
     inputs: tuple[str, ...] = ("acts",)
+    types = HANDLED
     tables: tuple[str, ...] = ()
 
     def __init__(self, pseudonym_keys: Mapping[str, bytes] | Callable[[str], bytes | None]) -> None:

@@ -183,6 +183,7 @@ class Archiving:
                  accepted_reply_codes: frozenset[str] = ACCEPTED_REPLY_CODES) -> None:
         self.profiles = dict(profiles)
         self.closing_events = dict(closing_events)
+        self.types = frozenset({REPLIED, DIGESTED, TRANSMITTED, *self.closing_events})
         self.accepted_reply_codes = accepted_reply_codes
 
     def key(self, event: Received, ctx: Context) -> str | None:

@@ -49,6 +49,7 @@ class DocumentDigests:
 
     name = "document-digests"
     inputs: tuple[str, ...] = ("archives",)
+    types = frozenset({REQUESTED})
     tables: tuple[str, ...] = ()
 
     def key(self, event: Received, ctx: Context) -> str | None:

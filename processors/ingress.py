@@ -96,6 +96,7 @@ class IngressCore:
 
     name = "ingress"
     inputs = ("ingress.raw",)
+    types = frozenset({SUBMITTED})
     tables = ()
 
     def __init__(self, catalog: Catalog | None = None) -> None:

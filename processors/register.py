@@ -101,6 +101,7 @@ class DeliberationsRegister:
 
     name = "deliberations-register"
     inputs: tuple[str, ...] = ("acts",)
+    types = frozenset({PUBLISHED})
     tables: tuple[str, ...] = ()
 
     def key(self, event: Received, ctx: Context) -> str | None:

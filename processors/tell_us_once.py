@@ -141,6 +141,7 @@ class TellUsOnce:
 
     name: str = "tell-us-once"
     inputs: tuple[str, ...] = ("procurement", "invoices")
+    types = frozenset(_INPUT_SCHEMA)
     tables: tuple[str, ...] = (COMPANIES, ATTESTATIONS)
     required: tuple[str, ...] = REQUIRED_KINDS
     timezone: str = "Europe/Paris"

@@ -82,3 +82,37 @@ def test_tampered_input_goes_to_dead_letters_with_its_bytes():
     assert driver.output_topic("reference.companies").is_empty()
     (bad, error), = driver.dead_letters
     assert bad.value == tampered.value and type(error).__name__ == "SignatureError"
+
+
+@dataclasses.dataclass
+class ClosedOnlyCore(CountingCore):
+    """The counting core, declaring that it reads CompanyClosed events only."""
+
+    types: frozenset[str] = frozenset({"fr.dcant.reference.CompanyClosed"})
+
+
+def tampered(driver: TopologyTestDriver, event: Event):
+    record = driver.seal_as("213100000", event, topic="reference.companies")
+    return dataclasses.replace(record, value=record.value[:-1] + bytes([record.value[-1] ^ 1]))
+
+
+def test_a_core_declaring_its_types_skips_other_records_unread():
+    driver = TopologyTestDriver(ClosedOnlyCore())
+    topic = driver.input_topic("reference.companies")
+    topic.pipe(company_event())  # a CompanyRegistered, valid: not read, so no output
+    topic.pipe_record(tampered(driver, company_event()))  # not read, so not even verified
+    assert driver.output_topic("reference.companies").is_empty() and driver.dead_letters == []
+    closed = dataclasses.replace(company_event(administrative_state="CLOSED"), type="fr.dcant.reference.CompanyClosed")
+    topic.pipe(closed)
+    assert driver.output_topic("reference.companies").read().data["name"] == "seen 1"
+
+
+def test_records_of_its_types_or_without_a_type_are_still_verified():
+    driver = TopologyTestDriver(ClosedOnlyCore())
+    topic = driver.input_topic("reference.companies")
+    closed = dataclasses.replace(company_event(), type="fr.dcant.reference.CompanyClosed")
+    bad = tampered(driver, closed)
+    untyped = dataclasses.replace(bad, headers=tuple(h for h in bad.headers if h[0] != "ce_type"))
+    topic.pipe_record(bad)
+    topic.pipe_record(untyped)
+    assert [type(error).__name__ for _, error in driver.dead_letters] == ["SignatureError", "EnvelopeError"]
