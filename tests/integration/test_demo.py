@@ -44,6 +44,7 @@ def env(settings, tmp_path_factory) -> dict[str, str]:
         "BUS_STATE_DIR": str(tmp_path_factory.mktemp("demo-state")),
         "BUS_SOURCE": "urn:siren:219990017:webdelib",
         "COLUMNS": "200",  # rich tables wrap at 80 columns when not on a terminal
+        "BUS_LOG_LEVEL": "INFO",  # the worker log (printed when the demo fails) then says what faust did
         "PYTHONPATH": str(ROOT),
     }
 
