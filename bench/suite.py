@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,23 +83,9 @@ def _adapters(ctx: dict[str, Any]) -> dict[str, Any]:
 
 def _audit(ctx: dict[str, Any]) -> dict[str, Any]:
     from bench import bench_audit
-    from bus._settings import BusSettings
 
-    # bench_audit has no run(); measure() is its entry point (one process, then a 2-process pool).
-    workers = 2
-    settings = BusSettings(bootstrap_servers=ctx["bootstrap"], state_dir=ctx["tmp"] / "audit",
-                           topic_prefix=f"bench-audit-{uuid.uuid4().hex[:6]}.")
-    found = asyncio.run(bench_audit.measure(settings, 2000 if ctx["quick"] else 10000, workers))
-    single, pooled = found["replay_verify_vs_ed25519"], found["replay_verify_pooled_per_core"]
-    two = pooled["value"] * workers
-    found["replay_two_procs_vs_one"] = {
-        "value": round(two, 1), "baseline": single["value"], "ratio": round(two / single["value"], 3),
-        "unit": "events/s",
-        "method": f"`replay --verify` of the same topic with a {workers}-process verify pool (events/s in total) vs "
-                  f"one process (replay_verify_vs_ed25519's value), same run; {os.cpu_count()} cores shared with "
-                  f"the broker",
-    }
-    return found
+    # bench_audit.run gives every audit entry, replay_two_procs_vs_one included (2 processes).
+    return bench_audit.run(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"])
 
 
 def _processors(ctx: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """``bus verify``, ``bus replay``, ``bus trace``, ``bus evidence`` and ``bus ledger``: the auditor's commands.
 
 ``verify`` exits 0 only when everything verifies, 1 with a table of findings otherwise (2 for
-a usage or bus error, as every command). Topics are logical names (``invoices``) or real ones.
+a usage or bus error, as every command); ``replay --verify`` likewise exits 1 when a record is
+refused, printing only those. Topics are logical names (``invoices``) or real ones.
 """
 
 from __future__ import annotations
@@ -106,28 +107,37 @@ def register(app: typer.Typer) -> None:
         event_type: list[str] = typer.Option([], "--type", help="ce_type, or a prefix ending in '.'"),
         source: list[str] = typer.Option([], help="producer (ce_source)"),
         subject: list[str] = typer.Option([], help="dossier (ce_subject)"),
-        workers: int = typer.Option(1, help="processes verifying signatures"),
+        workers: int = typer.Option(1, help="processes reading and verifying (this one included)"),
+        verify: bool = typer.Option(False, "--verify", help="print only the refused records and a count, exit 1 "
+                                                              "if any (every record is still verified and decoded)"),
         table: bool = typer.Option(False, "--table", help="a table instead of JSON lines"),
     ) -> None:
         """Verify and decode every record of a range, each with the schema its producer used."""
-        from bus.ledger._replay import ReplayQuery, replay
+        from bus.ledger._replay import ReplayPool, ReplayQuery, ReplayStats, replay
 
         s = settings()
         query = ReplayQuery(tuple(_topics(s, topics, [])), from_offset, to_offset, _when(since), _when(until),
                             frozenset(event_type), frozenset(source), frozenset(subject))
+        stats = ReplayStats()
 
         async def go() -> list:  # type: ignore[type-arg]
-            ctx = await BusContext.connect(s, create_topics=False)
-            rows = []
-            with _progress() as bar:
-                task = bar.add_task("replaying", total=None)
-                async for item in replay(s, ctx.wire(), query, workers=workers,
-                                         progress=lambda d, t: bar.update(task, completed=d, total=t)):
-                    if table:
-                        rows.append(item)
-                    else:
-                        print_json(item.to_json())
-            return rows
+            # The helpers start first: they import the bus while this process connects.
+            pool = ReplayPool(s, workers - 1) if workers > 1 else None
+            try:
+                ctx = await BusContext.connect(s, create_topics=False)
+                rows = []
+                with _progress() as bar:
+                    task = bar.add_task("replaying", total=None)
+                    async for item in replay(s, ctx.wire(), query, pool=pool, refused_only=verify, stats=stats,
+                                             progress=lambda d, t: bar.update(task, completed=d, total=t)):
+                        if table:
+                            rows.append(item)
+                        else:
+                            print_json(item.to_json())
+                return rows
+            finally:
+                if pool is not None:
+                    pool.close()
 
         rows = run(go())
         if table:
@@ -137,6 +147,12 @@ def register(app: typer.Typer) -> None:
                             r.source or "", f"v{r.writer_version}→v{r.reader_version}" if r.ok else "",
                             "yes" if r.ok else f"[red]{r.error_class}[/]")
             console.print(out)
+        if verify:
+            summary = f"{stats.opened} record(s) opened, {stats.refused} refused ({stats.read} read)"
+            if stats.refused:
+                err_console.print(f"[red]refused[/]: {summary}")
+                raise typer.Exit(1)
+            err_console.print(f"[green]verified[/]: {summary}")
 
     @app.command("trace")
     def trace_cmd(

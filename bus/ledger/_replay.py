@@ -2,49 +2,60 @@
 
 :class:`PartitionReader` streams records of whole topics (or from given positions) in
 offset order per partition on aiokafka batches, without a consumer group, up to the end
-offsets seen at start (or following, for the ledger). :func:`open_records` is the hot path:
-a list of :class:`~bus.Record` in, a list of :class:`Opened` out (signature verified by
-:meth:`Wire.open`, payload decoded with the writer schema the producer used, from the
-catalog topic, into the reader's newest shape). It is a plain function of picklable data, so
-:class:`Opener` can fan batches out to a ``ProcessPoolExecutor`` whose workers rebuild the
-wire once from the catalog documents and public keys. :func:`replay` ties both together with
-filters on type, producer (``ce_source``) and dossier (``ce_subject``).
+offsets seen at start (or following, for the ledger), or reads one slice ``[start, end)`` of
+a partition. :func:`replay` cuts the query's offset ranges into slices
+(:mod:`bus.ledger._pool`) and opens each record with a :class:`~bus.ledger._opening.FastOpener`
+(signature verified against the producer's key valid at the event time, payload decoded with
+the writer schema from the catalog, into the reader's newest shape), with filters on type,
+producer (``ce_source``) and dossier (``ce_subject``). With ``workers`` > 1, helper
+processes claim slices too and read them from Kafka themselves: no record crosses a process
+boundary, and only what is yielded comes back (every opened record, or with
+``refused_only`` just the refused ones and the counts); a :class:`ReplayPool` keeps such
+helpers for several replays. :class:`Opener` opens given records, in this process or in a
+pool of its own (``bus verify``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import datetime as dt
-import decimal
-import uuid
+import traceback
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from bus._catalog import Catalog
-from bus._envelope import Envelope
-from bus._errors import BusError, DeliveryError, EnvelopeError
+from bus._errors import DeliveryError
 from bus._keys import KeyDirectory, PublicKey
 from bus._settings import BusSettings
 from bus._wire import Record, Wire
 from bus.client import kafka_args, partitions_of
+from bus.ledger._opening import FastOpener, Opened, json_value, open_records, peek
+from bus.ledger._pool import PARENT, Helpers, Slice, SliceBoard, plan_slices
 
 __all__ = [
     "Opened",
     "Opener",
     "PartitionReader",
+    "ReplayPool",
     "ReplayQuery",
+    "ReplayStats",
     "json_value",
     "open_records",
     "read_all",
     "replay",
 ]
+
+#: Offsets per slice: what one process claims at a time (one fetch of ~1 KiB records).
+SLICE = 256
+#: Slices that may be claimed ahead of the first one not yet yielded, when every record is yielded.
+WINDOW = 64
 
 
 class PartitionReader:
@@ -67,12 +78,14 @@ class PartitionReader:
         self.to_offset = to_offset
         self.ends: dict[TopicPartition, int] = {}
         self.begins: dict[TopicPartition, int] = {}
+        self._reading: TopicPartition | None = None
+        # A snapshot never waits for new records: a fetch past the end must not hold a seek up.
         self._consumer = AIOKafkaConsumer(**kafka_args(settings), group_id=None, enable_auto_commit=False,
                                           auto_offset_reset="earliest", isolation_level="read_committed",
-                                          max_poll_records=2000)
+                                          max_poll_records=2000, fetch_max_wait_ms=500 if follow else 20)
 
     async def __aenter__(self) -> PartitionReader:
-        tps = await partitions_of(self.settings, self.topics)
+        tps = await partitions_of(self.settings, self.topics) if self.topics else []
         try:
             await self._consumer.start()
         except KafkaError as exc:
@@ -102,6 +115,12 @@ class PartitionReader:
     async def __aexit__(self, *exc: object) -> None:
         await self._consumer.stop()
 
+    def assign(self, partitions: set[TopicPartition]) -> None:
+        """Read these partitions by slices (a helper's reader, handed a plan)."""
+        if partitions != self._consumer.assignment():
+            self._consumer.assign(list(partitions))
+            self._reading = None
+
     @property
     def total(self) -> int:
         """Upper bound of the records to read (offsets in range; gaps make it an over-estimate)."""
@@ -118,8 +137,7 @@ class PartitionReader:
             out: list[Record] = []
             for tp, messages in fetched.items():
                 end = None if self.follow else self.ends[tp]
-                out += [Record(m.key, m.value, tuple(m.headers or ()), tp.topic, tp.partition, m.offset, m.timestamp)
-                        for m in messages if end is None or m.offset < end]
+                out += [to_record(tp, m) for m in messages if end is None or m.offset < end]
             if not self.follow:
                 for tp in list(remaining):
                     # Aborted transactions and control records occupy offsets: compare positions.
@@ -127,6 +145,39 @@ class PartitionReader:
                         remaining.discard(tp)
             if out:
                 yield out
+
+    async def read_slice(self, piece: Slice, *, chunk: int = SLICE,
+                         timeout_ms: int = 1000) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+        """The records of one slice, as aiokafka hands them, ``chunk`` at most at a time.
+
+        Only the slice's partition is fetched meanwhile; reading the slice that follows the
+        last one needs no seek (the fetched records are still good).
+        """
+        tp = TopicPartition(piece.topic, piece.partition)
+        consumer = self._consumer
+        if self._reading != tp:
+            consumer.pause(*(p for p in consumer.assignment() if p != tp))
+            consumer.resume(tp)
+            self._reading = tp
+        if await consumer.position(tp) != piece.start:
+            consumer.seek(tp, piece.start)
+        while (position := await consumer.position(tp)) < piece.end:
+            try:
+                fetched = await consumer.getmany(tp, timeout_ms=timeout_ms,
+                                                 max_records=min(chunk, piece.end - position))
+            except KafkaError as exc:
+                raise DeliveryError(f"cannot read from Kafka: {exc}") from exc
+            messages = fetched.get(tp, [])
+            if messages and messages[-1].offset >= piece.end:  # records past a gap (control records)
+                messages = [m for m in messages if m.offset < piece.end]
+            if messages:
+                yield messages
+
+
+def to_record(tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> Record:
+    """An aiokafka record as a :class:`~bus.Record` read from ``tp``."""
+    return Record(message.key, message.value, tuple(message.headers or ()), tp.topic, tp.partition, message.offset,
+                  message.timestamp)
 
 
 async def read_all(settings: BusSettings, topic: str) -> list[Record]:
@@ -136,154 +187,6 @@ async def read_all(settings: BusSettings, topic: str) -> list[Record]:
         async for batch in reader.batches():
             out += batch
     return sorted(out, key=lambda r: (r.partition or 0, r.offset or 0))
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
-def json_value(value: Any) -> Any:
-    """A decoded Avro value as JSON: instants and dates ISO 8601, bytes base64, decimals as strings."""
-    kind = type(value)
-    # Exact-type fast paths first: fastavro returns plain dicts, lists and scalars, and the
-    # ABC isinstance checks below cost a third of a replay when run on every leaf.
-    if kind in _PLAIN:
-        return value
-    if kind is dict:
-        return {k if type(k) is str else str(k): v if type(v) in _PLAIN else json_value(v) for k, v in value.items()}
-    if kind is list:
-        return [v if type(v) in _PLAIN else json_value(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_value(v) for v in value]
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, decimal.Decimal | uuid.UUID):
-        return str(value)
-    return value
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Opened:
-    """The outcome of opening one record: the verified event, or why it was refused."""
-
-    topic: str | None
-    partition: int | None
-    offset: int | None
-    timestamp_ms: int | None
-    ok: bool
-    error_class: str | None = None
-    error: str | None = None
-    id: str | None = None
-    type: str | None = None
-    source: str | None = None
-    subject: str | None = None
-    time: str | None = None
-    correlationid: str | None = None
-    causationid: str | None = None
-    sigkeyid: str | None = None
-    writer: str | None = None
-    writer_version: int | None = None
-    reader_version: int | None = None
-    data: Any = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON line ``bus replay`` prints."""
-        out = {"topic": self.topic, "partition": self.partition, "offset": self.offset,
-               "timestamp_ms": self.timestamp_ms, "verified": self.ok}
-        if not self.ok:
-            return {**out, "error_class": self.error_class, "error": self.error, "id": self.id, "type": self.type,
-                    "subject": self.subject}
-        return {**out, "id": self.id, "type": self.type, "source": self.source, "subject": self.subject,
-                "time": self.time, "correlationid": self.correlationid, "causationid": self.causationid,
-                "signed_by": self.sigkeyid, "schema": self.writer, "writer_version": self.writer_version,
-                "reader_version": self.reader_version, "data": self.data}
-
-
-def _refused(record: Record, err: BaseException) -> Opened:
-    env = peek(record)
-    return Opened(record.topic, record.partition, record.offset, record.timestamp_ms, False,
-                  type(err).__name__, getattr(err, "message", str(err)),
-                  id=env.id if env else None, type=env.type if env else None,
-                  subject=env.subject if env else None)
-
-
-def open_records(wire: Wire, records: Sequence[Record]) -> list[Opened]:
-    """Verify and decode each record (the hot path; never raises for a bad record)."""
-    out = []
-    for record in records:
-        try:
-            got = wire.open(record)
-        except BusError as err:
-            out.append(_refused(record, err))
-            continue
-        env = got.envelope
-        out.append(Opened(record.topic, record.partition, record.offset, record.timestamp_ms, True,
-                          id=env.id, type=env.type, source=env.source, subject=env.subject, time=env.time,
-                          correlationid=env.correlationid, causationid=env.causationid, sigkeyid=env.sigkeyid,
-                          writer=got.writer.name, writer_version=got.writer.version,
-                          reader_version=got.schema.version, data=json_value(got.data)))
-    return out
-
-
-def peek(record: Record) -> Envelope | None:
-    """The record's envelope, unverified (for filtering only), or None if it has none."""
-    try:
-        return Envelope.from_headers(record.headers)
-    except EnvelopeError:
-        return None
-
-
-_WORKER: Wire | None = None
-
-
-def _init_worker(catalog_docs: list[bytes], keys: list[dict[str, Any]], max_event_bytes: int) -> None:
-    global _WORKER
-    catalog = Catalog()
-    for doc in catalog_docs:
-        catalog.add_catalog_record(doc)
-    _WORKER = Wire(catalog, KeyDirectory(PublicKey.from_record(k) for k in keys), max_event_bytes=max_event_bytes)
-
-
-def _open_in_worker(records: list[Record]) -> list[Opened]:
-    assert _WORKER is not None, "worker initialiser did not run"
-    return open_records(_WORKER, records)
-
-
-class Opener:
-    """Opens batches in this process, or in ``workers`` processes (Ed25519 is the hot spot)."""
-
-    def __init__(self, wire: Wire, workers: int = 1) -> None:
-        self.wire = wire
-        self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
-        if workers > 1:
-            docs = [s.to_catalog_record() for s in wire.catalog]
-            keys = [k.to_record() for k in wire.keys]
-            self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                             initargs=(docs, keys, wire.max_event_bytes))
-
-    async def open(self, records: Sequence[Record]) -> list[Opened]:
-        """Open one batch; with a pool, split it across the workers and keep the order."""
-        if self._pool is None or len(records) < 2 * self.workers:
-            return open_records(self.wire, records)
-        loop = asyncio.get_running_loop()
-        size = -(-len(records) // self.workers)
-        chunks = [list(records[i:i + size]) for i in range(0, len(records), size)]
-        results = await asyncio.gather(*(loop.run_in_executor(self._pool, _open_in_worker, c) for c in chunks))
-        return [item for chunk in results for item in chunk]
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-
-    def __enter__(self) -> Opener:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -303,6 +206,11 @@ class ReplayQuery:
     sources: frozenset[str] = frozenset()
     subjects: frozenset[str] = frozenset()
 
+    @property
+    def filtered(self) -> bool:
+        """Whether :meth:`wants` can refuse a record at all."""
+        return self.until is not None or bool(self.types or self.sources or self.subjects)
+
     def wants(self, record: Record) -> bool:
         """Whether the record is in the time range and passes the filters (envelope unverified)."""
         if self.until is not None and record.timestamp_ms is not None and \
@@ -321,21 +229,255 @@ class ReplayQuery:
         return not (self.subjects and env.subject not in self.subjects)
 
 
-async def replay(settings: BusSettings, wire: Wire, query: ReplayQuery, *, workers: int = 1,
-                 progress: Callable[[int, int], None] | None = None) -> AsyncIterator[Opened]:
-    """Every record of the query, verified and decoded, in (partition, offset) order per batch.
+@dataclasses.dataclass(slots=True)
+class ReplayStats:
+    """What a replay did: records read in range, opened (passed the filters), refused among them."""
 
-    ``progress(done, total)`` is called after each batch with offsets read and the estimate.
+    read: int = 0
+    opened: int = 0
+    refused: int = 0
+
+    def add(self, other: ReplayStats) -> None:
+        self.read += other.read
+        self.opened += other.opened
+        self.refused += other.refused
+
+
+@dataclasses.dataclass(slots=True)
+class SliceOutcome(ReplayStats):
+    """One slice opened: its counts and the records to yield (all, or the refused ones)."""
+
+    items: list[Opened] = dataclasses.field(default_factory=list)
+
+
+async def open_slice(reader: PartitionReader, opener: FastOpener, query: ReplayQuery, piece: Slice, *,
+                     refused_only: bool) -> SliceOutcome:
+    """Read one slice from Kafka and open its wanted records (the work of every replay process)."""
+    out = SliceOutcome()
+    tp = TopicPartition(piece.topic, piece.partition)
+    async for messages in reader.read_slice(piece):
+        out.read += len(messages)
+        if query.filtered:
+            records = [r for r in map(to_record, [tp] * len(messages), messages) if query.wants(r)]
+            items = [(r.key, r.value, r.headers, r.timestamp_ms) for r in records]
+        else:
+            records = None
+            items = [(m.key, m.value, m.headers, m.timestamp) for m in messages]
+        out.opened += len(items)
+        if refused_only:  # only the records the fast path does not vouch for are opened one by one
+            for i in opener.unverified(items):
+                item = opener.open(records[i] if records is not None else to_record(tp, messages[i]))
+                if not item.ok:
+                    out.refused += 1
+                    out.items.append(item)
+        else:
+            opened = opener.open_all(records if records is not None else [to_record(tp, m) for m in messages])
+            out.refused += sum(not item.ok for item in opened)
+            out.items += opened
+        await asyncio.sleep(0)  # the parent hears its helpers between chunks
+    return out
+
+
+def _helper_main(conn: Connection, board: SliceBoard, owner: int, settings: BusSettings) -> None:
+    """A helper process: for each plan, claim slices on the board, open them, send the outcomes back."""
+    asyncio.run(_help(conn, board, owner, settings))
+
+
+async def _help(conn: Connection, board: SliceBoard, owner: int, settings: BusSettings) -> None:
+    try:
+        async with PartitionReader(settings, []) as reader:
+            conn.send(("ready",))
+            opener = None
+            while (message := conn.recv())[0] == "plan":
+                _, generation, slices, query, refused_only, wire = message
+                if wire is not None:
+                    catalog, keys, max_event_bytes = wire
+                    opener = FastOpener(Wire(catalog, keys, max_event_bytes=max_event_bytes))
+                assert opener is not None, "the first plan carries the wire"
+                reader.assign({TopicPartition(s.topic, s.partition) for s in slices})
+                last = None
+                while (index := board.claim(owner, last, generation)) != -1:
+                    if index is None:  # the parent's output lags: wait for it to yield
+                        await asyncio.sleep(0.005)
+                        continue
+                    try:
+                        outcome = await open_slice(reader, opener, query, slices[index], refused_only=refused_only)
+                    except Exception:  # noqa: BLE001 - the parent opens the slice itself and meets the error
+                        conn.send(("failed", generation, index, traceback.format_exc()))
+                        break
+                    conn.send(("done", generation, index, outcome))
+                    last = index
+                conn.send(("idle", generation))
+    except (EOFError, OSError, KeyboardInterrupt):
+        return  # the parent has gone
+
+
+class ReplayPool:
+    """``helpers`` processes that replays share with the process that runs them.
+
+    Start it early (before connecting, say): the helpers import the bus meanwhile, and a
+    replay uses whichever are ready, then the others as they come. One replay at a time.
+    """
+
+    def __init__(self, settings: BusSettings, helpers: int) -> None:
+        self.settings = settings
+        self.helpers = Helpers(helpers, _helper_main, (settings,))
+        self._sent: tuple[Any, ...] = ()
+
+    def plan(self, wire: Wire, slices: list[Slice], query: ReplayQuery, refused_only: bool) -> int:
+        """Hand a replay's slices to the helpers (and the catalog and keys, when they changed)."""
+        generation = self.helpers.board.plan(len(slices), len(slices) if refused_only else WINDOW)
+        state = (wire.catalog, len(wire.catalog), *wire.keys, wire.max_event_bytes)
+        same = len(state) == len(self._sent) and all(a is b or a == b for a, b in zip(state, self._sent, strict=True))
+        self._sent = state
+        self.helpers.send(("plan", generation, slices, query, refused_only,
+                           None if same else (wire.catalog, wire.keys, wire.max_event_bytes)))
+        return generation
+
+    def close(self) -> None:
+        self.helpers.close()
+
+    async def __aenter__(self) -> ReplayPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def replay(settings: BusSettings, wire: Wire, query: ReplayQuery, *, workers: int = 1,
+                 pool: ReplayPool | None = None, progress: Callable[[int, int], None] | None = None,
+                 refused_only: bool = False, stats: ReplayStats | None = None) -> AsyncIterator[Opened]:
+    """Every record of the query, verified and decoded, in (partition, offset) order.
+
+    ``workers`` processes share the work, this one included, or this one and ``pool``'s.
+    ``refused_only`` yields only the records that fail (every record is still verified and
+    decoded); ``stats`` receives the counts. ``progress(done, total)`` is called as slices
+    complete, with offsets read and the estimate.
     """
     since_ms = int(query.since.timestamp() * 1000) if query.since is not None else None
-    with Opener(wire, workers) as opener:
+    # A pool of our own starts first: its helpers import the bus while this process finds the offsets.
+    own = ReplayPool(settings, workers - 1) if pool is None and workers > 1 else None
+    pool = pool or own
+    stats = stats if stats is not None else ReplayStats()
+    opener = FastOpener(wire)
+    try:
         async with PartitionReader(settings, query.topics, since_ms=since_ms, from_offset=query.from_offset,
                                    to_offset=query.to_offset) as reader:
+            slices = plan_slices([(tp.topic, tp.partition, reader.begins[tp], reader.ends[tp])
+                                  for tp in sorted(reader.begins)], SLICE)
             total, done = reader.total, 0
-            async for batch in reader.batches():
-                done += len(batch)
-                wanted = [r for r in batch if query.wants(r)]
-                for item in await opener.open(wanted):
+            if pool is None:
+                outcomes = _alone(reader, opener, query, slices, refused_only)
+            else:
+                outcomes = _shared(reader, opener, query, slices, pool, pool.plan(wire, slices, query, refused_only),
+                                   refused_only)
+            async for piece, outcome in outcomes:
+                stats.add(outcome)
+                for item in outcome.items:
                     yield item
+                done += piece.end - piece.start
                 if progress is not None:
                     progress(done, total)
+    finally:
+        if own is not None:
+            own.close()
+        elif pool is not None:
+            pool.helpers.board.cancel()
+
+
+async def _alone(reader: PartitionReader, opener: FastOpener, query: ReplayQuery, slices: list[Slice],
+                 refused_only: bool) -> AsyncIterator[tuple[Slice, SliceOutcome]]:
+    for piece in slices:
+        yield piece, await open_slice(reader, opener, query, piece, refused_only=refused_only)
+
+
+async def _shared(reader: PartitionReader, opener: FastOpener, query: ReplayQuery, slices: list[Slice],
+                  pool: ReplayPool, generation: int, refused_only: bool) -> AsyncIterator[tuple[Slice, SliceOutcome]]:
+    """Each slice's outcome in slice order, opened here or by a helper."""
+    helpers, board = pool.helpers, pool.helpers.board
+    outcomes: dict[int, SliceOutcome] = {}
+    orphans: list[int] = []  # slices a helper claimed and could not open
+    following, last, exhausted = 0, None, False
+
+    def hear(owner: int, message: tuple[Any, ...]) -> None:
+        if message[0] == "gone":
+            orphans.extend(i for i in board.claimed_by(owner) if i >= following and i not in outcomes)
+        elif message[0] == "done" and message[1] == generation:
+            outcomes[message[2]] = message[3]
+        elif message[0] == "failed" and message[1] == generation:
+            orphans.append(message[2])
+
+    while following < len(slices):
+        while not helpers.messages.empty():
+            hear(*helpers.messages.get_nowait())
+        if following in outcomes:
+            yield slices[following], outcomes.pop(following)
+            following += 1
+            board.advance(following)
+            continue
+        index = orphans.pop() if orphans else None
+        if index is None and not exhausted:
+            index = board.claim(PARENT, last, generation)
+            exhausted = index == -1
+            if exhausted:
+                index = None
+        if index is not None:
+            outcomes[index] = await open_slice(reader, opener, query, slices[index], refused_only=refused_only)
+            last = index
+            continue
+        hear(*await helpers.messages.get())
+
+
+_WORKER: FastOpener | None = None
+
+
+def _init_worker(catalog_docs: list[bytes], keys: list[dict[str, Any]], max_event_bytes: int) -> None:
+    global _WORKER
+    catalog = Catalog()
+    for doc in catalog_docs:
+        catalog.add_catalog_record(doc)
+    _WORKER = FastOpener(Wire(catalog, KeyDirectory(PublicKey.from_record(k) for k in keys),
+                              max_event_bytes=max_event_bytes))
+
+
+def _open_in_worker(records: list[Record]) -> list[Opened]:
+    assert _WORKER is not None, "worker initialiser did not run"
+    return _WORKER.open_all(records)
+
+
+class Opener:
+    """Opens given batches in this process, or in ``workers`` processes (``bus verify``).
+
+    The records travel to the pool: :func:`replay` instead has its helpers read from Kafka.
+    """
+
+    def __init__(self, wire: Wire, workers: int = 1) -> None:
+        self.wire = wire
+        self.workers = workers
+        self._opener = FastOpener(wire)
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            docs = [s.to_catalog_record() for s in wire.catalog]
+            keys = [k.to_record() for k in wire.keys]
+            self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                                             initargs=(docs, keys, wire.max_event_bytes))
+
+    async def open(self, records: Sequence[Record]) -> list[Opened]:
+        """Open one batch; with a pool, split it across the workers and keep the order."""
+        if self._pool is None or len(records) < 2 * self.workers:
+            return self._opener.open_all(records)
+        loop = asyncio.get_running_loop()
+        size = -(-len(records) // self.workers)
+        chunks = [list(records[i:i + size]) for i in range(0, len(records), size)]
+        results = await asyncio.gather(*(loop.run_in_executor(self._pool, _open_in_worker, c) for c in chunks))
+        return [item for chunk in results for item in chunk]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> Opener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -7,9 +7,15 @@ checkpoints (``as_topic``). The original is checkpointed by a real :class:`Ledge
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
 import uuid
 
 import pytest
@@ -20,8 +26,10 @@ from bus import BusContext, BusError, Event, generate_key
 from bus._wire import Record
 from bus.client import Publisher, admin_client
 from bus.ledger import Checkpoint, sign
+from bus.ledger._pool import SliceBoard, plan_slices
 from bus.ledger._processor import LedgerProcessor
-from bus.ledger._replay import ReplayQuery, read_all, replay
+import bus.ledger._replay as replay_module
+from bus.ledger._replay import ReplayPool, ReplayQuery, ReplayStats, read_all, replay
 from bus.ledger._verify import verify_topics
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -188,6 +196,84 @@ async def test_replay_filters_verifies_and_decodes(settings, ctx, original):
     assert [item async for item in replay(settings, ctx.wire(), none)] == []
     pooled = [item async for item in replay(settings, ctx.wire(), ReplayQuery(topics=(topic,)), workers=2)]
     assert [g.offset for g in pooled] == list(range(12)) and all(g.ok for g in pooled)
+
+
+@pytest.fixture(scope="module")
+async def forged_in_partitions(settings, ctx) -> str:
+    """30 signed events over 3 partitions; the 8th has one payload bit flipped (its signature fails)."""
+    sealed = [ctx.wire().seal(company(i, siret=f"420820078{i % 5:05d}")) for i in range(30)]
+    value = bytearray(sealed[7].value)
+    value[-1] ^= 0x01
+    topic = await new_topic(settings, "pooled", partitions=3)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for i, r in enumerate(sealed):
+            await (await producer.send(topic, value=bytes(value) if i == 7 else r.value, key=r.key,
+                                       headers=list(r.headers)))
+    finally:
+        await producer.stop()
+    return topic
+
+
+async def test_helpers_read_their_own_slices_and_report_what_one_process_reports(settings, ctx, forged_in_partitions,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(replay_module, "SLICE", 3)  # many slices: the processes share every partition
+    topic = forged_in_partitions
+
+    async def run(**options):
+        stats = ReplayStats()
+        got = [item async for item in replay(settings, ctx.wire(), ReplayQuery(topics=(topic,)), stats=stats,
+                                             **options)]
+        return got, (stats.read, stats.opened, stats.refused)
+
+    alone, counts = await run()
+    assert counts == (30, 30, 1) and [(g.partition, g.offset) for g in alone] == sorted(
+        (g.partition, g.offset) for g in alone)
+    [bad] = [g for g in alone if not g.ok]
+    assert bad.error_class == "SignatureError" and bad.subject == "company:42082007800002"
+    assert await run(workers=2) == (alone, counts)
+    assert await run(workers=2, refused_only=True) == ([bad], counts)
+    async with ReplayPool(settings, 1) as pool:  # one pool, several replays
+        assert await run(pool=pool, refused_only=True) == ([bad], counts)
+        again, _ = await run(pool=pool)
+        assert again == alone
+
+    # A helper's side alone (in a thread here), handed every slice: it reads them from Kafka itself.
+    ours, theirs = multiprocessing.Pipe()
+    board = SliceBoard(multiprocessing.get_context("spawn"))
+    helper = threading.Thread(target=lambda: asyncio.run(replay_module._help(theirs, board, 2, settings)))
+    helper.start()
+    try:
+        assert await asyncio.to_thread(ours.recv) == ("ready",)
+        ends = {p: 1 + max(g.offset for g in alone if g.partition == p) for p in {g.partition for g in alone}}
+        slices = plan_slices([(topic, p, 0, end) for p, end in ends.items()], 3)
+        generation = board.plan(len(slices), len(slices))
+        ours.send(("plan", generation, slices, ReplayQuery(topics=(topic,)), False,
+                   (ctx.catalog, ctx.directory, settings.max_event_bytes)))
+        done = {}
+        while (message := await asyncio.to_thread(ours.recv))[0] == "done":
+            done[message[2]] = message[3]
+        assert message == ("idle", generation)
+    finally:
+        ours.send(("stop",))
+        await asyncio.to_thread(helper.join)
+    assert [item for i in sorted(done) for item in done[i].items] == alone
+
+
+async def test_bus_replay_verify_prints_the_refused_records_only_and_exits_1(settings, forged_in_partitions,
+                                                                           tmp_path):
+    env = {**os.environ, "BUS_BOOTSTRAP_SERVERS": settings.bootstrap, "BUS_TOPIC_PREFIX": settings.topic_prefix,
+           "BUS_STATE_DIR": str(tmp_path)}
+    for workers in ("1", "2"):
+        command = [sys.executable, "-c", "from bus.cli import main; main()", "replay", forged_in_partitions,
+                   "--verify", "--workers", workers]
+        out = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 1, out.stderr
+        [line] = out.stdout.splitlines()
+        refused = json.loads(line)
+        assert (refused["verified"], refused["error_class"]) == (False, "SignatureError")
+        assert "30 record(s) opened, 1 refused" in out.stderr
 
 
 async def test_an_evidence_bundle_from_a_real_stream_verifies_offline(settings, ctx, original):
