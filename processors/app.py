@@ -94,54 +94,6 @@ def guard_consumer() -> None:
     thread._fetch_records = _fetch_records
     thread.seek_to_committed = seek_to_committed
     thread._bus_guarded = True
-    _guard_getmany()
-
-
-def _guard_getmany() -> None:
-    """faust's ``Consumer.getmany``, but a record it drops is read again rather than skipped.
-
-    faust drops fetched records of a partition that stopped being active, and the rest of a
-    fetch when the group's generation changed, counting on a later seek to the committed offset.
-    When no seek follows, the next record of that partition looks like a jump in offsets and
-    faust's gap tracking (meant for compacted topics) marks the dropped ones as done: they are
-    committed unread (seen: a count short by one after a failover). Here the partition is
-    sought back to its first dropped record, so it is fetched again. Same filtering and order
-    as faust-streaming 0.15's ``getmany`` otherwise.
-    """
-    from faust.transport import consumer as base
-
-    if getattr(base.Consumer.getmany, "_bus_guarded", False):
-        return
-
-    async def getmany(self: Any, timeout: float) -> Any:
-        records, active_partitions = await self._wait_next_records(timeout)
-        generation_id = self.app.consumer_generation_id
-        if records is None or self.should_stop:
-            return
-        if not self.flow_active:
-            try:
-                await self.perform_seek()
-            except Exception as ex:  # faust logs and carries on here too
-                self.log.warning(f"exception performing seek when flow not active {ex}")
-            return
-        dropped: dict[Any, int] = {}
-        stopped = False
-        for tp, record in self.scheduler.iterate(records):
-            if not stopped and (not self.flow_active or self.app.consumer_generation_id != generation_id):
-                stopped = True
-            if stopped or not (active_partitions is None or tp in active_partitions
-                               or tp in self._buffered_partitions):
-                dropped[tp] = min(dropped.get(tp, record.offset), record.offset)
-                continue
-            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-            yield tp, self._to_message(tp, record)
-        assigned = self.assignment()
-        for tp, offset in dropped.items():
-            if tp in assigned:
-                await self.seek(tp, offset)
-
-    getmany._bus_guarded = True  # type: ignore[attr-defined]
-    base.Consumer.getmany = getmany
 
 
 async def _seek_inputs_to_committed(consumer: Any) -> dict[Any, int | None]:
