@@ -5,11 +5,6 @@
 settings. Workers started with the same ``BUS_CONSUMER_GROUP`` and ``BUS_TOPIC_PREFIX`` share
 the partitions; a stopped worker's partitions, and their states, move to the others.
 ``--workers N`` starts N worker processes of this command and waits for them.
-
-A first SIGINT/SIGTERM stops the worker cleanly (faust commits and leaves the group). If that
-takes longer than ``--stop-grace`` seconds (the broker is gone, say) or a second signal comes,
-the process exits at once: what it had not committed is redelivered to the next worker, and
-the states' processed ids absorb it, as after a crash.
 """
 
 from __future__ import annotations
@@ -17,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import os
 import signal
 import subprocess
 import sys
@@ -61,29 +55,13 @@ def load_cores(names: list[str], settings: BusSettings) -> list[Any]:
     return out
 
 
-def on_stop_signal(stop: asyncio.Event, loop: asyncio.AbstractEventLoop, grace: float) -> None:
-    """First signal: stop cleanly, within ``grace`` seconds. Second signal, or grace over: exit now."""
-    if stop.is_set():
-        abandon("a second stop signal")
-        return
-    stop.set()
-    loop.call_later(grace, abandon, f"still stopping after {grace:g} s")
-
-
-def abandon(why: str) -> None:
-    err_console.print(f"worker: {why}: exiting without a clean stop; the input it had not committed goes "
-                      "to the next worker (processed ids absorb the repeats: nothing is lost)")
-    sys.stderr.flush()
-    os._exit(1)
-
-
-async def _serve(s: BusSettings, cores: list[Any], *, stop_grace: float = 30.0, **options: Any) -> None:
+async def _serve(s: BusSettings, cores: list[Any], **options: Any) -> None:
     from processors.app import run_worker
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_stop_signal, stop, loop, stop_grace)
+        loop.add_signal_handler(signum, stop.set)
     try:
         await run_worker(s, cores, stop=stop, **options)
     finally:
@@ -120,8 +98,6 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", min=1, help="worker processes to start in this group"),
         timer_interval: float = typer.Option(60.0, help="seconds between on_time calls (0: no timer)"),
         web_port: int = typer.Option(None, help="enable faust's web server on this port"),
-        stop_grace: float = typer.Option(30.0, min=0, help="seconds a clean stop may take before the worker "
-                                                           "exits anyway (a second signal exits at once)"),
     ) -> None:
         """Run processor cores (faust) until SIGINT/SIGTERM; states recover from their changelogs."""
         if workers > 1:
@@ -130,7 +106,7 @@ def register(app: typer.Typer) -> None:
         cores = load_cores(processor or [], s)
         names = ", ".join(getattr(c, "core", c).name for c in cores)
         err_console.print(f"worker {s.topic_prefix}{s.consumer_group} running: {names}")
-        run(_serve(s, cores, stop_grace=stop_grace, timer_interval=timer_interval, web_port=web_port))
+        run(_serve(s, cores, timer_interval=timer_interval, web_port=web_port))
 
 
 def main(argv: list[str] | None = None) -> None:
