@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -22,9 +21,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from ._errors import BusError, DeliveryError, DuplicateEventError, HandlerError
+from ._errors import DeliveryError
 from ._policy import Action, ErrorPolicy
+from ._processor import Context
 from ._settings import BusSettings
+from ._step import DLQ_PREFIX, Deliver, Entry, Fail, Skip, Step, dead_letter_headers
 from ._topics import topic_for_schema, topic_map
 from ._wire import Event, Received, Record, Wire
 
@@ -32,7 +33,6 @@ __all__ = ["DLQ_PREFIX", "Publisher", "Subscriber", "admin_client", "dead_letter
            "partitions_of", "read_topic"]
 
 log = logging.getLogger("bus.client")
-DLQ_PREFIX = "dlq_"
 Handler = Callable[[Received], Awaitable[None]]
 
 
@@ -57,27 +57,6 @@ async def partitions_of(settings: BusSettings, topics: Sequence[str]) -> list[To
         await admin.close()
     return sorted((TopicPartition(t["topic"], p["partition"]) for t in described if t.get("error_code", 0) == 0
                    for p in t.get("partitions", [])), key=lambda tp: (tp.topic, tp.partition))
-
-
-def dead_letter_headers(record: Record, error: BaseException, *, processor: str, attempts: int,
-                        now: dt.datetime) -> list[tuple[str, bytes]]:
-    """The original headers, untouched, followed by the ``dlq_*`` headers describing the failure."""
-    if isinstance(error, BusError):
-        described = error.to_headers()
-    else:
-        described = {"error_class": type(error).__name__, "error_message": str(error)[:1000],
-                     "error_hint": "a bug in the handler: fix it, then `bus dlq redrive`"}
-    added = {
-        **described,
-        "processor": processor,
-        "source_topic": record.topic or "",
-        "source_partition": str(record.partition),
-        "source_offset": str(record.offset),
-        "source_timestamp": str(record.timestamp_ms),
-        "failed_at": now.isoformat(),
-        "attempts": str(attempts),
-    }
-    return [*record.headers, *((f"{DLQ_PREFIX}{k}", str(v).encode()) for k, v in added.items())]
 
 
 class Publisher:
@@ -155,9 +134,11 @@ class Publisher:
 class Subscriber:
     """Consumes topics in a group, verifies each record, runs the handler, commits after success.
 
-    Duplicates (a ``ce_id`` already handled in this consumer's window of ``dedup_window``
-    ids) are dead-lettered rather than handled twice; processors stay idempotent for
-    redeliveries beyond the window.
+    Each record goes through the bus's one per-record step (:class:`bus.Step`): skipped when
+    its ``ce_id`` was already handled for its dossier (the ids of the last handled events are
+    kept per subject, for ``dedup_window`` subjects), opened, handed to the handler, and on
+    failure routed by the :class:`~bus.ErrorPolicy`. A duplicate is an ordinary at-least-once
+    redelivery: it is counted (``stats["duplicates"]``), not dead-lettered.
     """
 
     def __init__(
@@ -172,7 +153,7 @@ class Subscriber:
         self.policy = policy or ErrorPolicy(max_retries=settings.max_retries, backoff_ms=settings.retry_backoff_ms)
         specs = topic_map(settings)
         self.topics = [specs[t].name if t in specs else t for t in topics]
-        self._dlq_topic = specs["deadletter"].name
+        self.step = Step(wire, name=processor, policy=self.policy, dead_letter_topic=specs["deadletter"].name)
         self._dead_letter = dead_letter
         self._owns_dlq = dead_letter is None
         self._consumer = AIOKafkaConsumer(
@@ -180,7 +161,7 @@ class Subscriber:
             enable_auto_commit=False, auto_offset_reset="earliest" if from_beginning else "latest",
             isolation_level="read_committed", max_poll_records=500,
         )
-        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._entries: collections.OrderedDict[str, Entry] = collections.OrderedDict()
         self._window = dedup_window
         self.stats = collections.Counter[str]()
 
@@ -236,53 +217,46 @@ class Subscriber:
             raise DeliveryError(f"commit failed: {exc}") from exc
 
     async def _handle(self, record: Record) -> None:
-        attempts = 0
+        """Drive the step for one record: call the handler, retry, dead-letter or raise as it decides."""
+        attempt = 1
         while True:
-            attempts += 1
-            try:
-                received = self.wire.open(record)
-                if received.id in self._seen:
-                    raise DuplicateEventError(f"event {received.id} was already handled", event_id=received.id,
-                                              topic=record.topic, partition=record.partition, offset=record.offset)
+            now = self.wire.clock()
+            decision = self.step.run(record, ctx=Context(now=now), lookup=self._entries.get, attempt=attempt)
+            if isinstance(decision, Deliver):
                 try:
-                    await self.handler(received)
-                except BusError:
-                    raise
+                    await self.handler(decision.received)
                 except Exception as exc:
-                    if self.policy.action_for(exc) is Action.RAISE:
-                        raise
-                    raise HandlerError(f"{self.processor} failed: {exc}", topic=record.topic,
-                                       partition=record.partition, offset=record.offset) from exc
-                self._remember(received.id)
-                self.stats["handled"] += 1
-                return
-            except Exception as error:
-                action = self.policy.action_for(error)
-                if action is Action.RETRY and attempts <= self.policy.max_retries:
-                    self.stats["retried"] += 1
-                    await asyncio.sleep(self.policy.backoff_ms * attempts / 1000)
-                    continue
-                if action is Action.RAISE:
-                    raise
-                if action is Action.SKIP:
-                    self.stats["skipped"] += 1
+                    decision = self.step.failure(record, exc, attempt, now=now, handler=True)
+                else:
+                    self._remember(decision.key, decision.entry)
+                    self.stats["handled"] += 1
                     return
-                await self._to_dead_letter(record, error, attempts)
+            if isinstance(decision, Skip):
+                self.stats["duplicates" if decision.reason == "duplicate" else "skipped"] += 1
                 return
+            assert isinstance(decision, Fail)
+            if decision.action is Action.RETRY:
+                self.stats["retried"] += 1
+                await asyncio.sleep(decision.delay)  # the policy's backoff, not a wait for an event
+                attempt += 1
+                continue
+            if decision.action is Action.RAISE:
+                raise decision.error
+            await self._to_dead_letter(record, decision)
+            return
 
-    def _remember(self, event_id: str) -> None:
-        self._seen[event_id] = None
-        if len(self._seen) > self._window:
-            self._seen.popitem(last=False)
+    def _remember(self, key: str, entry: Entry) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        if len(self._entries) > self._window:
+            self._entries.popitem(last=False)
 
-    async def _to_dead_letter(self, record: Record, error: BaseException, attempts: int) -> None:
-        assert self._dead_letter is not None
-        headers = dead_letter_headers(record, error, processor=self.processor, attempts=attempts,
-                                      now=self.wire.clock())
-        await self._dead_letter.send_raw(self._dlq_topic, Record(record.key, record.value, tuple(headers)))
+    async def _to_dead_letter(self, record: Record, decision: Fail) -> None:
+        assert self._dead_letter is not None and decision.dead_letter is not None
+        await self._dead_letter.send_raw(self.step.dead_letter_topic, decision.dead_letter)
         self.stats["dead_lettered"] += 1
         log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset,
-                    type(error).__name__)
+                    type(decision.error).__name__)
 
 
 async def read_topic(settings: BusSettings, topic: str, *, from_offsets: dict[int, int] | None = None,

@@ -1,7 +1,7 @@
 """Stream processors: pure cores (state, event) -> (state, events) and the faust shell that runs them.
 
 ``CORES`` names every core ``bus worker`` runs by default, by the core's ``name``; each value is
-a factory ``factory(settings) -> Processor | Binding`` (a :class:`processors._faust.Binding`
+a factory ``factory(settings) -> Processor | Binding`` (a :class:`bus.Binding`
 pairs a core with the I/O step the shell performs for it). Factories import their module on
 call, so importing :mod:`processors` loads neither faust nor any core.
 

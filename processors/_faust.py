@@ -3,12 +3,13 @@
 A core (:class:`bus.Processor`) knows nothing of faust. :class:`CoreShell` gives it:
 
 - an agent on its input topics, reading raw bytes (key and value serializer ``raw``); every
-  record is opened with :meth:`bus.Wire.open` (signature, envelope, Avro) before the core sees
-  it, and failures follow the bus's :class:`~bus.ErrorPolicy` exactly as :class:`bus.client.Subscriber`
-  does: retried, dead-lettered with the original bytes and ``dlq_*`` headers, or raised;
-- re-keying: when ``core.key(event)`` differs from the record key, the record (bytes untouched)
-  is forwarded to a ``<app>-<core>-rekey`` topic keyed by the state key, with the original key in
-  a header, and processed from there. A hand-made repartition topic rather than faust's
+  record goes through the bus's one per-record step (:class:`bus.Step`: skip by type, open,
+  key, duplicate check, prepare, process, derived ids, seal, error policy), and the shell does
+  the I/O the step decides: the same step :class:`bus.client.Subscriber` and
+  :class:`bus.testing.TopologyTestDriver` drive;
+- re-keying: when the step says so (``core.key(event)`` differs from the record key), the record
+  (bytes untouched) is forwarded to a ``<app>-<core>-rekey`` topic keyed by the state key, with the
+  original key in a header, and processed from there. A hand-made repartition topic rather than faust's
   ``group_by``: ``group_by`` would re-serialise the value through faust's codecs and drop the
   CloudEvents headers that carry the signature, and the key function needs the opened event;
 - the per-key state in a faust :class:`~faust.Table` (JSON values, changelog topic, six
@@ -26,80 +27,55 @@ A core (:class:`bus.Processor`) knows nothing of faust. :class:`CoreShell` gives
   therefore implies its outputs are; an input whose state is not is redelivered, and its
   outputs carry the same ``ce_id`` (derived from their cause), so consumers drop the copies;
 - a timer calling ``core.on_time`` for each key this worker owns, never while a batch is in flight
-  (one writer of states at a time, so the changelog always ends with the newest state).
+  (one writer of states at a time, so the changelog always ends with the newest state), on the
+  processing clock or, with ``clock="event"``, on the stream's time (:class:`bus.Watermarks`):
+  a tick then runs once for each day the watermark crossed, so a replayed year meets each
+  deadline on its day.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
-import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import murmur2
 
-from bus._errors import BusError, DeliveryError
-from bus._policy import Action, ErrorPolicy
-from bus._processor import Context, Processor, reads
-from bus._runtime import BusContext
-from bus._topics import DAY_MS, TopicSpec, topic_for_schema, topic_map
-from bus._wire import Received, Record
-from bus.client import dead_letter_headers
+from bus import (
+    Action,
+    Binding,
+    BusContext,
+    BusError,
+    Context,
+    DeliveryError,
+    Emit,
+    Entry,
+    ErrorPolicy,
+    Fail,
+    Prepare,
+    Record,
+    Rekey,
+    Skip,
+    Step,
+    TopicSpec,
+    Watermarks,
+    topic_map,
+)
+from bus._topics import DAY_MS
 
-__all__ = ["Binding", "CoreShell", "ReferenceTables", "STATE_PARTITIONS", "rekey_spec"]
+__all__ = ["Binding", "CoreShell", "ReferenceTables", "STATE_PARTITIONS", "partition_of", "rekey_spec"]
 
 log = logging.getLogger("processors.shell")
 
 STATE_PARTITIONS = 6  # the family topics' count: states are co-partitioned with them
-REKEY_HEADER = "bus_rekey_original_key"
-SEEN_PER_KEY = 64  # processed ce_ids kept with each state: a redelivery window, not a history
-Prepare = Callable[[Received], Awaitable[Mapping[str, Mapping[str, Any]]]]
+CLOCKS = ("processing", "event")
 _RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Binding:
-    """A core and, when it needs I/O, the shell step that does it before the core runs.
-
-    ``prepare(event)`` returns extra reference tables merged into ``ctx.tables`` for that
-    event only (ingress: the adapted document, keyed by its SHA-256).
-    """
-
-    core: Processor
-    prepare: Prepare | None = None
-
-
-def derived_id(core: str, state_key: str, cause: str, rank: int, *, clock_id: str | None,
-               now: dt.datetime) -> str:
-    """A UUIDv7-shaped ``ce_id`` that is the same each time the same cause makes the same output.
-
-    74 bits of SHA-256 over (core, state key, cause, rank); the 48-bit milliseconds are those of
-    ``clock_id`` when it is a UUIDv7 (the cause's own id, so the id stays time-ordered), else
-    the UTC day of ``now`` (timer outputs: same ids within a day).
-    """
-    digest = int.from_bytes(hashlib.sha256(f"{core}\x00{state_key}\x00{cause}\x00{rank}".encode()).digest()[:10], "big")
-    try:
-        parsed = uuid.UUID(clock_id) if clock_id else None
-    except ValueError:
-        parsed = None
-    if parsed is not None and parsed.version == 7:
-        millis = parsed.int >> 80
-    else:
-        day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        millis = int(day.timestamp() * 1000)
-    value = (millis & (2**48 - 1)) << 80 | digest
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
-    return str(uuid.UUID(int=value))
 
 
 def partition_of(key: bytes, partitions: int = STATE_PARTITIONS) -> int:
@@ -180,25 +156,32 @@ class ReferenceTables:
 
 
 class CoreShell:
-    """Runs one core in a faust app: agent, rekey topic, state table, timer."""
+    """Runs one core in a faust app: agent, rekey topic, state table, timer; the step decides."""
 
     def __init__(self, app: Any, binding: Binding, bus: BusContext, references: ReferenceTables, *,
                  timer_interval: float, batch_size: int, batch_within: float,
-                 policy: ErrorPolicy | None = None) -> None:
+                 policy: ErrorPolicy | None = None, clock: str = "processing",
+                 lateness: dt.timedelta = dt.timedelta(hours=1)) -> None:
         from mode import CrashingSupervisor  # faust's service library: crash the app, not just the agent
 
         self.app = app
         self.core = binding.core
         self.prepare = binding.prepare
         self.bus = bus
-        self.wire = bus.wire()
         self.references = references
         settings = bus.settings
-        self.policy = policy or ErrorPolicy(max_retries=settings.max_retries, backoff_ms=settings.retry_backoff_ms)
-        self.specs = topic_map(settings)
-        self.partitions = {self.specs[t].name: self.specs[t].partitions for t in self.core.inputs}
+        specs = topic_map(settings)
+        self.partitions = {specs[t].name: specs[t].partitions for t in self.core.inputs}
         self.rekey = rekey_spec(settings, app.conf.id, self.core.name)
-        self.dead_letter_topic = self.specs["deadletter"].name
+        self.step = Step(
+            bus.wire(), name=self.core.name, core=self.core,
+            policy=policy or ErrorPolicy(max_retries=settings.max_retries, backoff_ms=settings.retry_backoff_ms),
+            topics={logical: spec.name for logical, spec in specs.items()}, rekey_topic=self.rekey.name,
+            dead_letter_topic=specs["deadletter"].name, partitions=self.partitions,
+            state_partitions=STATE_PARTITIONS, prepares=self.prepare is not None, event_time=clock == "event")
+        self.watermarks = Watermarks(lateness) if clock == "event" else None
+        self.ticked: dt.date | None = None  # on event time: the last day whose timers ran
+        self.last_offsets: dict[Any, int] = {}
         self.stats: Counter[str] = Counter()
         self.batch_size, self.batch_within = batch_size, batch_within
         # One writer of states at a time: a timer tick running while a batch awaits its outputs
@@ -229,7 +212,13 @@ class CoreShell:
                     m = event.message
                     record = Record(m.key, m.value, tuple(m.headers or ()), m.topic, m.partition, m.offset,
                                     int(m.timestamp * 1000) if m.timestamp is not None else None)
+                    self.last_offsets[m.tp] = m.offset
                     pending += await self._handle(record, staged)
+                    if self.watermarks is not None:
+                        # On event time, timers run in the stream's order: as soon as the
+                        # watermark passes a day, before the records that follow.
+                        for moment in self._due_moments():
+                            pending += await self._tick_owned(moment, staged)
                 # The batch is acknowledged (so committable) only when Kafka has every output, then
                 # every state it changed.
                 await self._delivered(pending, staged)
@@ -242,7 +231,7 @@ class CoreShell:
         crash those inputs were neither in the state nor redelivered (observed: a stalled
         dossier). Writing the changelog here, after the outputs, gives: a state on Kafka
         implies its outputs on Kafka; an input whose state is not on Kafka is redelivered and
-        re-run, its outputs carrying the same ``ce_id`` (:func:`derived_id`) so consumers drop them.
+        re-run, its outputs carrying the same ``ce_id`` (:func:`bus.derived_id`) so consumers drop them.
         """
         try:
             if pending:
@@ -256,105 +245,63 @@ class CoreShell:
         except Exception as exc:
             raise DeliveryError(f"{self.core.name}: Kafka refused an output: {exc}") from exc
 
+    def context(self, now: dt.datetime | None = None) -> Context:
+        return Context(now=now or self.bus.clock(), tables=self.references.view(self.core.tables))
+
+    def lookup(self, key: str) -> Entry | None:
+        value = self.table.get(key.encode())
+        return None if value is None else Entry.from_json(value)
+
     async def _handle(self, record: Record, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
-        attempts = 0
+        """Drive the step for one record and do the I/O it decides; returns the sends to await."""
+        attempt = 1
         while True:
-            attempts += 1
-            try:
-                return await self._step(record, staged)
-            except Exception as error:
-                action = self.policy.action_for(error)
-                if action is Action.RETRY and attempts <= self.policy.max_retries:
-                    self.stats["retried"] += 1
-                    await asyncio.sleep(self.policy.backoff_ms * attempts / 1000)  # retry backoff, not a wait
-                    continue
-                if action is Action.RAISE:
-                    raise
-                if action is Action.SKIP:
-                    self.stats["skipped"] += 1
-                    return []
-                return [await self._dead_letter(record, error, attempts)]
-
-    def _original(self, record: Record) -> tuple[Record, str | None]:
-        """A record from the rekey topic as it was first published, and its state key."""
-        if record.topic != self.rekey.name:
-            return record, None
-        original_key: bytes | None = None
-        headers = []
-        for name, value in record.headers:
-            if name == REKEY_HEADER:
-                original_key = value or None
-            else:
-                headers.append((name, value))
-        state_key = record.key.decode() if record.key else None
-        return dataclasses.replace(record, key=original_key, headers=tuple(headers)), state_key
-
-    def context(self, extra: Mapping[str, Mapping[str, Any]] | None = None) -> Context:
-        tables = self.references.view(self.core.tables)
-        return Context(now=self.bus.clock(), tables={**tables, **extra} if extra else tables)
-
-    async def _step(self, record: Record, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
-        if not reads(self.core, record.headers):
-            self.stats["other_types"] += 1  # not this core's: skipped unread (see Processor.types)
-            return []
-        record, state_key = self._original(record)
-        received = self.wire.open(record)
-        ctx = self.context()
-        if state_key is None:
-            key = self.core.key(received, ctx)
-            if key is None:
+            ctx = self.context()
+            decision = self.step.run(record, ctx=ctx, lookup=self.lookup, attempt=attempt)
+            if isinstance(decision, Prepare):
+                assert self.prepare is not None
+                try:
+                    extra = await self.prepare(decision.received)
+                except Exception as error:
+                    decision = self.step.failure(record, error, attempt, now=ctx.now)
+                else:
+                    # From here to the table write nothing awaits: the timer cannot interleave on this key.
+                    decision = self.step.resume(decision, extra, ctx=ctx, lookup=self.lookup, attempt=attempt)
+            if isinstance(decision, Skip):
+                self.stats[decision.reason] += 1
                 return []
-            if key.encode() != record.key or self.partitions.get(record.topic or "") != STATE_PARTITIONS:
+            if isinstance(decision, Rekey):
                 self.stats["rekeyed"] += 1
-                return [await self.app.producer.send(
-                    self.rekey.name, key.encode(), record.value, None, None,
-                    [*record.headers, (REKEY_HEADER, record.key or b"")])]
-            state_key = key
-        if self.prepare is not None:
-            ctx = self.context(await self.prepare(received))
-        # From here to the table write nothing awaits: the timer cannot interleave on this key.
-        entry = self.table.get(state_key.encode())
-        if entry is None:
-            entry = {"state": self.core.initial_state(), "seen": []}
-        if received.id in entry["seen"]:
-            self.stats["duplicates"] += 1
-            log.info("%s: %s already processed for %s", self.core.name, received.id, state_key)
-            return []
-        state, outputs = self.core.process(copy.deepcopy(entry["state"]), received, ctx)
-        sealed = self._seal(outputs, state_key, received.id, received.envelope.id)
-        self._stage(staged, state_key.encode(), {"state": state, "seen": [*entry["seen"], received.id][-SEEN_PER_KEY:]})
-        self.stats["processed"] += 1
-        return await self._send(sealed)
+                return [await self._send(decision.record)]
+            if isinstance(decision, Emit):
+                if self.watermarks is not None and decision.time is not None:
+                    self.watermarks.observe((record.topic, record.partition), decision.time)
+                self._stage(staged, decision.key.encode(), decision.entry.to_json())
+                self.stats["processed"] += 1
+                self.stats["emitted"] += len(decision.outputs)
+                return [await self._send(r) for r in decision.outputs]
+            assert isinstance(decision, Fail)
+            if decision.action is Action.RETRY:
+                self.stats["retried"] += 1
+                await asyncio.sleep(decision.delay)  # the policy's backoff, not a wait for an event
+                attempt += 1
+                continue
+            if decision.action is Action.RAISE:
+                raise decision.error
+            assert decision.dead_letter is not None
+            self.stats["dead_lettered"] += 1
+            log.warning("%s dead-lettered %s[%s]@%s: %s", self.core.name, record.topic, record.partition,
+                        record.offset, type(decision.error).__name__)
+            return [await self._send(decision.dead_letter)]
 
     def _stage(self, staged: dict[bytes, Any], key: bytes, value: Any) -> None:
         """Set a state in memory now; its changelog record is written by :meth:`_delivered`."""
         self.table.data[key] = value  # the store itself: no buffered changelog write by faust
         staged[key] = value
 
-    def _seal(self, outputs: Sequence[Any], state_key: str, cause: str, clock_id: str | None) -> list[tuple[str, Record]]:
-        """Seal outputs, each with a ``ce_id`` derived from (core, state, cause, rank) unless it has one."""
-        return [(self._topic_of(e.schema), self.wire.seal(e if e.id else dataclasses.replace(
-            e, id=derived_id(self.core.name, state_key, cause, rank, clock_id=clock_id, now=self.bus.clock()))))
-            for rank, e in enumerate(outputs)]
-
-    def _topic_of(self, schema: str) -> str:
-        return self.specs[topic_for_schema(schema)].name
-
-    async def _send(self, sealed: list[tuple[str, Record]]) -> list[Awaitable[Any]]:
-        out = []
-        for topic, r in sealed:
-            out.append(await self.app.producer.send(topic, r.key, r.value, None, None, list(r.headers)))
-            self.stats["emitted"] += 1
-        return out
-
-    async def _dead_letter(self, record: Record, error: BaseException, attempts: int) -> Awaitable[Any]:
-        original, _ = self._original(record)
-        headers = dead_letter_headers(original, error, processor=self.core.name, attempts=attempts,
-                                      now=self.bus.clock())
-        self.stats["dead_lettered"] += 1
-        log.warning("%s dead-lettered %s[%s]@%s: %s", self.core.name, record.topic, record.partition,
-                    record.offset, type(error).__name__)
-        return await self.app.producer.send(self.dead_letter_topic, original.key, original.value, None, None, headers)
+    async def _send(self, r: Record) -> Awaitable[Any]:
+        assert r.topic is not None
+        return await self.app.producer.send(r.topic, r.key, r.value, None, None, list(r.headers))
 
     # -- the timer ------------------------------------------------------------------------------
 
@@ -367,23 +314,54 @@ class CoreShell:
         if not self.references.ready.is_set():
             return
         async with self.writing:
-            await self._tick_owned()
+            staged: dict[bytes, Any] = {}
+            pending: list[Awaitable[Any]] = []
+            moments = [self.bus.clock()] if self.watermarks is None else self._due_moments()
+            for moment in moments:
+                pending += await self._tick_owned(moment, staged)
+            await self._delivered(pending, staged)
 
-    async def _tick_owned(self) -> None:
-        ctx = self.context()
+    def _due_moments(self) -> list[dt.datetime]:
+        """On event time: the moments timers are due at, one per day the watermark crossed.
+
+        The watermark (:class:`bus.Watermarks`) is the oldest event time of the input partitions
+        this worker has read but not to their end (a partition read to its end does not hold
+        time back), minus the allowed lateness. Each day it crosses gives one tick, at noon UTC
+        (the same date in Paris), so a replayed year runs each deadline's timer on its day.
+        """
+        assert self.watermarks is not None
+        consumer = self.app.consumer
+        sources = {*self.partitions, self.rekey.name}
+        assigned = [tp for tp in consumer.assignment() if tp.topic in sources]
+        self.watermarks.keep({(tp.topic, tp.partition) for tp in assigned})
+        behind = [(tp.topic, tp.partition) for tp in assigned
+                  if tp in self.last_offsets and self.last_offsets[tp] + 1 < (consumer.highwater(tp) or 0)]
+        now = self.watermarks.now(behind)
+        if now is None:
+            return []
+        if self.ticked is None:
+            self.ticked = now.date()
+            return [now]
+        moments = []
+        day = self.ticked + dt.timedelta(days=1)
+        while day <= now.date():
+            moments.append(dt.datetime.combine(day, dt.time(12), dt.UTC) if day < now.date() else now)
+            day += dt.timedelta(days=1)
+        self.ticked = max(self.ticked, now.date())
+        return moments
+
+    async def _tick_owned(self, now: dt.datetime, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
+        """``on_time`` at ``now`` for each state this worker owns; the states are staged, the sends returned."""
+        ctx = self.context(now)
         pending: list[Awaitable[Any]] = []
-        staged: dict[bytes, Any] = {}
         for key in self.owned_keys():
-            entry = self.table.get(key.encode())
+            entry = self.lookup(key)
             if entry is None:
                 continue
-            state, outputs = self.core.on_time(copy.deepcopy(entry["state"]), key, ctx)
-            if state == entry["state"] and not outputs:
+            decision = self.step.tick(key, entry, ctx)
+            if decision is None:
                 continue
-            # A tick has no cause: the state it started from names it, so a re-run after a crash
-            # (the new state unwritten) gives the same ids, on the same day.
-            before = hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
-            sealed = self._seal(outputs, key, f"on_time:{before}", None)
-            self._stage(staged, key.encode(), {"state": state, "seen": entry["seen"]})
-            pending += await self._send(sealed)
-        await self._delivered(pending, staged)
+            self._stage(staged, key.encode(), decision.entry.to_json())
+            self.stats["ticked"] += 1
+            pending += [await self._send(r) for r in decision.outputs]
+        return pending

@@ -132,13 +132,11 @@ class AccountingChain:
     inputs: tuple[str, ...] = ("procurement", "invoices", "accounting")
     tables: tuple[str, ...] = ()
 
-    def __init__(self, *, rates: RateTable | None = None, payment_days: int = LOCAL_AUTHORITY_DAYS,
-                 remembered_events: int = 1000) -> None:
+    def __init__(self, *, rates: RateTable | None = None, payment_days: int = LOCAL_AUTHORITY_DAYS) -> None:
         """``rates``: the ECB rate table (default: the shipped one); ``payment_days``: the buyer's
-        délai global de paiement; ``remembered_events``: how many processed ``ce_id`` a state keeps."""
+        délai global de paiement."""
         self.rates = rates if rates is not None else default_rate_table()
         self.payment_days = payment_days
-        self.remembered_events = remembered_events
         self._handlers: dict[str, Handler] = {
             ev.CONTRACT_DATA_PUBLISHED: self._on_contract_data,
             ev.AWARD_PUBLISHED: self._on_award,
@@ -179,17 +177,14 @@ class AccountingChain:
             "invoices": {},
             "totals": {"awarded": None, "invoiced": "0", "mandated": "0", "paid": "0", "late_payment": "0"},
             "settled": False,
-            "seen": [],
             "pending_service_fait": {},
             "held": {"invoices_awaiting_contract": [], "service_fait_awaiting_acceptance": []},
         }
 
     def process(self, state: dict[str, Any], event: Received, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
         handler = self._handlers.get(event.type)
-        if handler is None or event.id in state["seen"]:
+        if handler is None:
             return state, []
-        state["seen"].append(event.id)
-        del state["seen"][:-self.remembered_events]
         hold.ensure_hold_keys(state)
         events = handler(state, event, ctx)
         self._update_totals(state)

@@ -47,8 +47,9 @@ Publication with personal data pseudonymised (CGCT L2131-1, RGPD art. 4-5 and 5-
 
 Once the publication is made, the state drops the clear title, text and names (RGPD art. 5-1-c).
 
-Idempotence: processed ``ce_id`` values are kept (the last :data:`SEEN_LIMIT`), and every rule
-is a fact update, so a redelivered message changes nothing and emits nothing.
+Idempotence: the runtime's step skips an event whose ``ce_id`` it already processed for this
+state (:class:`bus.Step`), and every rule is a fact update, so a redelivered message changes
+nothing and emits nothing.
 """
 
 from __future__ import annotations
@@ -64,10 +65,9 @@ from typing import Any
 
 from bus import ConfigurationError, Context, Event, NonConformantError, Received, follow_up
 
-__all__ = ["PUBLISHABLE_NATURES", "SEEN_LIMIT", "ActsLifecycle", "legality_window_end", "pseudonym", "pseudonymise"]
+__all__ = ["PUBLISHABLE_NATURES", "ActsLifecycle", "legality_window_end", "pseudonym", "pseudonymise"]
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
-SEEN_LIMIT = 256
 #: ACTES natures published electronically (adapters._actes_common.NATURES): 1 DE, 2 AR.
 PUBLISHABLE_NATURES: Mapping[int, str] = {1: "DE", 2: "AR"}
 PSEUDONYMISATION = "hmac-sha256-v1"
@@ -221,7 +221,7 @@ class ActsLifecycle:
 
     def initial_state(self) -> dict[str, Any]:
         return {
-            "seen": [], "subject": None, "act_id": None, "correlation": None, "act": None, "transmitted": False,
+            "subject": None, "act_id": None, "correlation": None, "act": None, "transmitted": False,
             "anomaly": None,
             "ar_date": None, "publicity": None, "publication": None, "published": False,
             "executory_date": None, "pieces_requested": False, "window_suspended": False,
@@ -233,9 +233,6 @@ class ActsLifecycle:
     # -- messages ---------------------------------------------------------------------------
 
     def process(self, state: dict[str, Any], event: Received, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
-        if event.id in state["seen"]:
-            return state, []
-        state["seen"] = [*state["seen"], event.id][-SEEN_LIMIT:]
         data = event.data
         state["act_id"] = state["act_id"] or data.get("act_id")
         state["correlation"] = state["correlation"] or event.envelope.correlationid or event.id

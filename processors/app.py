@@ -11,6 +11,8 @@ running loop and stops it cleanly when asked (SIGINT/SIGTERM in the command).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import logging
 import ssl
 from collections.abc import Sequence
 from typing import Any
@@ -21,9 +23,13 @@ from bus._runtime import BusContext
 from bus._settings import BusSettings
 from bus._topics import ensure_topics
 
-from ._faust import Binding, CoreShell, ReferenceTables, rekey_spec
+from bus._step import Binding
 
-__all__ = ["app_id", "make_app", "run_worker"]
+from ._faust import CLOCKS, CoreShell, ReferenceTables, rekey_spec
+
+__all__ = ["app_id", "guard_consumer", "make_app", "run_worker"]
+
+log = logging.getLogger("processors.app")
 
 
 def app_id(settings: BusSettings) -> str:
@@ -55,25 +61,39 @@ def _credentials(settings: BusSettings) -> Any:
 
 
 def guard_consumer() -> None:
-    """Stop faust losing input records after a restart; idempotent, patches this process only.
+    """Make faust never skip an input record: idempotent, patches this process only.
 
-    Two faust/aiokafka interplays, seen after a worker was SIGKILLed and restarted on a backlog
-    (dossiers that never moved again; task and consumer dumps showed the records fetched, dropped,
-    and never fetched again):
+    The mechanism, in one rule: **a record is committed only once the step finished it, and
+    every record faust fetched but did not hand to the agent is fetched again**. faust acks a
+    record when the agent's batch is done (the shell acknowledges a batch only once Kafka has
+    its outputs and its states), and commits, per partition, the end of the run of consecutive
+    acked offsets. Four faust/aiokafka interplays broke that rule, each seen in a test (records
+    fetched, dropped, never fetched again, yet committed):
 
-    - faust hands the consumer thread its *live* set of active partitions. Table recovery pauses
-      and resumes partitions, so the set can be empty by the time the thread fetches, and
-      aiokafka's ``fetched_records`` reads an empty set as "every assigned partition": it returns
-      the input records and moves past them, and faust drops them as inactive. The fetch here
-      takes a snapshot and reads nothing when it is empty.
-    - faust relies on ``perform_seek`` (after recovery, after a rebalance) to go back to the
-      committed offset for records it dropped, but aiokafka's ``seek_to_committed`` seeks only
-      partitions whose committed offset is above 0: a partition this group never committed
-      stayed past the dropped records. Here such an input partition is sought to its beginning,
-      what ``auto_offset_reset=earliest`` promises for a group without an offset; the states'
-      processed ids and the outputs' derived ids absorb the redelivery. Changelog partitions are
-      left to faust's recovery, which seeks them itself.
+    - **an empty set of active partitions**: faust hands the consumer thread its *live* set;
+      table recovery pauses and resumes partitions, so the set can be empty by the time the
+      thread fetches, and aiokafka reads an empty set as "every assigned partition": it returns
+      records and moves past them, and faust drops them as inactive. The fetch here takes a
+      snapshot and reads nothing when it is empty;
+    - **records dropped by ``getmany``**: faust drops fetched records of a partition that is not
+      active (recovery, a rebalance) and the rest of a fetch when the group's generation changed,
+      counting on a later seek. When none came, they were never read. Here the partition is
+      sought back to its first dropped record (dropped records are always a suffix of a
+      partition's fetch, so nothing is reordered) and they are fetched again;
+    - **gap filling**: faust treats a jump in offsets as a compacted or transactional gap and
+      marks the missing offsets done, which committed the dropped records unread. The bus's input
+      and rekey topics are neither compacted nor transactional (idempotent producers, delete
+      retention), so their offsets have no gaps: gap filling is switched off. If a gap ever
+      appeared, the partition's commits would stop at it (visible as lag) instead of skipping it;
+    - **never-committed partitions**: aiokafka's ``seek_to_committed`` seeks only partitions whose
+      committed offset is above 0, so after a rebalance a partition this group never committed
+      stayed past the dropped records. Here such an *input* partition is sought to its beginning,
+      what ``auto_offset_reset=earliest`` promises; changelogs are left to faust's recovery.
+
+    Re-reading is always safe: the step skips an event whose id is among the processed ids kept
+    with its state, and outputs carry ids derived from their cause.
     """
+    from faust.transport import consumer as base
     from faust.transport.drivers import aiokafka as driver
 
     thread = driver.AIOKafkaConsumerThread
@@ -91,8 +111,44 @@ def guard_consumer() -> None:
     async def seek_to_committed(self: Any) -> Any:
         return await self.call_thread(_seek_inputs_to_committed, self._ensure_consumer())
 
+    async def getmany(self: Any, timeout: float) -> Any:
+        # faust-streaming 0.15's Consumer.getmany, with dropped records sought back (see above).
+        records, active_partitions = await self._wait_next_records(timeout)
+        generation_id = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:
+            try:
+                await self.perform_seek()
+            except Exception as ex:  # faust logs and carries on here too
+                self.log.warning(f"exception performing seek when flow not active {ex}")
+            return
+        dropped: dict[Any, int] = {}
+        stopped = False
+        for tp, record in self.scheduler.iterate(records):
+            if not stopped and (not self.flow_active or self.app.consumer_generation_id != generation_id):
+                stopped = True
+            if stopped or tp in dropped or not (active_partitions is None or tp in active_partitions
+                                                or tp in self._buffered_partitions):
+                dropped[tp] = min(dropped.get(tp, record.offset), record.offset)
+                continue
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            yield tp, self._to_message(tp, record)
+        assigned = self.assignment()
+        for tp, offset in dropped.items():
+            if tp in assigned:
+                log.info("re-reading %s[%s] from %s: faust dropped it during a rebalance", tp.topic, tp.partition,
+                         offset)
+                await self.seek(tp, offset)
+
+    async def _add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        log.warning("offsets %s..%s of %s[%s] were never handed to the agent: its commits stop there "
+                    "until they are read", offset_from, offset_to, tp.topic, tp.partition)
+
     thread._fetch_records = _fetch_records
     thread.seek_to_committed = seek_to_committed
+    base.Consumer.getmany = getmany
+    base.Consumer._add_gap = _add_gap
     thread._bus_guarded = True
 
 
@@ -109,12 +165,16 @@ async def _seek_inputs_to_committed(consumer: Any) -> dict[Any, int | None]:
 
 def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus: BusContext | None = None,
              timer_interval: float = 60.0, web_port: int | None = None, batch_size: int = 200,
-             batch_within: float = 0.01) -> Any:
+             batch_within: float = 0.01, clock: str = "processing",
+             lateness: dt.timedelta = dt.timedelta(hours=1)) -> Any:
     """A faust app running ``cores`` (each a core, or a :class:`Binding` of a core and its I/O step).
 
     ``bus`` gives the catalog, key directory and signing key (default: the local files of
     ``settings``); ``timer_interval`` is the period of ``on_time`` in seconds (0: no timer);
-    ``web_port`` enables faust's web server on that port (default: disabled). Batches
+    ``web_port`` enables faust's web server on that port (default: disabled); ``clock`` is
+    ``processing`` (timers and ``ctx.now`` on the wall clock) or ``event`` (``ctx.now`` is each
+    event's time, timers follow the stream's watermark with ``lateness`` allowed: see
+    :class:`processors._faust.CoreShell`). Batches
     (faust ``take_events``) hold up to ``batch_size`` records gathered for at most
     ``batch_within`` seconds: under load they fill at once, at a low rate the wait is latency
     (tell-us-once at 200 events/s through bench_processors' latency stage on a dev broker: p50
@@ -123,6 +183,8 @@ def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus
     import faust
 
     bindings = _bindings(cores)
+    if clock not in CLOCKS:
+        raise ConfigurationError(f"unknown clock {clock!r}", hint=f"use one of {', '.join(CLOCKS)}")
     bus = bus or BusContext.offline(settings)
     if bus.signer is None:
         raise ConfigurationError(f"no signing key for {settings.source}: a worker signs what it emits",
@@ -162,7 +224,7 @@ def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus
     references = ReferenceTables(bus, tables)
     app.task(references.run)
     app.bus_shells = [CoreShell(app, b, bus, references, timer_interval=timer_interval, batch_size=batch_size,
-                                batch_within=batch_within) for b in bindings]
+                                batch_within=batch_within, clock=clock, lateness=lateness) for b in bindings]
     app.bus_references = references
     return app
 

@@ -61,7 +61,6 @@ __all__ = [
 ]
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
-SEEN_LIMIT = 256
 A = "fr.dcant.archives."
 TRANSMITTED, DIGESTED, REPLIED = "fr.dcant.acts.ActTransmitted", A + "DocumentsDigested", A + "ArchiveTransferReplied"
 #: closing event type -> payload field holding the closing date (None: the event's time).
@@ -200,14 +199,11 @@ class Archiving:
         return self.profiles.get(dossier.split(":", 1)[0])
 
     def initial_state(self) -> dict[str, Any]:
-        return {"seen": [], "dossier": None, "correlation": None, "collectivity": None, "description": None,
+        return {"dossier": None, "correlation": None, "collectivity": None, "description": None,
                 "documents": [], "status": "OPEN", "closing_date": None, "retention_start": None,
                 "digests": None, "attempt": 0, "transfer_id": None}
 
     def process(self, state: dict[str, Any], event: Received, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
-        if event.id in state["seen"]:
-            return state, []
-        state["seen"] = [*state["seen"], event.id][-SEEN_LIMIT:]
         state["dossier"] = state["dossier"] or self.key(event, ctx)
         state["correlation"] = state["correlation"] or event.envelope.correlationid or event.id
         if event.type == TRANSMITTED:

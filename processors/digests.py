@@ -5,7 +5,7 @@ SEDA wants each one's SHA-512, so it asks on the bus: ``fr.dcant.archives.Docume
 Reading the content store is I/O, so the answer is split like ingress:
 
 - :class:`DigestReader` is the shell step (the ``prepare`` of a
-  :class:`processors._faust.Binding`): for a request, it reads each document's digests from the
+  :class:`bus.Binding`): for a request, it reads each document's digests from the
   content store (its note written at ``put``, recomputed by streaming the bytes when the note is
   lost) in a thread, and hands them to the core in ``ctx.tables["archives.digests"][sha256]``,
   ``None`` for a document the store does not hold (or an address no store can hold);
@@ -41,7 +41,6 @@ __all__ = ["DIGESTED", "DIGESTS", "REQUESTED", "DigestReader", "DocumentDigests"
 REQUESTED = "fr.dcant.archives.DocumentsDigestRequested"  # event type and schema name
 DIGESTED = "fr.dcant.archives.DocumentsDigested"  # event type and schema name
 DIGESTS = "archives.digests"  # the ctx table the shell fills: sha256 -> {"sha512", "size"} or None
-SEEN_LIMIT = 64  # requests remembered per dossier (a dossier asks once per closing)
 
 
 class DocumentDigests:
@@ -56,10 +55,10 @@ class DocumentDigests:
         return event.subject if event.type == REQUESTED else None
 
     def initial_state(self) -> dict[str, Any]:
-        return {"seen": [], "answered": 0, "missing": 0}
+        return {"answered": 0, "missing": 0}
 
     def process(self, state: dict[str, Any], event: Received, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
-        if event.type != REQUESTED or event.id in state["seen"]:
+        if event.type != REQUESTED:
             return state, []
         read = ctx.tables.get(DIGESTS, {})
         documents, missing = [], []
@@ -74,7 +73,6 @@ class DocumentDigests:
             # The store keeps no media type or file name: the archiving core has them from the claim check.
             documents.append({"sha256": sha256, "sha512": found["sha512"], "size": int(found["size"]),
                               "media_type": None, "file_name": None})
-        state["seen"] = [*state["seen"], event.id][-SEEN_LIMIT:]
         state["answered"] += 1
         state["missing"] += len(missing)
         answer = follow_up(event, type=DIGESTED, schema=DIGESTED, subject=event.subject,
@@ -116,7 +114,7 @@ class DigestReader:
 
 
 def binding(settings: BusSettings) -> Any:
-    """The digests core with its content store reader (a :class:`processors._faust.Binding`)."""
-    from ._faust import Binding  # the core itself never needs the Kafka side
+    """The digests core with its content store reader (a :class:`bus.Binding`)."""
+    from bus import Binding
 
     return Binding(DocumentDigests(), DigestReader(open_content_store(settings)))

@@ -49,7 +49,6 @@ __all__ = [
 SUBMITTED = "fr.dcant.ingress.DocumentSubmitted"  # event type and schema name
 DOCUMENTS = "ingress.documents"
 BUNDLE_FORMAT = "actes-bundle"  # an ACTES transmission archive, read by processors._bundle  # the ctx table the shell fills: sha256 -> Adaptation
-SEEN = 256  # submissions remembered per dossier for idempotence
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,10 +105,10 @@ class IngressCore:
         return event.subject if event.type == SUBMITTED else None
 
     def initial_state(self) -> dict[str, Any]:
-        return {"seen": [], "submissions": 0, "pivots": 0}
+        return {"submissions": 0, "pivots": 0}
 
     def process(self, state: dict[str, Any], event: Received, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
-        if event.type != SUBMITTED or event.id in state["seen"]:
+        if event.type != SUBMITTED:
             return state, []
         ref = event.data["document"]
         adaptation = ctx.tables.get(DOCUMENTS, {}).get(ref["sha256"])
@@ -123,7 +122,6 @@ class IngressCore:
         events = [follow_up(event, type=p.type, schema=p.schema, subject=p.subject, data=self._with_ref(p, ref),
                             time=event.time)
                   for p in adaptation.pivots]
-        state["seen"] = [*state["seen"], event.id][-SEEN:]
         state["submissions"] += 1
         state["pivots"] += len(events)
         return state, events
@@ -178,8 +176,8 @@ class DocumentReader:
 
 
 def binding(settings: BusSettings) -> Any:
-    """The ingress core with its document reader (a :class:`processors._faust.Binding`)."""
-    from ._faust import Binding  # the core itself never needs the Kafka side
+    """The ingress core with its document reader (a :class:`bus.Binding`)."""
+    from bus import Binding
 
     return Binding(IngressCore(), DocumentReader(open_content_store(settings), max_bytes=settings.max_document_bytes))
 

@@ -44,7 +44,6 @@ from bus import Context, Event, Received, SecurityError, follow_up
 __all__ = ["GENESIS_HASH", "DeliberationsRegister", "canonical_entry", "entry_hash", "verify_chain"]
 
 GENESIS_HASH = "0" * 64
-SEEN_LIMIT = 256
 PUBLISHED = "fr.dcant.acts.ActPublished"
 DELIBERATION = 1  # ACTES @CodeNatureActe of délibérations (DE)
 HASHED_FIELDS = ("siren", "sequence", "act_id", "number", "decision_date", "title", "publication_date",
@@ -110,12 +109,11 @@ class DeliberationsRegister:
         return f"register:{event.data['siren']}"
 
     def initial_state(self) -> dict[str, Any]:
-        return {"seen": [], "registered": {}, "sequence": 0, "last_hash": GENESIS_HASH, "latest_decision": None}
+        return {"registered": {}, "sequence": 0, "last_hash": GENESIS_HASH, "latest_decision": None}
 
     def process(self, state: dict[str, Any], event: Received, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
-        if event.id in state["seen"] or event.subject in state["registered"]:
-            return state, []
-        state["seen"] = [*state["seen"], event.id][-SEEN_LIMIT:]
+        if event.subject in state["registered"]:
+            return state, []  # an act registers once, whichever event brought it (ids are deduped by the step)
         data = event.data
         decision: dt.date = data["decision_date"]
         latest = state["latest_decision"]

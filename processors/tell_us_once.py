@@ -136,7 +136,7 @@ class TellUsOnce:
     """Joins candidatures and invoices with the company and attestation tables (see the module doc).
 
     ``required`` are the attestation kinds a buyer must hold; ``timezone`` decides the day an
-    attestation expires; ``max_seen`` bounds the event ids kept per dossier for idempotence.
+    attestation expires. A redelivered event is skipped by the runtime's step (:class:`bus.Step`).
     """
 
     name: str = "tell-us-once"
@@ -145,14 +145,13 @@ class TellUsOnce:
     tables: tuple[str, ...] = (COMPANIES, ATTESTATIONS)
     required: tuple[str, ...] = REQUIRED_KINDS
     timezone: str = "Europe/Paris"
-    max_seen: int = 1024
 
     def key(self, event: Received, ctx: Context) -> str | None:
         """The dossier (the Kafka key); None for the events this core does not handle (its own outputs)."""
         return event.subject if event.type in _INPUT_SCHEMA else None
 
     def initial_state(self) -> dict[str, Any]:
-        return {"seen": [], "outstanding": {}, "reused": 0, "requested": 0}
+        return {"outstanding": {}, "reused": 0, "requested": 0}
 
     def on_time(self, state: dict[str, Any], key: str, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
         """No timers: a request stays outstanding until the document shows up valid."""
@@ -161,12 +160,11 @@ class TellUsOnce:
     def process(self, state: dict[str, Any], event: Received, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
         """Check the company of a candidature or an invoice; emit the enriched event and the requests."""
         expected = _INPUT_SCHEMA.get(event.type)
-        if expected is None or event.id in state["seen"]:
+        if expected is None:
             return state, []
         if event.schema.name != expected:
             raise SchemaError(f"{event.type} must carry {expected}, not {event.schema.name}",
                               schema=event.schema.name, subject=event.subject)
-        state["seen"] = [*state["seen"], event.id][-self.max_seen:]
         dossier = _candidature(event.data) if event.type == CANDIDATURE_SUBMITTED else _invoice(event.data)
         return self._check(state, dossier, event, ctx)
 

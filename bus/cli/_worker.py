@@ -10,6 +10,7 @@ the partitions; a stopped worker's partitions, and their states, move to the oth
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import importlib
 import inspect
 import signal
@@ -98,6 +99,11 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", min=1, help="worker processes to start in this group"),
         timer_interval: float = typer.Option(60.0, help="seconds between on_time calls (0: no timer)"),
         web_port: int = typer.Option(None, help="enable faust's web server on this port"),
+        clock: str = typer.Option("processing", "--clock",
+                                  help="processing: timers on the wall clock; event: on the stream's time "
+                                       "(a replayed year meets each deadline on its day)"),
+        lateness: float = typer.Option(3600.0, "--lateness",
+                                       help="with --clock event: seconds an event may lag behind its partition"),
     ) -> None:
         """Run processor cores (faust) until SIGINT/SIGTERM; states recover from their changelogs."""
         if workers > 1:
@@ -106,7 +112,10 @@ def register(app: typer.Typer) -> None:
         cores = load_cores(processor or [], s)
         names = ", ".join(getattr(c, "core", c).name for c in cores)
         err_console.print(f"worker {s.topic_prefix}{s.consumer_group} running: {names}")
-        run(_serve(s, cores, timer_interval=timer_interval, web_port=web_port))
+        if clock not in ("processing", "event"):
+            raise ConfigurationError(f"unknown clock {clock!r}", hint="use --clock processing or --clock event")
+        run(_serve(s, cores, timer_interval=timer_interval, web_port=web_port, clock=clock,
+                   lateness=dt.timedelta(seconds=lateness)))
 
 
 def main(argv: list[str] | None = None) -> None:

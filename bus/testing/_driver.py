@@ -1,6 +1,10 @@
 """An in-memory topology test driver for processor cores, after Kafka Streams' TopologyTestDriver.
 
-Every hop goes through the real wire: an input event is sealed (Avro single-object, CloudEvents
+The driver is a third shell of the bus's one per-record step (:class:`bus.Step`), beside the
+faust worker and :class:`bus.client.Subscriber`: skip by type, open, key, re-key, duplicate
+check, ``prepare`` (a :class:`bus.Binding`'s I/O step), process, derived ids, seal and the error
+policy are exactly what production runs; only the topics are lists in memory. Every hop goes
+through the real wire: an input event is sealed (Avro single-object, CloudEvents
 headers, Ed25519 signature by a test producer key), opened (verified, decoded) as a consumer
 would, handed to the core with a fake clock, and every output is sealed with the processor's
 key and stored as bytes, to be opened again when the test reads it. A schema drift, a
@@ -11,17 +15,19 @@ original bytes, as the real consumer routes them.
 
 from __future__ import annotations
 
+import asyncio
 import collections
-import copy
+import concurrent.futures
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
 
 from bus._catalog import Catalog, default_catalog
 from bus._errors import BusError
 from bus._keys import KeyDirectory, SigningKey, generate_key
-from bus._processor import Context, Processor, reads
-from bus._topics import topic_for_schema
+from bus._policy import Action, ErrorPolicy
+from bus._processor import Context, Processor
+from bus._step import Binding, Emit, Entry, Fail, Prepare, Rekey, Skip, Step
 from bus._wire import Event, Received, Record, Wire
 
 __all__ = ["FakeClock", "TestInputTopic", "TestOutputTopic", "TopologyTestDriver"]
@@ -99,24 +105,50 @@ class TestOutputTopic:
         return self._position >= len(self._driver.outputs[self.topic])
 
 
-class TopologyTestDriver:
-    """Runs one processor core over in-memory topics with a fake clock."""
+T = TypeVar("T")
 
-    def __init__(self, processor: Processor, *, catalog: Catalog | None = None,
-                 clock: FakeClock | None = None, processor_siren: str = "130000000") -> None:
-        self.processor = processor
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a ``prepare`` coroutine to its end from synchronous test code (in a thread if a loop runs)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class TopologyTestDriver:
+    """Runs one processor core (or a :class:`bus.Binding`) over in-memory topics with a fake clock."""
+
+    def __init__(self, processor: Processor | Binding, *, catalog: Catalog | None = None,
+                 clock: FakeClock | None = None, processor_siren: str = "130000000",
+                 policy: ErrorPolicy | None = None) -> None:
+        binding = processor if isinstance(processor, Binding) else Binding(processor)
+        self.processor = binding.core
+        self.prepare = binding.prepare
         self.catalog = catalog or default_catalog()
         self.clock = clock or FakeClock()
         self.directory = KeyDirectory()
         self._producers: dict[str, SigningKey] = {}
         key = self._key_for(processor_siren)
-        self.wire = Wire(self.catalog, self.directory, key, source=f"urn:siren:{processor_siren}:{processor.name}",
+        name = self.processor.name
+        self.wire = Wire(self.catalog, self.directory, key, source=f"urn:siren:{processor_siren}:{name}",
                          clock=self.clock)
-        self.states: dict[str, Any] = {}
-        self.tables: dict[str, dict[str, Any]] = {t: {} for t in processor.tables}
+        self.rekey_topic = f"rekey.{name}"
+        self.step = Step(self.wire, name=name, core=self.processor, policy=policy or ErrorPolicy(backoff_ms=0),
+                         rekey_topic=self.rekey_topic, prepares=self.prepare is not None)
+        self.entries: dict[str, Entry] = {}
+        self.tables: dict[str, dict[str, Any]] = {t: {} for t in self.processor.tables}
         self.outputs: dict[str, list[Record]] = collections.defaultdict(list)
         self.dead_letters: list[tuple[Record, BusError]] = []
+        self.stats: collections.Counter[str] = collections.Counter()
         self._offsets: collections.Counter[str] = collections.Counter()
+
+    @property
+    def states(self) -> dict[str, Any]:
+        """Every state by key (a copy: change them through records, not here)."""
+        return {key: entry.state for key, entry in self.entries.items()}
 
     def _key_for(self, siren: str) -> SigningKey:
         if siren not in self._producers:
@@ -147,41 +179,71 @@ class TopologyTestDriver:
         return Context(now=self.clock.now, tables=self.tables)
 
     def deliver(self, record: Record) -> None:
-        """What the faust shell does with one record: open, update tables or run the core."""
-        if record.topic not in self.tables and not reads(self.processor, record.headers):
-            return  # not one of the core's types: a shell skips it unread
+        """What the worker does with one record: a reference table's update, or the step."""
+        if record.topic in self.tables:
+            self._update_table(record)  # the worker's ReferenceTables reader
+        if record.topic not in self.processor.inputs and record.topic != self.rekey_topic:
+            return
+        attempt = 1
+        while True:
+            ctx = self.context()
+            decision = self.step.run(record, ctx=ctx, lookup=self.entries.get, attempt=attempt)
+            if isinstance(decision, Prepare):
+                assert self.prepare is not None
+                try:
+                    extra = _run_sync(self.prepare(decision.received))
+                except Exception as error:
+                    decision = self.step.failure(record, error, attempt, now=ctx.now)
+                else:
+                    decision = self.step.resume(decision, extra, ctx=ctx, lookup=self.entries.get, attempt=attempt)
+            if isinstance(decision, Fail) and decision.action is Action.RETRY:
+                self.stats["retried"] += 1  # the backoff is simulated: the fake clock does not move
+                attempt += 1
+                continue
+            break
+        if isinstance(decision, Skip):
+            self.stats[decision.reason] += 1
+        elif isinstance(decision, Rekey):
+            self.stats["rekeyed"] += 1
+            self._append(decision.record)
+            self.deliver(self.outputs[self.rekey_topic][-1])
+        elif isinstance(decision, Emit):
+            self._emit(decision)
+        else:
+            assert isinstance(decision, Fail)
+            if decision.action is Action.RAISE:
+                raise decision.error
+            assert decision.dead_letter is not None
+            self._append(decision.dead_letter)
+            self.dead_letters.append((self.step.original(record)[0], decision.error))  # type: ignore[arg-type]
+
+    def _update_table(self, record: Record) -> None:
         try:
             received = self.wire.open(record)
-            if record.topic in self.tables:
-                self.tables[record.topic][received.subject] = received.data
-            if record.topic not in self.processor.inputs:
-                return
-            key = self.processor.key(received, self.context())
-            if key is None:
-                return
-            state = self.states.get(key)
-            if state is None:
-                state = self.processor.initial_state()
-            new_state, events = self.processor.process(copy.deepcopy(state), received, self.context())
         except BusError as err:
+            self.stats["rejected_reference"] += 1
             self.dead_letters.append((record, err))
             return
-        self._emit(key, new_state, events)
+        self.tables[record.topic or ""][received.subject] = received.data
 
     def advance(self, delta: dt.timedelta) -> None:
         """Move the clock and fire every dossier's timers."""
         self.clock.advance(delta)
-        for key in sorted(self.states):
-            new_state, events = self.processor.on_time(copy.deepcopy(self.states[key]), key, self.context())
-            self._emit(key, new_state, events)
+        for key in sorted(self.entries):
+            decision = self.step.tick(key, self.entries[key], self.context())
+            if decision is not None:
+                self._emit(decision)
 
-    def _emit(self, key: str, state: Any, events: list[Event]) -> None:
-        self.states[key] = state
-        for event in events:
-            topic = topic_for_schema(event.schema)
-            record = self.wire.seal(event)
-            self.outputs[topic].append(Record(record.key, record.value, record.headers, topic, 0,
-                                              self._next_offset(topic), int(self.clock.now.timestamp() * 1000)))
+    def _emit(self, decision: Emit) -> None:
+        self.entries[decision.key] = decision.entry
+        for record in decision.outputs:
+            self._append(record)
+
+    def _append(self, record: Record) -> None:
+        topic = record.topic or ""
+        self.outputs[topic].append(Record(record.key, record.value, record.headers, topic, 0,
+                                          self._next_offset(topic), int(self.clock.now.timestamp() * 1000)))
 
     def state(self, key: str) -> Any:
-        return self.states.get(key)
+        entry = self.entries.get(key)
+        return None if entry is None else entry.state

@@ -181,7 +181,6 @@ def _bad_records(ctx: BusContext, good: Record) -> dict[str, tuple[Record, str]]
                         "UnknownKeyError"),
         "retired-key": (resign(dataclasses.replace(env, sigkeyid=retired.key_id, id=str(uuid.uuid4())), good.value,
                                retired), "KeyNotValidError"),
-        "duplicate-id": (good, "DuplicateEventError"),
         "oversized": (resign(env, good.value + b"\x00" * (300 * 1024)), "RecordTooLargeError"),
     }
 
@@ -226,3 +225,23 @@ async def test_bad_input_is_dead_lettered_with_its_original_bytes(settings, ctx)
         assert info["error_hint"], kind
         assert record.key == original.key and record.value == original.value, kind
         assert tuple(h for h in record.headers if not h[0].startswith(DLQ_PREFIX)) == original.headers, kind
+
+
+async def test_a_redelivered_event_is_handled_once_and_not_dead_lettered(settings, ctx):
+    topic = await new_topic(settings, "dup")
+    wire = ctx.wire()
+    first, second = wire.seal(company("42082007800012", 1)), wire.seal(company("42082007800013", 2))
+    async with Publisher(settings, wire) as publisher:
+        for record in (first, second, first):  # the same bytes, ce_id included, a second time
+            await publisher.send_raw(topic, record)
+    handled: list[str] = []
+
+    async def handler(received):
+        handled.append(received.id)
+
+    async with Subscriber(settings, wire, [topic], handler, processor="it-dup",
+                          group=f"g-{uuid.uuid4().hex[:6]}") as sub:
+        await sub.run(until=lambda: sub.stats["handled"] + sub.stats["duplicates"] >= 3)
+        assert sub.stats["dead_lettered"] == 0
+    assert sorted(handled) == sorted({dict(first.headers)["ce_id"].decode(), dict(second.headers)["ce_id"].decode()})
+    assert sub.stats["duplicates"] == 1

@@ -181,9 +181,10 @@ def test_own_outputs_and_foreign_events_are_ignored() -> None:
     chain.pipe(award())
     chain.pipe(invoice())
     (checked,) = chain.read()
+    before = chain.state()
     chain.pipe(Event(type=checked.type, subject=checked.subject, schema=checked.schema.name, data=checked.data))
     assert chain.read() == []
-    assert len(chain.state()["seen"]) == 2
+    assert chain.state() == before
 
 
 def test_an_award_settling_several_contracts_opens_none() -> None:

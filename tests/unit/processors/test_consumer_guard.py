@@ -57,3 +57,69 @@ async def test_a_fetch_with_no_active_partition_reads_nothing():
     thread = SimpleNamespace(consumer=SimpleNamespace(flow_active=True))
     assert await AIOKafkaConsumerThread._fetch_records(thread, consumer=None, active_partitions=set()) == {}
     assert AIOKafkaConsumerThread._bus_guarded is True
+
+
+class StandInFaustConsumer:
+    """What the guarded ``Consumer.getmany`` uses of faust's consumer, recording the seeks."""
+
+    def __init__(self, records: dict, active: set, *, generation_changes_after: int | None = None) -> None:
+        self.records, self.active, self.seeks = records, active, {}
+        self.flow_active, self.should_stop, self._buffered_partitions = True, False, set()
+        self.delivered = 0
+        self.generation_changes_after = generation_changes_after
+        self.scheduler = SimpleNamespace(iterate=lambda recs: ((tp, r) for tp, rs in recs.items() for r in rs))
+        self.app = SimpleNamespace(monitor=SimpleNamespace(track_tp_end_offset=lambda tp, hw: None))
+        self.app.consumer_generation_id = 1
+        self.log = SimpleNamespace(warning=lambda message: None)
+
+    async def _wait_next_records(self, timeout: float):
+        return self.records, self.active
+
+    def highwater(self, tp):
+        return 0
+
+    def _to_message(self, tp, record):
+        self.delivered += 1
+        if self.generation_changes_after is not None and self.delivered >= self.generation_changes_after:
+            self.app.consumer_generation_id = 2  # a rebalance while the fetch is being delivered
+        return (tp, record.offset)
+
+    def assignment(self):
+        return {INPUT, FRESH, AT_ZERO}
+
+    async def seek(self, tp, offset):
+        self.seeks[tp] = offset
+
+
+def records(tp: TopicPartition, *offsets: int) -> list:
+    return [SimpleNamespace(offset=o) for o in offsets]
+
+
+async def test_records_of_an_inactive_partition_are_read_again_not_skipped():
+    from faust.transport.consumer import Consumer
+
+    guard_consumer()
+    consumer = StandInFaustConsumer({INPUT: records(INPUT, 10, 11), FRESH: records(FRESH, 4, 5)}, {INPUT})
+    got = [m async for _, m in Consumer.getmany(consumer, 1.0)]
+    assert got == [(INPUT, 10), (INPUT, 11)]
+    assert consumer.seeks == {FRESH: 4}  # fetched again from the first dropped record
+
+
+async def test_records_cut_by_a_new_generation_are_read_again():
+    from faust.transport.consumer import Consumer
+
+    guard_consumer()
+    consumer = StandInFaustConsumer({INPUT: records(INPUT, 10, 11, 12), AT_ZERO: records(AT_ZERO, 0, 1)},
+                                    {INPUT, AT_ZERO}, generation_changes_after=2)
+    got = [m async for _, m in Consumer.getmany(consumer, 1.0)]
+    assert got == [(INPUT, 10), (INPUT, 11)]
+    assert consumer.seeks == {INPUT: 12, AT_ZERO: 0}
+
+
+async def test_a_gap_in_offsets_is_never_committed_as_done():
+    from faust.transport.consumer import Consumer
+
+    guard_consumer()
+    consumer = SimpleNamespace(_committed_offset={INPUT: 9}, _gap={})
+    await Consumer._add_gap(consumer, INPUT, 10, 14)
+    assert consumer._gap == {}  # faust would mark 10..14 done; the guard leaves them to be read
