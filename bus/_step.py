@@ -91,20 +91,26 @@ class Binding:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Entry:
-    """A core's state for one key, with the ids of the events last processed into it."""
+    """A core's state for one key, the ids of the events last processed into it and, on event
+    time, the moment its timers last ran."""
 
     state: Any
     seen: tuple[str, ...] = ()
+    timers_at: dt.datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"state": self.state, "seen": list(self.seen)}
+        value = {"state": self.state, "seen": list(self.seen)}
+        if self.timers_at is not None:
+            value["timers_at"] = self.timers_at.isoformat()
+        return value
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Entry:
-        return cls(value["state"], tuple(value.get("seen", ())))
+        at = value.get("timers_at")
+        return cls(value["state"], tuple(value.get("seen", ())), dt.datetime.fromisoformat(at) if at else None)
 
     def after(self, state: Any, event_id: str) -> Entry:
-        return Entry(state, (*self.seen, event_id)[-SEEN_PER_KEY:])
+        return Entry(state, (*self.seen, event_id)[-SEEN_PER_KEY:], self.timers_at)
 
 
 # -- decisions ------------------------------------------------------------------------------------
@@ -221,7 +227,9 @@ class Step:
     topic is partitioned like the state, else it is re-keyed to ``rekey_topic``. ``prepares``:
     the core's binding has a ``prepare`` step, asked for (:class:`Prepare`) before ``process``.
     ``event_time``: ``ctx.now`` of ``process`` is the event's own ``ce_time`` (a replay then
-    decides as the live run did), not the shell's clock.
+    decides as the live run did), not the shell's clock; and before an event is processed, its
+    state's timers run for each day since they last ran, up to the event's time, as the live
+    run's periodic timer did (see :meth:`tick`).
     """
 
     def __init__(self, wire: Wire, *, name: str, core: Processor | None = None,
@@ -309,16 +317,52 @@ class Step:
     # -- timers ---------------------------------------------------------------------------------
 
     def tick(self, key: str, entry: Entry, ctx: Context) -> Emit | None:
-        """``core.on_time`` for one state at ``ctx.now``: the new entry and its sealed outputs, or None."""
+        """``core.on_time`` for one state at ``ctx.now``: the new entry and its sealed outputs, or None.
+
+        On event time, timers run once for each day since they last ran for this state (at noon
+        UTC, the same date in Paris), the last run at ``ctx.now`` itself: a state meets each
+        deadline on its day whatever the pace of the replay; and not again within the same day.
+        """
         assert self.core is not None
-        state, outputs = self.core.on_time(copy.deepcopy(entry.state), key, ctx)
-        if state == entry.state and not outputs:
+        entry, outputs = self._timers(key, entry, ctx)
+        if not outputs and entry is None:
             return None
-        # A tick has no cause: the state it started from names it, so a re-run after a crash
-        # (the new state unwritten) gives the same ids, on the same day.
-        before = hashlib.sha256(json.dumps(entry.to_json(), sort_keys=True).encode()).hexdigest()
-        sealed = self._seal(outputs, key, f"on_time:{before}", None, ctx.now)
-        return Emit(key, Entry(state, entry.seen), sealed, None)
+        assert entry is not None
+        return Emit(key, entry, tuple(outputs), None)
+
+    def _moments(self, entry: Entry, now: dt.datetime) -> list[dt.datetime]:
+        if not self.event_time:
+            return [now]
+        if entry.timers_at is None:
+            return []  # first event of the state: nothing could be due before it
+        moments = []
+        day = entry.timers_at.astimezone(dt.UTC).date() + dt.timedelta(days=1)
+        last = now.astimezone(dt.UTC).date()
+        while day <= last:
+            moments.append(now if day == last else dt.datetime.combine(day, dt.time(12), dt.UTC))
+            day += dt.timedelta(days=1)
+        return moments
+
+    def _timers(self, key: str, entry: Entry, ctx: Context) -> tuple[Entry | None, list[Record]]:
+        """Run the timers due at ``ctx.now``: the entry after them (None if unchanged) and their outputs."""
+        assert self.core is not None
+        outputs: list[Record] = []
+        changed = False
+        moments = self._moments(entry, ctx.now)
+        for moment in moments:
+            state, events = self.core.on_time(copy.deepcopy(entry.state), key, dataclasses.replace(ctx, now=moment))
+            if state != entry.state or events:
+                # A tick has no cause: the state it started from names it, so a re-run after a
+                # crash (the new state unwritten) gives the same ids, on the same day.
+                before = hashlib.sha256(json.dumps({"state": entry.state, "seen": list(entry.seen)},
+                                                   sort_keys=True).encode()).hexdigest()
+                outputs += self._seal(events, key, f"on_time:{before}", None, moment)
+                entry = Entry(state, entry.seen, entry.timers_at)
+                changed = True
+        if self.event_time and (entry.timers_at is None or moments):  # at most once a day per state
+            entry = Entry(entry.state, entry.seen, ctx.now)
+            changed = True
+        return (entry if changed else None), outputs
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -351,12 +395,18 @@ class Step:
 
     def _process(self, received: Received, key: str, ctx: Context, lookup: Callable[[str], Entry | None]) -> Emit:
         assert self.core is not None
+        entry = lookup(key) or Entry(self.core.initial_state())
+        timed: list[Record] = []
         if self.event_time:
             ctx = dataclasses.replace(ctx, now=received.time)
-        entry = lookup(key) or Entry(self.core.initial_state())
+            if entry.timers_at is not None:  # the timers the live run would have run before this event
+                ticked, timed = self._timers(key, entry, ctx)
+                entry = ticked or entry
+            else:
+                entry = Entry(entry.state, entry.seen, received.time)
         state, outputs = self.core.process(copy.deepcopy(entry.state), received, ctx)
         sealed = self._seal(outputs, key, received.id, received.envelope.id, ctx.now)
-        return Emit(key, entry.after(state, received.id), sealed, received.id, received.time)
+        return Emit(key, entry.after(state, received.id), (*timed, *sealed), received.id, received.time)
 
     def _seal(self, outputs: Sequence[Event], key: str, cause: str, clock_id: str | None,
               now: dt.datetime) -> tuple[Record, ...]:

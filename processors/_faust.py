@@ -28,9 +28,10 @@ A core (:class:`bus.Processor`) knows nothing of faust. :class:`CoreShell` gives
   outputs carry the same ``ce_id`` (derived from their cause), so consumers drop the copies;
 - a timer calling ``core.on_time`` for each key this worker owns, never while a batch is in flight
   (one writer of states at a time, so the changelog always ends with the newest state), on the
-  processing clock or, with ``clock="event"``, on the stream's time (:class:`bus.Watermarks`):
-  a tick then runs once for each day the watermark crossed, so a replayed year meets each
-  deadline on its day.
+  processing clock or, with ``clock="event"``, on the stream's time: each state's timers run
+  for each day up to the time of its next event before that event (in the step), and states
+  no event reaches any more follow the watermark (:class:`bus.Watermarks`), so a replayed year
+  meets each deadline on its day.
 """
 
 from __future__ import annotations
@@ -123,15 +124,25 @@ class ReferenceTables:
             behind = {tp for tp in tps if ends[tp] > 0}
             for tp in tps:
                 await consumer.seek_to_beginning(tp)
+            log.info("reference tables: reading %s partitions up to %s", len(tps),
+                     {f"{tp.topic}[{tp.partition}]": end for tp, end in ends.items() if end})
+            waits = 0
             while True:
-                if not behind:
+                if not behind and not self.ready.is_set():
+                    log.info("reference tables ready (%s rejected records)", self.rejected)
                     self.ready.set()
                 batch = await consumer.getmany(timeout_ms=500)
                 for tp, messages in batch.items():
                     for m in messages:
                         self._apply(names[tp.topic], Record(m.key, m.value, tuple(m.headers or ()), tp.topic,
                                                             tp.partition, m.offset, m.timestamp))
-                behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
+                positions = {tp: await consumer.position(tp) for tp in behind}
+                behind = {tp for tp in behind if positions[tp] < ends[tp]}
+                waits = 0 if batch else waits + 1
+                if behind and waits and waits % 20 == 0:  # ~10 s without a record while not ready: say where
+                    log.warning("reference tables still not ready (no processor runs until they are): %s",
+                                ", ".join(f"{tp.topic}[{tp.partition}] at {positions[tp]} of {ends[tp]}"
+                                          for tp in sorted(behind)))
         finally:
             await consumer.stop()
 
@@ -180,7 +191,6 @@ class CoreShell:
             dead_letter_topic=specs["deadletter"].name, partitions=self.partitions,
             state_partitions=STATE_PARTITIONS, prepares=self.prepare is not None, event_time=clock == "event")
         self.watermarks = Watermarks(lateness) if clock == "event" else None
-        self.ticked: dt.date | None = None  # on event time: the last day whose timers ran
         self.last_offsets: dict[Any, int] = {}
         self.stats: Counter[str] = Counter()
         self.batch_size, self.batch_within = batch_size, batch_within
@@ -214,11 +224,6 @@ class CoreShell:
                                     int(m.timestamp * 1000) if m.timestamp is not None else None)
                     self.last_offsets[m.tp] = m.offset
                     pending += await self._handle(record, staged)
-                    if self.watermarks is not None:
-                        # On event time, timers run in the stream's order: as soon as the
-                        # watermark passes a day, before the records that follow.
-                        for moment in self._due_moments():
-                            pending += await self._tick_owned(moment, staged)
                 # The batch is acknowledged (so committable) only when Kafka has every output, then
                 # every state it changed.
                 await self._delivered(pending, staged)
@@ -313,21 +318,21 @@ class CoreShell:
     async def _tick(self) -> None:
         if not self.references.ready.is_set():
             return
+        now = self.bus.clock() if self.watermarks is None else self._watermark()
+        if now is None:
+            return
         async with self.writing:
             staged: dict[bytes, Any] = {}
-            pending: list[Awaitable[Any]] = []
-            moments = [self.bus.clock()] if self.watermarks is None else self._due_moments()
-            for moment in moments:
-                pending += await self._tick_owned(moment, staged)
+            pending = await self._tick_owned(now, staged)
             await self._delivered(pending, staged)
 
-    def _due_moments(self) -> list[dt.datetime]:
-        """On event time: the moments timers are due at, one per day the watermark crossed.
+    def _watermark(self) -> dt.datetime | None:
+        """On event time: the time the states no event reaches any more have got to.
 
-        The watermark (:class:`bus.Watermarks`) is the oldest event time of the input partitions
-        this worker has read but not to their end (a partition read to its end does not hold
-        time back), minus the allowed lateness. Each day it crosses gives one tick, at noon UTC
-        (the same date in Paris), so a replayed year runs each deadline's timer on its day.
+        A state's own events run its timers up to their time (:meth:`bus.Step.tick`); this
+        periodic tick moves the others to the watermark (:class:`bus.Watermarks`): the oldest
+        event time of the input partitions this worker has not read to their end (a partition
+        read to its end does not hold time back), minus the allowed lateness.
         """
         assert self.watermarks is not None
         consumer = self.app.consumer
@@ -336,22 +341,10 @@ class CoreShell:
         self.watermarks.keep({(tp.topic, tp.partition) for tp in assigned})
         behind = [(tp.topic, tp.partition) for tp in assigned
                   if tp in self.last_offsets and self.last_offsets[tp] + 1 < (consumer.highwater(tp) or 0)]
-        now = self.watermarks.now(behind)
-        if now is None:
-            return []
-        if self.ticked is None:
-            self.ticked = now.date()
-            return [now]
-        moments = []
-        day = self.ticked + dt.timedelta(days=1)
-        while day <= now.date():
-            moments.append(dt.datetime.combine(day, dt.time(12), dt.UTC) if day < now.date() else now)
-            day += dt.timedelta(days=1)
-        self.ticked = max(self.ticked, now.date())
-        return moments
+        return self.watermarks.now(behind)
 
     async def _tick_owned(self, now: dt.datetime, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
-        """``on_time`` at ``now`` for each state this worker owns; the states are staged, the sends returned."""
+        """Timers at ``now`` for each state this worker owns; the states are staged, the sends returned."""
         ctx = self.context(now)
         pending: list[Awaitable[Any]] = []
         for key in self.owned_keys():

@@ -119,11 +119,15 @@ def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 
 class TopologyTestDriver:
-    """Runs one processor core (or a :class:`bus.Binding`) over in-memory topics with a fake clock."""
+    """Runs one processor core (or a :class:`bus.Binding`) over in-memory topics with a fake clock.
+
+    ``event_time``: as ``bus worker --clock event``, the core sees each event's own time and a
+    state's timers catch up to it before it is processed (:class:`bus.Step`).
+    """
 
     def __init__(self, processor: Processor | Binding, *, catalog: Catalog | None = None,
                  clock: FakeClock | None = None, processor_siren: str = "130000000",
-                 policy: ErrorPolicy | None = None) -> None:
+                 policy: ErrorPolicy | None = None, event_time: bool = False) -> None:
         binding = processor if isinstance(processor, Binding) else Binding(processor)
         self.processor = binding.core
         self.prepare = binding.prepare
@@ -137,7 +141,7 @@ class TopologyTestDriver:
                          clock=self.clock)
         self.rekey_topic = f"rekey.{name}"
         self.step = Step(self.wire, name=name, core=self.processor, policy=policy or ErrorPolicy(backoff_ms=0),
-                         rekey_topic=self.rekey_topic, prepares=self.prepare is not None)
+                         rekey_topic=self.rekey_topic, prepares=self.prepare is not None, event_time=event_time)
         self.entries: dict[str, Entry] = {}
         self.tables: dict[str, dict[str, Any]] = {t: {} for t in self.processor.tables}
         self.outputs: dict[str, list[Record]] = collections.defaultdict(list)

@@ -111,7 +111,7 @@ class Worker:
         self.runs = 0
         self.secret = secrets.token_hex(32)  # kept across restarts: the same pseudonyms
 
-    def start(self) -> None:
+    def start(self, *options: str) -> None:
         s = self.bus.settings
         env = {**os.environ, "BUS_BOOTSTRAP_SERVERS": s.bootstrap, "BUS_TOPIC_PREFIX": s.topic_prefix,
                "BUS_STATE_DIR": str(s.state_dir), "BUS_SOURCE": s.source, "BUS_CONSUMER_GROUP": s.consumer_group,
@@ -122,7 +122,7 @@ class Worker:
         self.runs += 1
         with (self.logs / f"worker-{self.runs}.log").open("wb") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bus.cli._worker", "worker", "--timer-interval", "5"],
+                [sys.executable, "-m", "bus.cli._worker", "worker", "--timer-interval", "5", *options],
                 env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
     def log(self) -> str:

@@ -210,3 +210,44 @@ def test_the_driver_retries_then_dead_letters_as_the_policy_says():
     ((record, error),) = driver.dead_letters
     assert record.value == sent.value and type(error).__name__ == "DeliveryError"
     assert dict(driver.outputs["deadletter"][0].headers)["dlq_attempts"] == b"3"
+
+
+@dataclasses.dataclass
+class Deadline:
+    """Announces, once, that a dossier is still open the day after its deadline (its first event + 30 days)."""
+
+    name: str = "deadline"
+    inputs: tuple[str, ...] = (COMPANIES,)
+    tables: tuple[str, ...] = ()
+
+    def key(self, event: Received, ctx: Context):
+        return event.subject
+
+    def initial_state(self):
+        return {"deadline": None, "announced": None, "closed": None}
+
+    def process(self, state, event: Received, ctx: Context):
+        if state["deadline"] is None:
+            state["deadline"] = (ctx.now.date() + dt.timedelta(days=30)).isoformat()
+        elif event.data["administrative_state"] == "CLOSED":
+            state["closed"] = ctx.now.date().isoformat()
+        return state, []
+
+    def on_time(self, state, key, ctx: Context):
+        if state["closed"] is None and state["announced"] is None and ctx.now.date().isoformat() > state["deadline"]:
+            state["announced"] = ctx.now.date().isoformat()
+        return state, []
+
+
+def test_on_event_time_a_states_timers_catch_up_day_by_day_before_its_next_event(wire):
+    step = Step(wire, name="deadline", core=Deadline(), event_time=True)
+    opened = dataclasses.replace(company_event(), time=dt.datetime(2026, 2, 1, 9, tzinfo=dt.UTC))
+    closed = dataclasses.replace(company_event(administrative_state="CLOSED"), time=dt.datetime(2026, 3, 20, 9, tzinfo=dt.UTC))
+    first = step.run(wire.seal(opened), ctx=ctx(), lookup=lambda k: None)
+    assert first.entry.timers_at == opened.time
+    second = step.run(wire.seal(closed), ctx=ctx(), lookup={first.key: first.entry}.get)
+    # the deadline (3 March) passed while no event came: announced on 4 March, as live
+    assert second.entry.state == {"deadline": "2026-03-03", "announced": "2026-03-04", "closed": "2026-03-20"}
+    assert second.entry.timers_at == closed.time
+    again = step.tick(second.key, second.entry, Context(now=closed.time + dt.timedelta(hours=2)))
+    assert again is None  # the same day: timers do not run twice
