@@ -27,6 +27,7 @@ from ._errors import (
     IncompatibleSchemaError,
     KeyNotValidError,
     MalformedDocumentError,
+    NoValidKeyError,
     NonConformantError,
     PayloadDecodeError,
     PayloadEncodeError,
@@ -39,7 +40,7 @@ from ._errors import (
     UnknownSchemaError,
     UnsafeDocumentError,
 )
-from ._keys import KeyDirectory, KeyStore, PublicKey, SigningKey, generate_key
+from ._keys import KeyDirectory, Keyring, KeyStore, PublicKey, SigningKey, generate_key
 from ._policy import Action, ErrorPolicy
 from ._processor import Context, Processor, follow_up
 from ._runtime import BusContext
@@ -80,8 +81,10 @@ __all__ = [
     "KeyDirectory",
     "KeyNotValidError",
     "KeyStore",
+    "Keyring",
     "LocalContentStore",
     "MalformedDocumentError",
+    "NoValidKeyError",
     "NonConformantError",
     "PayloadDecodeError",
     "PayloadEncodeError",

@@ -24,6 +24,7 @@ context needed to act on it (topic, partition, offset, document, xpath, rule) an
     ├── SecurityError ................. signatures and keys
     │   ├── UnknownKeyError ........... the signing key is not in the key directory
     │   ├── KeyNotValidError .......... the key was not valid at the event's time
+    │   ├── NoValidKeyError ........... no signing key of the source is valid at the event's time
     │   └── SignatureError ............ the signature does not match the bytes
     └── DeliveryError ................. producing or consuming
         ├── DuplicateEventError ....... a ``ce_id`` already processed
@@ -49,6 +50,7 @@ __all__ = [
     "IncompatibleSchemaError",
     "KeyNotValidError",
     "MalformedDocumentError",
+    "NoValidKeyError",
     "NonConformantError",
     "PayloadDecodeError",
     "PayloadEncodeError",
@@ -163,6 +165,15 @@ class UnknownKeyError(SecurityError):
 
 class KeyNotValidError(SecurityError):
     default_hint = "the key was not valid at the event's time: the producer must sign with its current key"
+
+
+class NoValidKeyError(SecurityError):
+    """Raised when sealing: none of the signer's keys is valid at the event's time (nothing is sent).
+
+    Context: ``siren``, ``at`` (the event time).
+    """
+
+    default_hint = "create a key valid at that time with `bus keys generate SIREN --valid-from DATE`"
 
 
 class SignatureError(SecurityError):

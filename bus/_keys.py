@@ -23,9 +23,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from ._errors import ConfigurationError, KeyNotValidError, SignatureError, UnknownKeyError
+from ._errors import ConfigurationError, KeyNotValidError, NoValidKeyError, SignatureError, UnknownKeyError
 
-__all__ = ["Algorithm", "KeyDirectory", "KeyStore", "PublicKey", "SigningKey", "generate_key"]
+__all__ = ["Algorithm", "KeyDirectory", "KeyStore", "Keyring", "PublicKey", "SigningKey", "generate_key"]
 
 Algorithm = Literal["ED25519", "ECDSA_P256_SHA256"]
 #: Tolerated difference between a producer's clock and the broker's when checking validity.
@@ -158,6 +158,46 @@ def generate_key(
     return _self_sign(public, private)
 
 
+class Keyring:
+    """The signing keys a producer may sign with; picks, for each event, the key valid at its time.
+
+    A verifier checks the key against the event's time (``ce_time``), so the signer chooses by
+    the same rule: among the keys of the source's SIREN, the newest one valid at that time. An
+    administration that rotated its keys, or back-filled a past year, thus signs every event
+    with a key its verifiers accept. Only the signer's own records count here (a retirement it
+    has not stored is the verifier's to enforce).
+    """
+
+    def __init__(self, keys: Iterable[SigningKey]) -> None:
+        by_id = {k.key_id: k for k in keys}
+        self.keys: tuple[SigningKey, ...] = tuple(sorted(by_id.values(), key=lambda k: k.public.valid_from))
+
+    def for_event(self, at: dt.datetime, siren: str | None = None) -> SigningKey:
+        """The newest key of ``siren`` valid at ``at``; raise :class:`NoValidKeyError` when none is.
+
+        With ``siren`` None, or when the ring holds no key of that SIREN (a wire signing for a
+        system source), every key of the ring is a candidate.
+        """
+        candidates = list(self.keys)
+        if siren is not None:
+            candidates = [k for k in self.keys if k.public.siren == siren] or candidates
+        for key in reversed(candidates):
+            if key.public.valid_at(at):
+                return key
+        who = siren or (candidates[0].public.siren if candidates else "?")
+        periods = ", ".join(
+            f"{k.key_id} from {k.public.valid_from.date()}"
+            + (f" until {k.public.valid_until.date()}" if k.public.valid_until else "") for k in candidates)
+        raise NoValidKeyError(
+            f"no signing key of SIREN {who} is valid at the event time {at.isoformat()}"
+            + (f" (keys: {periods})" if periods else " (no key)"),
+            hint=f"create one valid then with `bus keys generate {who} --valid-from {at.date().isoformat()}`",
+            siren=who)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 class KeyDirectory:
     """Public keys by key id: verifies event signatures against the signer's validity period."""
 
@@ -271,6 +311,10 @@ class KeyStore:
         if not isinstance(private, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
             raise ConfigurationError(f"key {public.key_id} has an unsupported type")
         return SigningKey(public, private)
+
+    def keyring(self, siren: str) -> Keyring:
+        """Every stored ``EVENTS`` key of ``siren``, to sign each event with the key valid at its time."""
+        return Keyring(k for k in self.load_all(siren) if k.public.purpose == "EVENTS")
 
     def current(self, siren: str, at: dt.datetime) -> SigningKey:
         """The key of ``siren`` valid at ``at`` (the newest when several are)."""

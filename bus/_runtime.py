@@ -3,7 +3,8 @@
 :class:`BusContext` is what commands, workers and tests start from. ``await
 BusContext.connect(settings)`` creates the topics (idempotently), publishes the shipped schemas
 on the catalog topic, learns historic schemas and every administration's public keys from
-their compacted topics, and loads this producer's signing key from the local key store.
+their compacted topics, and loads this producer's signing keys from the local key store: :meth:`BusContext.wire` signs
+each event with the key of the source's SIREN valid at the event's time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 from ._catalog import Catalog, default_catalog
 from ._errors import BusError, ConfigurationError, SecurityError
-from ._keys import KeyDirectory, KeyStore, PublicKey, SigningKey
+from ._keys import KeyDirectory, Keyring, KeyStore, PublicKey, SigningKey
 from ._settings import BusSettings
 from ._topics import ensure_topics, topic_map
 from ._wire import Event, Record, Wire, utc_now
@@ -46,7 +47,11 @@ def key_store(settings: BusSettings) -> KeyStore:
 
 @dataclasses.dataclass
 class BusContext:
-    """Everything a process needs to seal and open events on one cluster."""
+    """Everything a process needs to seal and open events on one cluster.
+
+    ``signer`` is the source's key valid now (None when there is none); ``keyring`` every
+    stored key of the source's SIREN, so an event dated in another key's period gets that key.
+    """
 
     settings: BusSettings
     catalog: Catalog
@@ -55,19 +60,21 @@ class BusContext:
     signer: SigningKey | None
     clock: Callable[[], dt.datetime] = utc_now
     rejected_keys: int = 0
+    keyring: Keyring | None = None
 
     @classmethod
     def offline(cls, settings: BusSettings, *, clock: Callable[[], dt.datetime] = utc_now) -> BusContext:
         """A context from local files only (no broker): shipped catalog, local keys."""
         store = key_store(settings)
         directory = KeyDirectory(k.public for k in store.load_all())
-        signer = None
+        signer = keyring = None
         try:
             siren = siren_of_source(settings.source)
+            keyring = store.keyring(siren)
             signer = store.current(siren, clock())
         except ConfigurationError:
             signer = None
-        return cls(settings, default_catalog(), directory, store, signer, clock)
+        return cls(settings, default_catalog(), directory, store, signer, clock, keyring=keyring)
 
     @classmethod
     async def connect(cls, settings: BusSettings, *, clock: Callable[[], dt.datetime] = utc_now,
@@ -87,9 +94,15 @@ class BusContext:
         await ctx.publish_schemas()
         return ctx
 
+    def signing_keys(self) -> Keyring | None:
+        """The keys :meth:`wire` signs with: the stored ones of the source's SIREN and ``signer``."""
+        keys = [*(self.keyring.keys if self.keyring is not None else ()),
+                *((self.signer,) if self.signer is not None else ())]
+        return Keyring(keys) if keys else None
+
     def wire(self) -> Wire:
-        return Wire(self.catalog, self.directory, self.signer, source=self.settings.source, clock=self.clock,
-                    max_event_bytes=self.settings.max_event_bytes)
+        return Wire(self.catalog, self.directory, self.signing_keys(), source=self.settings.source,
+                    clock=self.clock, max_event_bytes=self.settings.max_event_bytes)
 
     def topic(self, key: str) -> str:
         return topic_map(self.settings)[key].name

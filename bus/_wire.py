@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -21,11 +22,12 @@ from ._catalog import Catalog, Schema
 from ._codec import decode, encode, fingerprint_of
 from ._envelope import Envelope, format_time
 from ._errors import EnvelopeError, RecordTooLargeError
-from ._keys import KeyDirectory, SigningKey
+from ._keys import KeyDirectory, Keyring, SigningKey
 
 __all__ = ["Event", "Received", "Record", "Wire", "utc_now"]
 
 Headers = Sequence[tuple[str, bytes]]
+_SOURCE_SIREN = re.compile(r"^urn:siren:(\d{9})(?::|$)")
 
 
 def utc_now() -> dt.datetime:
@@ -101,13 +103,18 @@ class Received:
 
 
 class Wire:
-    """Applies the wire contract with one catalog, one key directory and (to publish) one key."""
+    """Applies the wire contract with one catalog, one key directory and (to publish) signing keys.
+
+    ``signer`` is one key or a :class:`Keyring`; either way each event is signed with the key of
+    its source's SIREN valid at the event's time (``ce_time``), the rule its verifiers apply, and
+    sealing refuses (:class:`NoValidKeyError`) when there is none.
+    """
 
     def __init__(
         self,
         catalog: Catalog,
         keys: KeyDirectory,
-        signer: SigningKey | None = None,
+        signer: SigningKey | Keyring | None = None,
         *,
         source: str | None = None,
         clock: Callable[[], dt.datetime] = utc_now,
@@ -119,11 +126,20 @@ class Wire:
         self.source = source
         self.clock = clock
         self.max_event_bytes = max_event_bytes
+        self._ring = Keyring([signer]) if isinstance(signer, SigningKey) else signer
+
+    def signing_key(self, at: dt.datetime, source: str | None = None) -> SigningKey:
+        """The key this wire signs an event of ``source`` (default: the wire's) dated ``at`` with."""
+        if self._ring is None or not len(self._ring):
+            raise EnvelopeError("this wire has no signing key", hint="configure BUS_SOURCE and `bus keys generate`")
+        match = _SOURCE_SIREN.match(source or self.source or "")
+        return self._ring.for_event(at, match.group(1) if match else None)
 
     def seal(self, event: Event) -> Record:
-        """Encode, envelope and sign ``event``; raises if it is too large for an event."""
-        if self.signer is None:
-            raise EnvelopeError("this wire has no signing key", hint="configure BUS_SOURCE and `bus keys generate`")
+        """Encode, envelope and sign ``event``; raises if it is too large or no key is valid at its time."""
+        moment = event.time or self.clock()
+        time_text = format_time(moment)  # refuses a naive time before any key is compared with it
+        key = self.signing_key(moment, event.source)
         schema = self.catalog.latest(event.schema)
         payload = encode(schema, event.data)
         if len(payload) > self.max_event_bytes:
@@ -131,16 +147,16 @@ class Wire:
                 f"{event.type} payload is {len(payload)} bytes, above {self.max_event_bytes}", subject=event.subject)
         envelope = Envelope(
             id=event.id or uuid7(),
-            source=event.source or self.source or f"urn:siren:{self.signer.public.siren}:bus",
+            source=event.source or self.source or f"urn:siren:{key.public.siren}:bus",
             type=event.type,
             subject=event.subject,
-            time=format_time(event.time or self.clock()),
+            time=time_text,
             dataschema=schema.dataschema,
-            sigkeyid=self.signer.key_id,
+            sigkeyid=key.key_id,
             correlationid=event.correlationid,
             causationid=event.causationid,
         )
-        headers = envelope.to_headers(signature=self.signer.sign(envelope.signing_bytes(payload)))
+        headers = envelope.to_headers(signature=key.sign(envelope.signing_bytes(payload)))
         return Record(key=event.subject.encode(), value=payload, headers=tuple(headers))
 
     def open(self, record: Record) -> Received:

@@ -26,11 +26,13 @@ def register(app: typer.Typer) -> None:
         owner: str = typer.Option("", help="name of the administration or system"),
         algorithm: str = typer.Option("ED25519", help="ED25519 or ECDSA_P256_SHA256"),
         publish: bool = typer.Option(True, help="publish the public key on the administrations topic"),
+        valid_from: str = typer.Option(None, "--valid-from", help="start of validity, ISO 8601 (default: now); "
+                                       "a past date lets the key sign events of that period"),
     ) -> None:
         """Create a key pair, store the private key (mode 0600) and publish the public key."""
         s = settings()
         key = generate_key(siren, owner or f"SIREN {siren}", algorithm=_algorithm(algorithm),
-                           valid_from=dt.datetime.now(dt.UTC))
+                           valid_from=_moment(valid_from) if valid_from else dt.datetime.now(dt.UTC))
         path = key_store(s).save(key)
         console.print(f"key [bold]{key.key_id}[/] ({key.public.algorithm}) stored in {path}")
         if publish:
@@ -79,6 +81,14 @@ def register(app: typer.Typer) -> None:
             table.add_row(k.key_id, k.owner, k.algorithm, k.purpose, k.valid_from.isoformat(timespec="seconds"),
                           k.valid_until.isoformat(timespec="seconds") if k.valid_until else "current")
         console.print(table)
+
+
+def _moment(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 date or time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _algorithm(name: str) -> Algorithm:

@@ -5,9 +5,10 @@ record dead-lettered with its original bytes. Then the attestations of the URSSA
 are published and ``bus worker`` starts (:mod:`bus.demo._worker`), and every party publishes
 what it would send, dated in 2025, signed with its own key, while the demo reads the
 processors' answers: the acts (phase 2), the procurement (3), the invoices and the accounting
-chain (4), the archives (5). Every native document the bus produced is written to ``out``
-when given. Each run has its own id in dossier ids and numbers, so the demo can be played
-again on the same broker.
+chain (4), the archives (5). Last, the ledger checkpoints every log (6), so ``bus verify``
+right after the demo is clean on the family topics and names the forged record. Every native
+document the bus produced is written to ``out`` when given. Each run has its own id in dossier
+ids and numbers, so the demo can be played again on the same broker.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ._acts import acts_phase
 from ._archives import archives_phase
 from ._invoices import invoices_phase
 from ._keys import demo_keys
+from ._ledger import checkpoint_phase
 from ._procurement import procurement_phase, publish_attestations
 from ._reference import reference_phase
 from ._stage import Stage, Watcher
@@ -74,6 +76,7 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
             await stage.close()
         how = "killed after the stop deadline" if worker.killed else f"stopped, exit status {worker.exit_status}"
         console.print(f"bus worker {how}")
+        summary.update(await checkpoint_phase(ctx, summary["forged record"], console))
         published = summary.get("companies published", 0) + summary.get("forgeries dead-lettered", 0)
         summary["events published"] = published + sum(stage.published.values())
         summary["events produced by processors"] = len(watcher.produced_by(worker_source))

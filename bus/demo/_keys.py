@@ -1,35 +1,48 @@
-"""Signing keys of the demo's administrations: created once in the key store, then reused."""
+"""Signing keys of the demo's administrations: created once in the key store, then reused.
+
+The demo's events are dated from :data:`KEYS_VALID_FROM` on, so each administration needs a key
+valid then. The key store may also hold keys made since (the README's first session creates one
+for the commune, valid from its own day): the demo's signers are key rings
+(:meth:`bus.KeyStore.keyring`) that sign each event with the key valid at its time, and every
+stored key of the demo's SIRENs is published, so whichever key signs, the directory knows it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from bus._keys import SigningKey, generate_key
+from bus._keys import Keyring, SigningKey, generate_key
 from bus._runtime import BusContext
 
 from ._data import ADMINISTRATIONS
 
-__all__ = ["demo_keys"]
+__all__ = ["KEYS_VALID_FROM", "demo_keys", "keyring_of"]
 
 #: The demo plays events dated from this day on, so its keys are valid from then.
 KEYS_VALID_FROM = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
 async def demo_keys(ctx: BusContext) -> dict[str, SigningKey]:
-    """A key per demo administration (role → key), stored and published on the bus."""
+    """A key per demo administration (role → its key valid from 2025), stored and published on the bus."""
     store = ctx.keystore
     keys: dict[str, SigningKey] = {}
-    fresh = []
     for role, admin in ADMINISTRATIONS.items():
-        existing = [k for k in store.load_all(admin["siren"]) if k.public.valid_until is None]
+        existing = [k for k in store.load_all(admin["siren"])
+                    if k.public.purpose == "EVENTS" and k.public.valid_until is None
+                    and k.public.valid_from <= KEYS_VALID_FROM]
         if existing:
             keys[role] = existing[-1]
             continue
         key = generate_key(admin["siren"], admin["name"], valid_from=KEYS_VALID_FROM)
         store.save(key)
         keys[role] = key
-        fresh.append(key)
     # Publishing is idempotent for the directory (same record, compacted topic); always
     # republish so a demo against a fresh broker with an old key store still works.
-    await ctx.publish_keys(list(keys.values()))
+    sirens = {admin["siren"] for admin in ADMINISTRATIONS.values()}
+    await ctx.publish_keys([k for siren in sorted(sirens) for k in store.load_all(siren)])
     return keys
+
+
+def keyring_of(ctx: BusContext, key: SigningKey) -> Keyring:
+    """Every stored signing key of ``key``'s SIREN (``key`` included): what a demo party signs with."""
+    return Keyring([*ctx.keystore.keyring(key.public.siren).keys, key])

@@ -15,6 +15,7 @@ from bus._wire import Event, Record, Wire
 from bus.client import DLQ_PREFIX, Publisher, Subscriber, read_topic
 
 from ._data import sirene_documents
+from ._keys import keyring_of
 
 __all__ = ["reference_phase"]
 
@@ -22,7 +23,7 @@ __all__ = ["reference_phase"]
 async def reference_phase(ctx: BusContext, keys: dict[str, SigningKey], console: Console) -> dict[str, Any]:
     """Publish the companies signed by the bus operator, read them back verified, forge one."""
     console.rule("[bold]1. Reference data: companies from SIRENE")
-    wire = Wire(ctx.catalog, ctx.directory, keys["bus"], source=f"urn:siren:{keys['bus'].public.siren}:sirene-sync",
+    wire = Wire(ctx.catalog, ctx.directory, keyring_of(ctx, keys["bus"]), source=f"urn:siren:{keys['bus'].public.siren}:sirene-sync",
                 clock=ctx.clock, max_event_bytes=ctx.settings.max_event_bytes)
     events = []
     for name, data in sirene_documents():
@@ -63,7 +64,7 @@ async def reference_phase(ctx: BusContext, keys: dict[str, SigningKey], console:
                   f"[red]{info.get('error_class', 'NOT FOUND')}[/] — {info.get('error_hint', '')}")
     console.print(f"original bytes kept: {bool(dead) and dead[-1].value == forged.value}")
     return {"companies published": len(stored), "companies verified": len(verified),
-            "forgeries dead-lettered": len(dead)}
+            "forgeries dead-lettered": len(dead), "forged record": f"{forged.topic}[{forged.partition}]@{forged.offset}"}
 
 
 def _withheld(fields: list[str]) -> str:

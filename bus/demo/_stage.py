@@ -32,6 +32,7 @@ from bus._wire import Event, Received, Record, Wire
 from bus.client import Publisher, kafka_args, partitions_of
 
 from ._data import ADMINISTRATIONS
+from ._keys import keyring_of
 
 __all__ = ["WATCHED", "DemoTimeout", "Stage", "Watcher", "caused_by", "committed", "ids_of"]
 
@@ -186,7 +187,8 @@ class Stage:
     async def publisher(self, role: str) -> Publisher:
         """The started publisher signing with ``role``'s key (one per role, closed by :meth:`close`)."""
         if role not in self._publishers:
-            wire = Wire(self.ctx.catalog, self.ctx.directory, self.keys[role], source=self.source(role),
+            wire = Wire(self.ctx.catalog, self.ctx.directory, keyring_of(self.ctx, self.keys[role]),
+                        source=self.source(role),
                         clock=self.ctx.clock, max_event_bytes=self.ctx.settings.max_event_bytes)
             publisher = Publisher(self.ctx.settings, wire)
             await publisher.start()

@@ -4,11 +4,14 @@ The demo runs as the command does (a subprocess, which starts ``bus worker`` its
 figures are read from its summary table; every native document it wrote must be recognised by
 an adapter and validate against its official schema in the corpus. A second run on the same
 broker (same topics, same keys, the worker's states recovered) must end as well, with the
-register of deliberations still one verified chain.
+register of deliberations still one verified chain; so must a demo played after the README's
+first session made the commune a key valid only from today. After the demo, ``bus verify``
+is clean on the family topics and names the company record the demo forged on purpose.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -56,10 +59,23 @@ def play(env: dict[str, str], out: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def bus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BUS, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
 @pytest.fixture(scope="module")
-def first(env, tmp_path_factory) -> tuple[dict[str, str], Path]:
+def first_run(env, tmp_path_factory) -> dict[str, object]:
+    """The first demo, and ``bus verify`` run right after it (before any other test plays again)."""
     out = tmp_path_factory.mktemp("demo-out")
-    return summary(play(env, out).stdout), out
+    figures = summary(play(env, out).stdout)
+    families = bus(env, "verify", "acts", "procurement", "invoices", "accounting", "archives")
+    everything = bus(env, "verify", "--json")
+    return {"figures": figures, "out": out, "families": families, "everything": everything}
+
+
+@pytest.fixture(scope="module")
+def first(first_run) -> tuple[dict[str, str], Path]:
+    return first_run["figures"], first_run["out"]
 
 
 def test_the_demo_plays_every_flow_to_its_end(first):
@@ -79,7 +95,8 @@ def test_the_demo_plays_every_flow_to_its_end(first):
     assert Decimal(figures["late payment indemnity"]) == Decimal("40.00")
     assert figures["contract paid in full"] == "True"
     # archives: every closed dossier transferred, and the archives service's replies applied
-    assert figures["dossiers closed"] == "3"
+    assert figures["dossiers closed"] == figures["archive transfers"] == "3"
+    assert figures["transfers waiting for digests"] == figures["transfers not requested"] == "0"
     assert int(figures["archive replies"]) >= 1
     assert figures["archived"] == figures["archive replies"]
     assert int(figures["events produced by processors"]) > 0
@@ -107,3 +124,36 @@ def test_the_demo_plays_again_on_the_same_broker(first, env, tmp_path):
     assert int(figures["register entries"]) >= 4 and figures["register chain"] == "verified"
     assert Decimal(figures["late payment interest"]) > 0
     assert figures["archived"] == figures["archive replies"] and int(figures["archived"]) >= 1
+
+
+def test_verify_after_the_demo_is_clean_on_the_family_topics_and_names_the_forgery(first_run):
+    figures, families, everything = first_run["figures"], first_run["families"], first_run["everything"]
+    forged = re.fullmatch(r"(?P<topic>.+)\[(?P<partition>\d+)\]@(?P<offset>\d+)", figures["forged record"])
+    assert forged, figures["forged record"]
+    assert int(figures["ledger checkpoints"]) > 0
+    assert families.returncode == 0, families.stdout + families.stderr
+    assert "verified" in families.stderr and "no-checkpoint" not in families.stdout
+    assert everything.returncode == 1, everything.stdout + everything.stderr
+    errors = [f for f in map(json.loads, everything.stdout.splitlines()) if f["severity"] == "error"]
+    # The one error is the company record the demo forged on purpose: a bad signature.
+    assert [(f["kind"], f["topic"], f["partition"], f["offset"]) for f in errors] == [
+        ("bad-event", forged["topic"], int(forged["partition"]), int(forged["offset"]))]
+    assert errors[0]["detail"].startswith("SignatureError")
+
+
+def test_the_demo_plays_after_the_readme_first_session(first, env, tmp_path):
+    """Demo, then the README's first session (a commune key valid from today, an invoice), then the demo."""
+    _, out = first
+    invoice = next(p for p in sorted(out.iterdir()) if p.name.endswith("-ubl.xml"))
+    session = {**env, "BUS_SOURCE": "urn:siren:219990017:finance"}
+    generated = bus(session, "keys", "generate", "219990017", "--owner", "Commune de Saint-Exemple")
+    assert generated.returncode == 0, generated.stderr
+    published = bus(session, "publish", str(invoice))
+    assert published.returncode == 0, published.stderr
+    assert "1 event(s) published" in published.stdout
+    done = play(env, tmp_path)
+    figures = summary(done.stdout)
+    assert "KeyNotValidError" not in done.stdout and "NoValidKeyError" not in done.stdout
+    assert figures["acts executory"] == "2" and figures["register chain"] == "verified"
+    assert figures["contract paid in full"] == "True"
+    assert figures["archived"] == figures["archive replies"] == "3"
