@@ -68,9 +68,9 @@ from bus import (
     Watermarks,
     topic_map,
 )
-from bus._topics import DAY_MS
+from bus._topics import DAY_MS, FOREVER
 
-__all__ = ["Binding", "CoreShell", "ReferenceTables", "STATE_PARTITIONS", "partition_of", "rekey_spec"]
+__all__ = ["Binding", "CoreShell", "ReferenceTables", "STATE_PARTITIONS", "changelog_spec", "partition_of", "rekey_spec"]
 
 log = logging.getLogger("processors.shell")
 
@@ -82,6 +82,21 @@ _RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_
 def partition_of(key: bytes, partitions: int = STATE_PARTITIONS) -> int:
     """Kafka's default partitioner (murmur2), the one producers and the table use."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def changelog_spec(settings: Any, app_id: str, core: str) -> TopicSpec:
+    """The changelog topic of one core's state table, as faust names it (compacted, the state's partitions).
+
+    Created before the worker starts, with the rekey topic: faust creates changelogs itself,
+    but after the first rebalance, whose assignor then ignores the missing topics; the states
+    of those partitions stayed unassigned and their cores processed nothing until another
+    rebalance (seen: a worker that logged "Ignoring missing topic ...-changelog", then "Worker
+    ready", and committed nothing of the accounting chain's inputs for 180 s).
+    """
+    return TopicSpec(f"changelog.{core}", f"{app_id}-{core}-state-changelog", STATE_PARTITIONS,
+                     settings.replication_factor, "compact", FOREVER,
+                     min(settings.min_insync_replicas, settings.replication_factor), "CreateTime",
+                     purpose=f"the states of {core}, by state key")
 
 
 def rekey_spec(settings: Any, app_id: str, core: str) -> TopicSpec:

@@ -25,7 +25,7 @@ from bus._topics import ensure_topics
 
 from bus._step import Binding
 
-from ._faust import CLOCKS, CoreShell, ReferenceTables, rekey_spec
+from ._faust import CLOCKS, CoreShell, ReferenceTables, changelog_spec, rekey_spec
 
 __all__ = ["app_id", "guard_consumer", "make_app", "run_worker"]
 
@@ -239,7 +239,8 @@ async def run_worker(settings: BusSettings, cores: Sequence[Processor | Binding]
     admin = admin_client(settings)
     await admin.start()
     try:
-        await ensure_topics(admin, [rekey_spec(settings, app_id(settings), b.core.name) for b in bindings])
+        await ensure_topics(admin, [spec(settings, app_id(settings), b.core.name)
+                                    for b in bindings for spec in (rekey_spec, changelog_spec)])
     finally:
         await admin.close()
     app = make_app(settings, bindings, bus=bus, **options)
