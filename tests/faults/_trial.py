@@ -71,7 +71,7 @@ class TrialWorker(DemoWorker):
         return env
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "bus.cli._worker", "worker", "--timer-interval", "2"]
+        return [sys.executable, "-m", "bus.cli._worker", "worker", "--timer-interval", "0"]
 
 
 @dataclasses.dataclass
@@ -232,6 +232,7 @@ class Trial:
             self.check_workers()  # a worker that died by itself is an error of the trial
             if loop.time() > deadline:
                 self.notes.append(f"timed out after {TRIAL_TIMEOUT:.0f} s waiting for {what()}")
+                self.notes.append(f"group offsets at the timeout (topic: committed/end): {await self._lag()}")
                 return False
             await watcher.until(check, timeout=1.0)  # wakes on every batch read, at most a second apart
         return True
@@ -278,6 +279,31 @@ class Trial:
             return state in ("PreparingRebalance", "CompletingRebalance") or bool(members - before)
 
         await second._poll(joining, "the second worker's join to start a rebalance", 120)
+
+    async def _lag(self) -> str:
+        """The group's committed offset and the end offset of every topic it reads, summed over partitions."""
+        from aiokafka import AIOKafkaConsumer
+
+        from bus.client import admin_client, kafka_args
+
+        admin = admin_client(self.settings)
+        probe = AIOKafkaConsumer(**kafka_args(self.settings), group_id=None, enable_auto_commit=False)
+        try:
+            await admin.start()
+            await probe.start()
+            committed = await admin.list_consumer_group_offsets(f"{self.settings.topic_prefix}{self.settings.consumer_group}")
+            ends = await probe.end_offsets(list(committed))
+        except (KafkaError, TimeoutError) as exc:
+            return f"unavailable ({exc!r})"
+        finally:
+            await probe.stop()
+            await admin.close()
+        by_topic: dict[str, list[int]] = {}
+        for tp, meta in committed.items():
+            pair = by_topic.setdefault(tp.topic.removeprefix(self.settings.topic_prefix), [0, 0])
+            pair[0] += max(meta.offset, 0)
+            pair[1] += ends.get(tp, 0)
+        return ", ".join(f"{t}: {c}/{e}" for t, (c, e) in sorted(by_topic.items())) or "none committed"
 
     async def _drain(self, watcher: Watcher) -> None:
         from aiokafka import AIOKafkaConsumer
