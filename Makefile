@@ -4,7 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration conformance bench schemas-check broker-start broker-stop clean venv
+TRIALS ?= 10
+
+.PHONY: demo test faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
 
 venv: $(STAMP)
 
@@ -23,6 +25,10 @@ demo: venv
 test: venv
 	$(BIN)/bus schemas check
 	$(BIN)/python -m pytest -p no:cacheprovider -q
+
+## make faults TRIALS=N: N fault trials on an embedded broker of their own (tests/faults)
+faults: venv
+	$(BIN)/python -m tests.faults --trials $(TRIALS)
 
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit
