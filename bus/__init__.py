@@ -16,6 +16,7 @@ from ._envelope import Envelope
 from ._errors import (
     AdapterError,
     BrokerError,
+    BrokerUnavailableError,
     BusError,
     ConfigurationError,
     ContentNotFoundError,
@@ -51,6 +52,7 @@ __all__ = [
     "Action",
     "AdapterError",
     "BrokerError",
+    "BrokerUnavailableError",
     "BrokerStatus",
     "BusContext",
     "BusError",
