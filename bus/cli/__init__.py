@@ -1,7 +1,8 @@
 """The ``bus`` command: one Typer application, one module per command group.
 
-Every command turns a :class:`bus.BusError` into exit status 2 and one line on stderr that
-names what failed and what to do; a traceback means a bug in the bus itself.
+Every command turns a :class:`bus.BusError` (no broker answering included), a usage error or a
+missing or unreadable file into exit status 2 and one line on stderr that names what failed and
+what to do; a traceback means a bug in the bus itself.
 """
 
 from __future__ import annotations
