@@ -16,6 +16,7 @@ from ._envelope import Envelope
 from ._errors import (
     AdapterError,
     BrokerError,
+    BrokerUnavailableError,
     BusError,
     ConfigurationError,
     ContentNotFoundError,
@@ -55,6 +56,7 @@ __all__ = [
     "Binding",
     "BrokerError",
     "BrokerStatus",
+    "BrokerUnavailableError",
     "BusContext",
     "BusError",
     "BusSettings",

@@ -27,6 +27,7 @@ context needed to act on it (topic, partition, offset, document, xpath, rule) an
     │   ├── NoValidKeyError ........... no signing key of the source is valid at the event's time
     │   └── SignatureError ............ the signature does not match the bytes
     └── DeliveryError ................. producing or consuming
+        ├── BrokerUnavailableError .... no broker answers at the bootstrap address
         ├── DuplicateEventError ....... a ``ce_id`` already processed
         ├── RecordTooLargeError ....... the record exceeds the topic's bound
         └── HandlerError .............. a consumer handler failed (wraps the cause)
@@ -39,6 +40,7 @@ from typing import Any
 __all__ = [
     "AdapterError",
     "BrokerError",
+    "BrokerUnavailableError",
     "BusError",
     "ConfigurationError",
     "ContentNotFoundError",
@@ -182,6 +184,12 @@ class SignatureError(SecurityError):
 
 class DeliveryError(BusError):
     default_hint = "check the broker with `bus broker status` and retry"
+
+
+class BrokerUnavailableError(DeliveryError):
+    """No broker answered at the bootstrap address (nothing listening, host unreachable)."""
+
+    default_hint = "start one with `bus broker start` or set BUS_BOOTSTRAP_SERVERS"
 
 
 class DuplicateEventError(DeliveryError):

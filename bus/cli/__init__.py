@@ -1,7 +1,8 @@
 """The ``bus`` command: one Typer application, one module per command group.
 
-Every command turns a :class:`bus.BusError` into exit status 2 and one line on stderr that
-names what failed and what to do; a traceback means a bug in the bus itself.
+Every command turns a :class:`bus.BusError` (no broker answering included), a usage error or a
+missing or unreadable file into exit status 2 and one line on stderr that names what failed and
+what to do; a traceback means a bug in the bus itself.
 """
 
 from __future__ import annotations
@@ -50,19 +51,30 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except BusError as err:
-        print(f"bus: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(err))
     except KeyboardInterrupt:
         print("bus: interrupted", file=sys.stderr)
         sys.exit(130)
     except SystemExit:
         raise
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        _fail(f"{exc.filename or exc}: {exc.strerror or exc} — check the path and its permissions")
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, typer.Abort):
             sys.exit(1)
-        raise
+        if not _is_usage_error(exc):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "bus"
+        _fail(f"{exc.format_message()} — see `{where} --help`")  # type: ignore[attr-defined]
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A click exception (typer may vendor its own click, so the class is not importable reliably)."""
+    return callable(getattr(exc, "format_message", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _fail(line: str) -> None:
+    """Exit 2 with one line on stderr (newlines inside the message are folded)."""
+    print("bus: error: " + " ".join(line.split()), file=sys.stderr)
+    sys.exit(2)

@@ -22,6 +22,7 @@ import typer
 
 from bus._errors import ConfigurationError
 from bus._settings import BusSettings
+from bus.client import probe_broker
 
 from ._common import err_console, run, settings
 
@@ -106,9 +107,10 @@ def register(app: typer.Typer) -> None:
                                        help="with --clock event: seconds an event may lag behind its partition"),
     ) -> None:
         """Run processor cores (faust) until SIGINT/SIGTERM; states recover from their changelogs."""
+        s = settings()
+        run(probe_broker(s))  # no broker: one line and exit 2, before any worker starts
         if workers > 1:
             raise typer.Exit(_fan_out(workers))
-        s = settings()
         cores = load_cores(processor or [], s)
         names = ", ".join(getattr(c, "core", c).name for c in cores)
         err_console.print(f"worker {s.topic_prefix}{s.consumer_group} running: {names}")

@@ -35,7 +35,7 @@ from bus._errors import DeliveryError
 from bus._keys import KeyDirectory, PublicKey
 from bus._settings import BusSettings
 from bus._wire import Record, Wire
-from bus.client import kafka_args, partitions_of
+from bus.client import kafka_args, partitions_of, start_client
 from bus.ledger._opening import FastOpener, Opened, json_value, open_records, peek
 from bus.ledger._pool import PARENT, Helpers, Slice, SliceBoard, plan_slices
 
@@ -85,11 +85,12 @@ class PartitionReader:
                                           max_poll_records=2000, fetch_max_wait_ms=500 if follow else 20)
 
     async def __aenter__(self) -> PartitionReader:
-        tps = await partitions_of(self.settings, self.topics) if self.topics else []
         try:
-            await self._consumer.start()
-        except KafkaError as exc:
-            raise DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}") from exc
+            tps = await partitions_of(self.settings, self.topics) if self.topics else []
+        except BaseException:
+            await self._consumer.stop()  # never started, but aiokafka warns about it unless stopped
+            raise
+        await start_client(self._consumer, self.settings)
         if not tps:
             return self
         self._consumer.assign(tps)

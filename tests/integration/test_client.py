@@ -33,6 +33,12 @@ def company(siret: str, n: int = 0) -> Event:
 
 
 @pytest.fixture(scope="module")
+def settings(settings):  # type: ignore[no-untyped-def]
+    """This module's own topics: the session's reference.companies also receives other modules' events."""
+    return settings.model_copy(update={"topic_prefix": f"client-{uuid.uuid4().hex[:8]}."})
+
+
+@pytest.fixture(scope="module")
 async def ctx(settings):
     context = await BusContext.connect(settings)
     key = generate_key("213105554", "Commune de test", valid_from=NOW - dt.timedelta(days=1))
