@@ -187,7 +187,7 @@ class CoreShell:
     def __init__(self, app: Any, binding: Binding, bus: BusContext, references: ReferenceTables, *,
                  timer_interval: float, batch_size: int, batch_within: float,
                  policy: ErrorPolicy | None = None, clock: str = "processing",
-                 lateness: dt.timedelta = dt.timedelta(hours=1)) -> None:
+                 lateness: dt.timedelta = dt.timedelta(hours=1), idle: float = 300.0) -> None:
         from mode import CrashingSupervisor  # faust's service library: crash the app, not just the agent
 
         self.app = app
@@ -207,6 +207,8 @@ class CoreShell:
             state_partitions=STATE_PARTITIONS, prepares=self.prepare is not None, event_time=clock == "event")
         self.watermarks = Watermarks(lateness) if clock == "event" else None
         self.last_offsets: dict[Any, int] = {}
+        self.last_batch: float | None = None  # loop time of the last batch: how long the stream is silent
+        self.idle = idle
         self.stats: Counter[str] = Counter()
         self.batch_size, self.batch_within = batch_size, batch_within
         # One writer of states at a time: a timer tick running while a batch awaits its outputs
@@ -242,6 +244,7 @@ class CoreShell:
                 # The batch is acknowledged (so committable) only when Kafka has every output, then
                 # every state it changed.
                 await self._delivered(pending, staged)
+                self.last_batch = asyncio.get_running_loop().time()
 
     async def _delivered(self, pending: list[Awaitable[Any]], staged: dict[bytes, Any]) -> None:
         """Wait for the outputs, then write and wait for the changed states (outputs first).
@@ -347,7 +350,10 @@ class CoreShell:
         A state's own events run its timers up to their time (:meth:`bus.Step.tick`); this
         periodic tick moves the others to the watermark (:class:`bus.Watermarks`): the oldest
         event time of the input partitions this worker has not read to their end (a partition
-        read to its end does not hold time back), minus the allowed lateness.
+        read to its end does not hold time back), minus the allowed lateness. A stream silent
+        for ``idle`` seconds with every partition read to its end has nothing older to say: time
+        then follows the wall clock (an idle source, as in live operation: a deadline still
+        passes at night), day by day, so each timer still runs on its day.
         """
         assert self.watermarks is not None
         consumer = self.app.consumer
@@ -356,7 +362,13 @@ class CoreShell:
         self.watermarks.keep({(tp.topic, tp.partition) for tp in assigned})
         behind = [(tp.topic, tp.partition) for tp in assigned
                   if tp in self.last_offsets and self.last_offsets[tp] + 1 < (consumer.highwater(tp) or 0)]
-        return self.watermarks.now(behind)
+        mark = self.watermarks.now(behind)
+        loop = asyncio.get_running_loop()
+        if (self.idle > 0 and not behind and self.last_batch is not None
+                and loop.time() - self.last_batch >= self.idle):
+            now = self.bus.clock()
+            return now if mark is None else max(now, mark)
+        return mark
 
     async def _tick_owned(self, now: dt.datetime, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
         """Timers at ``now`` for each state this worker owns; the states are staged, the sends returned."""

@@ -166,15 +166,15 @@ async def _seek_inputs_to_committed(consumer: Any) -> dict[Any, int | None]:
 def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus: BusContext | None = None,
              timer_interval: float = 60.0, web_port: int | None = None, batch_size: int = 200,
              batch_within: float = 0.01, clock: str = "processing",
-             lateness: dt.timedelta = dt.timedelta(hours=1)) -> Any:
+             lateness: dt.timedelta = dt.timedelta(hours=1), idle: float = 300.0) -> Any:
     """A faust app running ``cores`` (each a core, or a :class:`Binding` of a core and its I/O step).
 
     ``bus`` gives the catalog, key directory and signing key (default: the local files of
     ``settings``); ``timer_interval`` is the period of ``on_time`` in seconds (0: no timer);
     ``web_port`` enables faust's web server on that port (default: disabled); ``clock`` is
     ``processing`` (timers and ``ctx.now`` on the wall clock) or ``event`` (``ctx.now`` is each
-    event's time, timers follow the stream's watermark with ``lateness`` allowed: see
-    :class:`processors._faust.CoreShell`). Batches
+    event's time, timers follow the stream's watermark with ``lateness`` allowed, and the wall
+    clock once the stream was silent for ``idle`` seconds: see :class:`processors._faust.CoreShell`). Batches
     (faust ``take_events``) hold up to ``batch_size`` records gathered for at most
     ``batch_within`` seconds: under load they fill at once, at a low rate the wait is latency
     (tell-us-once at 200 events/s through bench_processors' latency stage on a dev broker: p50
@@ -224,7 +224,8 @@ def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus
     references = ReferenceTables(bus, tables)
     app.task(references.run)
     app.bus_shells = [CoreShell(app, b, bus, references, timer_interval=timer_interval, batch_size=batch_size,
-                                batch_within=batch_within, clock=clock, lateness=lateness) for b in bindings]
+                                batch_within=batch_within, clock=clock, lateness=lateness, idle=idle)
+                      for b in bindings]
     app.bus_references = references
     return app
 

@@ -105,6 +105,9 @@ def register(app: typer.Typer) -> None:
                                        "(a replayed year meets each deadline on its day)"),
         lateness: float = typer.Option(3600.0, "--lateness",
                                        help="with --clock event: seconds an event may lag behind its partition"),
+        idle: float = typer.Option(300.0, "--idle",
+                                   help="with --clock event: seconds of silence, every input read, after which "
+                                        "time follows the wall clock (0: never)"),
     ) -> None:
         """Run processor cores (faust) until SIGINT/SIGTERM; states recover from their changelogs."""
         s = settings()
@@ -117,7 +120,7 @@ def register(app: typer.Typer) -> None:
         if clock not in ("processing", "event"):
             raise ConfigurationError(f"unknown clock {clock!r}", hint="use --clock processing or --clock event")
         run(_serve(s, cores, timer_interval=timer_interval, web_port=web_port, clock=clock,
-                   lateness=dt.timedelta(seconds=lateness)))
+                   lateness=dt.timedelta(seconds=lateness), idle=idle))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -58,7 +58,7 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
             summary.update(await reference_phase(ctx, keys, console))
             attestations = await publish_attestations(stage)
             console.print(f"{attestations} attestations published by the URSSAF and the DGFiP")
-            console.print(f"starting [bold]bus worker[/] (every processor, timers off; log in {worker.log_path})")
+            console.print(f"starting [bold]bus worker[/] (every processor, timers on the stream's time; log in {worker.log_path})")
             async with worker:
                 summary.update(await acts_phase(stage, console))
                 summary.update(await procurement_phase(stage, worker, console))

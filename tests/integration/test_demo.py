@@ -115,10 +115,6 @@ def test_every_document_written_validates_against_its_official_schema(first, cor
     assert formats == WRITTEN, f"formats written: {sorted(formats)}"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known, intermittent: in 2 of about 10 full-suite runs the second run's worker logged 'Worker ready' "
-    "after recovering its states and then processed nothing for 180 s (passes alone and on a dev broker, "
-    "11 of 11); the killed-worker restart test, which covers the lost-records fix, is not marked"))
 def test_the_demo_plays_again_on_the_same_broker(first, env, tmp_path):
     figures = summary(play(env, tmp_path).stdout)
     assert int(figures["register entries"]) >= 4 and figures["register chain"] == "verified"
