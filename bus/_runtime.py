@@ -2,9 +2,10 @@
 
 :class:`BusContext` is what commands, workers and tests start from. ``await
 BusContext.connect(settings)`` creates the topics (idempotently), publishes the shipped schemas
-on the catalog topic, learns historic schemas and every administration's public keys from
-their compacted topics, and loads this producer's signing keys from the local key store: :meth:`BusContext.wire` signs
-each event with the key of the source's SIREN valid at the event's time.
+the catalog topic does not hold yet, learns historic schemas and every administration's public
+keys from their compacted topics, and loads this producer's signing keys from the local key
+store: :meth:`BusContext.wire` signs each event with the key of the source's SIREN valid at the
+event's time.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from ._catalog import Catalog, default_catalog
 from ._errors import BusError, ConfigurationError, SecurityError
@@ -90,8 +91,9 @@ class BusContext:
                 await ensure_topics(admin, topic_map(settings).values())
             finally:
                 await admin.close()
-        await ctx.refresh()
-        await ctx.publish_schemas()
+        held = await ctx._learn_catalog()
+        await ctx._learn_keys()
+        await ctx.publish_schemas(held=held)
         return ctx
 
     def signing_keys(self) -> Keyring | None:
@@ -109,14 +111,29 @@ class BusContext:
 
     async def refresh(self) -> None:
         """Re-read the catalog and administrations topics (historic schemas, published keys)."""
+        await self._learn_catalog()
+        await self._learn_keys()
+
+    async def _learn_catalog(self) -> set[bytes]:
+        """Add the catalog topic's schemas to the catalog; the keys of the valid records it holds."""
         from .client import read_topic
 
+        held: set[bytes] = set()
         for record in await read_topic(self.settings, self.topic("catalog")):
+            held.discard(record.key or b"")  # a later record of a key replaces it (compacted topic)
             if record.value is not None:
                 try:
-                    self.catalog.add_catalog_record(record.value)
+                    schema = self.catalog.add_catalog_record(record.value)
                 except BusError as err:
                     log.warning("ignoring catalog record at offset %s: %s", record.offset, err.message)
+                    continue
+                if record.key == schema.fingerprint.hex().encode():
+                    held.add(record.key)
+        return held
+
+    async def _learn_keys(self) -> None:
+        from .client import read_topic
+
         # Key records are events themselves; the first key of a SIREN vouches for itself by its
         # proof of possession, later ones are also checked against the directory's signature rules.
         bootstrap = Wire(self.catalog, self.directory, None)
@@ -142,14 +159,25 @@ class BusContext:
             self.rejected_keys += 1
             log.warning("rejected key record at offset %s: %s", record.offset, err)
 
-    async def publish_schemas(self) -> None:
-        """Put every catalogued schema on the compacted catalog topic (key = fingerprint)."""
+    async def publish_schemas(self, *, held: Collection[bytes] | None = None) -> int:
+        """Put on the compacted catalog topic (key = fingerprint) every catalogued schema it lacks.
+
+        ``held``: the keys the topic holds already (read from it when None). Publishing only the
+        missing versions keeps the topic, which every connect reads in full, from growing with
+        each connect: compaction never cleans the active segment. Returns how many were sent.
+        """
         from .client import Publisher
 
+        if held is None:
+            held = await self._learn_catalog()
+        missing = [s for s in self.catalog if s.fingerprint.hex().encode() not in held]
+        if not missing:
+            return 0
         async with Publisher(self.settings, self.wire()) as publisher:
-            for schema in self.catalog:
+            for schema in missing:
                 await publisher.send_raw(self.topic("catalog"),
                                          Record(schema.fingerprint.hex().encode(), schema.to_catalog_record(), ()))
+        return len(missing)
 
     def key_event(self, key: SigningKey) -> Event:
         return Event(type=KEY_EVENT, subject=f"key:{key.key_id}", schema=KEY_SCHEMA, data=key.public.to_record(),
