@@ -15,6 +15,8 @@ from ._content import ContentStore, DocumentRef, LocalContentStore, open_content
 from ._envelope import Envelope
 from ._errors import (
     AdapterError,
+    AuthenticationError,
+    AuthorizationError,
     BrokerError,
     BusError,
     ConfigurationError,
@@ -50,6 +52,8 @@ from ._wire import Event, Received, Record, Wire
 __all__ = [
     "Action",
     "AdapterError",
+    "AuthenticationError",
+    "AuthorizationError",
     "BrokerError",
     "BrokerStatus",
     "BusContext",

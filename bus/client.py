@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError
 from ._errors import BusError, DeliveryError, DuplicateEventError, HandlerError
 from ._policy import Action, ErrorPolicy
 from ._settings import BusSettings
+from ._tls import client_ssl_context, refusal
 from ._topics import topic_for_schema, topic_map
 from ._wire import Event, Received, Record, Wire
 
@@ -37,7 +38,12 @@ Handler = Callable[[Received], Awaitable[None]]
 
 
 def kafka_args(settings: BusSettings) -> dict[str, Any]:
-    return {"bootstrap_servers": settings.bootstrap, **settings.kafka_security()}
+    """aiokafka's connection arguments: bootstrap, security protocol, SASL, and the TLS context."""
+    args: dict[str, Any] = {"bootstrap_servers": settings.bootstrap, **settings.kafka_security()}
+    context = client_ssl_context(settings)
+    if context is not None:
+        args["ssl_context"] = context
+    return args
 
 
 def admin_client(settings: BusSettings) -> AIOKafkaAdminClient:
@@ -52,7 +58,8 @@ async def partitions_of(settings: BusSettings, topics: Sequence[str]) -> list[To
         await admin.start()
         described = await admin.describe_topics(list(topics))
     except KafkaError as exc:
-        raise DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+        raise (refusal(exc, settings, action=f"describe {', '.join(topics)}")
+               or DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}")) from exc
     finally:
         await admin.close()
     return sorted((TopicPartition(t["topic"], p["partition"]) for t in described if t.get("error_code", 0) == 0
@@ -105,7 +112,8 @@ class Publisher:
         try:
             await self._producer.start()
         except KafkaError as exc:
-            raise DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}") from exc
+            raise (refusal(exc, self.settings, action="start a producer")
+                   or DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}")) from exc
 
     async def stop(self) -> None:
         await self._producer.stop()
@@ -131,7 +139,8 @@ class Publisher:
             try:
                 meta = await future
             except KafkaError as exc:
-                raise DeliveryError(f"Kafka refused the record: {exc}", topic=name) from exc
+                raise (refusal(exc, self.settings, action=f"produce to {name}", topic=name)
+                       or DeliveryError(f"Kafka refused the record: {exc}", topic=name)) from exc
             out.append(Record(record.key, record.value, record.headers, name, meta.partition, meta.offset,
                               meta.timestamp))
         return out
@@ -142,14 +151,16 @@ class Publisher:
         try:
             meta = await future
         except KafkaError as exc:
-            raise DeliveryError(f"Kafka refused the record: {exc}", topic=topic) from exc
+            raise (refusal(exc, self.settings, action=f"produce to {topic}", topic=topic)
+                   or DeliveryError(f"Kafka refused the record: {exc}", topic=topic)) from exc
         return Record(record.key, record.value, record.headers, topic, meta.partition, meta.offset, meta.timestamp)
 
     async def _send(self, topic: str, record: Record) -> asyncio.Future[Any]:
         try:
             return await self._producer.send(topic, value=record.value, key=record.key, headers=list(record.headers))
         except KafkaError as exc:
-            raise DeliveryError(f"cannot send to {topic}: {exc}", topic=topic) from exc
+            raise (refusal(exc, self.settings, action=f"produce to {topic}", topic=topic)
+                   or DeliveryError(f"cannot send to {topic}: {exc}", topic=topic)) from exc
 
 
 class Subscriber:
@@ -198,7 +209,8 @@ class Subscriber:
         try:
             await self._consumer.start()
         except KafkaError as exc:
-            raise DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}") from exc
+            raise (refusal(exc, self.settings, action="start a consumer")
+                   or DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}")) from exc
 
     async def stop(self) -> None:
         await self._consumer.stop()
