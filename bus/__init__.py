@@ -46,6 +46,7 @@ from ._policy import Action, ErrorPolicy
 from ._processor import Context, Processor, follow_up
 from ._runtime import BusContext
 from ._settings import BusSettings
+from ._tls import client_ssl_context
 from ._topics import TopicSpec, topic_map
 from ._wire import Event, Received, Record, Wire
 
@@ -99,6 +100,7 @@ __all__ = [
     "UnknownSchemaError",
     "UnsafeDocumentError",
     "Wire",
+    "client_ssl_context",
     "default_catalog",
     "follow_up",
     "generate_key",

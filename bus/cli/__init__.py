@@ -38,6 +38,7 @@ def _configure_logging() -> None:
         # aiokafka logs every retried request (leader elections, metadata refresh) at ERROR;
         # real failures reach the user as typed DeliveryErrors instead.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        logging.getLogger("confluent_kafka").setLevel(logging.CRITICAL)
     # pypdf warns about every repairable oddity of a PDF; the adapter reports what matters.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
@@ -60,9 +61,24 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         import click
 
+        from bus._settings import BusSettings
+        from bus._tls import refusal
+
+        # a handshake or ACL refusal met by a reader that does not translate errors itself
+        refused = refusal(exc, BusSettings(), action="run this command") if _is_kafka_error(exc) else None
+        if refused is not None:
+            print(f"bus: error: {refused}", file=sys.stderr)
+            sys.exit(2)
+
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(1)
         raise
+
+
+def _is_kafka_error(exc: BaseException) -> bool:
+    from aiokafka.errors import KafkaError
+
+    return isinstance(exc, KafkaError)
