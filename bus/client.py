@@ -112,6 +112,7 @@ class Publisher:
         try:
             await self._producer.start()
         except KafkaError as exc:
+            await self._producer.stop()  # a producer that failed to start still holds its client
             raise (refusal(exc, self.settings, action="start a producer")
                    or DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}")) from exc
 
