@@ -318,48 +318,15 @@ class EmbeddedBroker:
             time.sleep(0.25)
 
     def _security(self) -> tuple[dict[str, str], dict[str, str]]:
-        """The secure listeners' settings and the broker's environment (its key password, if any)."""
-        from bus._tls import broker_security_properties
+        from bus._tls import broker_security
 
-        keystore, cafile = self._broker_keystore()
-        env = dict(os.environ)
-        password_env = None
-        if self.settings.key_passphrase:
-            password_env = "BUS_BROKER_KEY_PASSWORD"
-            env[password_env] = self.settings.key_passphrase.get_secret_value()
-        security = broker_security_properties(
-            port=self.port, sasl_port=self.settings.broker_sasl_port, controller_port=self.controller_port,
-            cafile=cafile, keystore=keystore, keystore_password_env=password_env,
-            super_users=("User:operator", "User:broker"))
-        return security, env
-
-    def _broker_keystore(self) -> tuple[Path, Path]:
-        """The broker's keystore and the CA file; the broker certificate is issued on first use.
-
-        Without a passphrase the keystore is PEM (key then certificate). With ``BUS_KEY_PASSPHRASE``
-        it is PKCS#12 encrypted with AES-256: Java 17 cannot read a PBES2-encrypted PEM key.
-        """
-        from bus._pki import CertificateAuthority, write_keystore
-
-        folder = self.settings.resolved_pki_dir / "broker"
-        passphrase = self.settings.key_passphrase.get_secret_value().encode() if self.settings.key_passphrase else None
-        if not (folder / "broker.crt").is_file():
-            CertificateAuthority(self.settings.resolved_pki_dir, passphrase=passphrase).issue_broker(
-                folder, passphrase=passphrase)
-        keystore = write_keystore(folder / "broker.crt", folder / "broker.key", passphrase)
-        return keystore, folder / "ca.crt"
+        return broker_security(self.settings)
 
     def _probe_context(self) -> ssl.SSLContext | None:
         """The broker's own TLS identity for probing itself, while a secure broker of this state dir runs."""
-        if not (self.secure or self.secure_marker.is_file()):
-            return None
-        folder = self.settings.resolved_pki_dir / "broker"
-        if not (folder / "broker.crt").is_file():
-            return None
-        context = ssl.create_default_context(cafile=str(folder / "ca.crt"))
-        passphrase = self.settings.key_passphrase.get_secret_value() if self.settings.key_passphrase else ""
-        context.load_cert_chain(folder / "broker.crt", folder / "broker.key", password=lambda: passphrase.encode())
-        return context
+        from bus._tls import broker_probe_context
+
+        return broker_probe_context(self.settings) if self.secure or self.secure_marker.is_file() else None
 
     def _check_ports_free(self) -> None:
         ports = [("broker", self.port), ("controller", self.controller_port)]

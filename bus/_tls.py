@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import os
 import socket
 import ssl
 from pathlib import Path
@@ -29,8 +30,8 @@ from cryptography.exceptions import InvalidSignature
 from ._errors import AuthenticationError, AuthorizationError, BusError, ConfigurationError
 from ._settings import BusSettings
 
-__all__ = ["broker_security_properties", "client_principal", "client_ssl_context", "explain_failure", "refusal",
-           "uses_tls"]
+__all__ = ["broker_probe_context", "broker_security", "broker_security_properties", "client_principal",
+           "client_ssl_context", "explain_failure", "refusal", "uses_tls"]
 
 _CERT_SETTINGS = "BUS_SSL_CERTFILE and BUS_SSL_KEYFILE"
 _AUTHORIZATION = (kafka_errors.TopicAuthorizationFailedError, kafka_errors.GroupAuthorizationFailedError,
@@ -52,9 +53,23 @@ def client_ssl_context(settings: BusSettings) -> ssl.SSLContext | None:
                     password.get_secret_value() if password else None)
 
 
-@functools.lru_cache(maxsize=16)
 def _context(cafile: Path | None, certfile: Path | None, keyfile: Path | None,
              password: str | None) -> ssl.SSLContext:
+    # one context per set of files as they are now: a re-issued certificate gets a new context
+    stamps = tuple(_stamp(path) for path in (cafile, certfile, keyfile))
+    return _cached_context(cafile, certfile, keyfile, password, stamps)
+
+
+def _stamp(path: Path | None) -> int | None:
+    try:
+        return Path(path).stat().st_mtime_ns if path is not None else None
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_context(cafile: Path | None, certfile: Path | None, keyfile: Path | None, password: str | None,
+                    stamps: tuple[int | None, ...]) -> ssl.SSLContext:
     from aiokafka.helpers import create_ssl_context
 
     for setting, path in (("BUS_SSL_CAFILE", cafile), ("BUS_SSL_CERTFILE", certfile), ("BUS_SSL_KEYFILE", keyfile)):
@@ -247,3 +262,42 @@ def broker_security_properties(*, port: int, sasl_port: int, controller_port: in
             "ssl.key.password": password,
         }
     return props
+
+
+def broker_security(settings: BusSettings) -> tuple[dict[str, str], dict[str, str]]:
+    """The secure embedded broker's listener settings and its process environment (the key password)."""
+    keystore, cafile = _broker_keystore(settings)
+    env = dict(os.environ)
+    password_env = None
+    if settings.key_passphrase:
+        password_env = "BUS_BROKER_KEY_PASSWORD"
+        env[password_env] = settings.key_passphrase.get_secret_value()
+    security = broker_security_properties(
+        port=settings.broker_port, sasl_port=settings.broker_sasl_port, controller_port=settings.broker_controller_port,
+        cafile=cafile, keystore=keystore, keystore_password_env=password_env,
+        super_users=("User:operator", "User:broker"))
+    return security, env
+
+
+def _broker_keystore(settings: BusSettings) -> tuple[Path, Path]:
+    """The broker's keystore and the CA file; the broker certificate is issued on first use.
+
+    Without a passphrase the keystore is PEM (key then certificate). With ``BUS_KEY_PASSPHRASE``
+    it is PKCS#12 encrypted with AES-256: Java 17 cannot read a PBES2-encrypted PEM key.
+    """
+    from ._pki import CertificateAuthority, write_keystore
+
+    folder = settings.resolved_pki_dir / "broker"
+    passphrase = settings.key_passphrase.get_secret_value().encode() if settings.key_passphrase else None
+    if not (folder / "broker.crt").is_file():
+        CertificateAuthority(settings.resolved_pki_dir, passphrase=passphrase).issue_broker(folder, passphrase=passphrase)
+    return write_keystore(folder / "broker.crt", folder / "broker.key", passphrase), folder / "ca.crt"
+
+
+def broker_probe_context(settings: BusSettings) -> ssl.SSLContext | None:
+    """A TLS context with the broker's own certificate (``User:broker``), to probe the secure broker."""
+    folder = settings.resolved_pki_dir / "broker"
+    if not (folder / "broker.crt").is_file():
+        return None
+    password = settings.key_passphrase.get_secret_value() if settings.key_passphrase else None
+    return _context(folder / "ca.crt", folder / "broker.crt", folder / "broker.key", password)
