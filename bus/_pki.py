@@ -123,12 +123,17 @@ class CertificateAuthority:
         return self._issue(name, principal_kind(name), Path(out), days=days, not_before=not_before,
                            passphrase=passphrase)
 
-    def issue_broker(self, out: Path, *, days: int = 397, passphrase: bytes | None = None) -> IssuedCertificate:
-        """The broker's certificate (server and client use; SAN localhost, 127.0.0.1), written to ``out``."""
-        return self._issue(BROKER_PRINCIPAL, "broker", Path(out), days=days, not_before=None, passphrase=passphrase)
+    def issue_broker(self, out: Path, *, days: int = 397, passphrase: bytes | None = None,
+                     hosts: tuple[str, ...] = ("localhost", "127.0.0.1")) -> IssuedCertificate:
+        """The brokers' certificate (server and client use; SAN ``hosts``), written to ``out``.
+
+        One certificate serves every node of a single-site cluster: list each node's host name.
+        """
+        return self._issue(BROKER_PRINCIPAL, "broker", Path(out), days=days, not_before=None, passphrase=passphrase,
+                           hosts=hosts)
 
     def _issue(self, name: str, kind: str, out: Path, *, days: int, not_before: dt.datetime | None,
-               passphrase: bytes | None) -> IssuedCertificate:
+               passphrase: bytes | None, hosts: tuple[str, ...] = ()) -> IssuedCertificate:
         start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
         end = start + dt.timedelta(days=days)
         key = ec.generate_private_key(ec.SECP256R1())
@@ -148,8 +153,7 @@ class CertificateAuthority:
         )
         if kind == "broker":
             usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-            builder = builder.add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            builder = builder.add_extension(x509.SubjectAlternativeName([_alt_name(h) for h in hosts]), critical=False)
         cert = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False).sign(self._key, hashes.SHA256())
         out.mkdir(parents=True, exist_ok=True)
         keyfile, certfile, cafile = out / f"{name}.key", out / f"{name}.crt", out / "ca.crt"
@@ -178,6 +182,13 @@ def write_keystore(certfile: Path, keyfile: Path, passphrase: bytes | None) -> P
     _write_private(path, pkcs12.serialize_key_and_certificates(
         certfile.stem.encode(), key, cert, None, encryption))  # type: ignore[arg-type]
     return path
+
+
+def _alt_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey, passphrase: bytes | None) -> bytes:

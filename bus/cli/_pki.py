@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from bus._pki import CertificateAuthority
+from bus._pki import CertificateAuthority, write_keystore
 from bus._settings import BusSettings
 
 from ._common import console, settings
@@ -55,11 +55,15 @@ def issue(name: str = typer.Argument(..., help="A SIREN (an administration) or a
 
 
 @pki_app.command("issue-broker")
-def issue_broker(days: int = typer.Option(397, min=1, help="Validity in days.")) -> None:
-    """(Re-)issue the broker's certificate (SAN localhost, 127.0.0.1); `bus broker start --secure` uses it."""
+def issue_broker(days: int = typer.Option(397, min=1, help="Validity in days."),
+                 host: list[str] = typer.Option(["localhost", "127.0.0.1"], "--host",
+                                                help="A host name or address of a node (repeat for each).")) -> None:
+    """(Re-)issue the brokers' certificate (STATE_DIR/pki/broker); `bus broker start --secure` uses it."""
     s = settings()
     ca = CertificateAuthority(s.resolved_pki_dir, passphrase=_passphrase(s))
-    issued = ca.issue_broker(s.resolved_pki_dir / "broker", days=days, passphrase=_passphrase(s))
+    folder = s.resolved_pki_dir / "broker"
+    issued = ca.issue_broker(folder, days=days, passphrase=_passphrase(s), hosts=tuple(host))
+    write_keystore(issued.certfile, issued.keyfile, _passphrase(s))
     typer.echo(issued.certfile)
 
 
