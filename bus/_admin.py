@@ -11,7 +11,9 @@ Run these as the operator (``User:operator``, the super user of the secure broke
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,7 +22,7 @@ from ._errors import BusError, ConfigurationError, DeliveryError
 from ._settings import BusSettings
 from ._tls import explain_failure
 
-__all__ = ["Acl", "create_acls", "describe_acls", "security_admin", "set_scram_password"]
+__all__ = ["Acl", "create_acls", "describe_acls", "librdkafka_config", "security_admin", "set_scram_password"]
 
 Operation = Literal["READ", "WRITE", "DESCRIBE", "CREATE", "DELETE", "ALTER", "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE",
                     "ALL"]
@@ -66,11 +68,23 @@ def librdkafka_config(settings: BusSettings) -> dict[str, str]:
 
 
 def create_acls(settings: BusSettings, acls: Iterable[Acl], timeout: float = 30) -> None:
-    """Create ``acls`` (creating an existing ACL is a no-op for Kafka)."""
-    bindings = [_binding(acl) for acl in acls]
-    if bindings:
-        admin = security_admin(settings)  # held until the futures resolve: a collected client cancels them
-        _wait(settings, admin.create_acls(bindings, request_timeout=timeout), "create ACLs")
+    """Create ``acls`` and return once the broker enforces them (creating an existing ACL changes nothing).
+
+    The controller commits an ACL before the broker's authorizer has applied it from the metadata
+    log; the broker answers DescribeAcls from that authorizer, so seeing them there means enforced.
+    """
+    wanted = list(dict.fromkeys(_normalised(acl) for acl in acls))
+    bindings = [_binding(acl) for acl in wanted]
+    if not bindings:
+        return
+    admin = security_admin(settings)  # held until the futures resolve: a collected client cancels them
+    _wait(settings, admin.create_acls(bindings, request_timeout=timeout), "create ACLs")
+    deadline = time.monotonic() + timeout
+    while not set(wanted) <= set(describe_acls(settings, timeout)):
+        if time.monotonic() > deadline:
+            raise DeliveryError(f"the broker did not apply {len(wanted)} new ACLs within {timeout:g}s",
+                                hint="check the broker with `bus broker logs`")
+        time.sleep(0.1)  # the broker replays the metadata log on its own; there is nothing to wait on
 
 
 def describe_acls(settings: BusSettings, timeout: float = 30) -> list[Acl]:
@@ -83,7 +97,8 @@ def describe_acls(settings: BusSettings, timeout: float = 30) -> list[Acl]:
     admin = security_admin(settings)
     future = admin.describe_acls(query, request_timeout=timeout)
     found = _wait(settings, {"acls": future}, "describe ACLs")["acls"]
-    return sorted((Acl(b.principal, b.operation.name, b.restype.name.lower(), b.name,
+    kinds = {ResourceType.TOPIC: "topic", ResourceType.GROUP: "group", ResourceType.BROKER: "cluster"}
+    return sorted((Acl(b.principal, b.operation.name, kinds.get(b.restype, b.restype.name.lower()), b.name,
                        b.resource_pattern_type == ResourcePatternType.PREFIXED) for b in found),
                   key=lambda a: (a.principal, a.resource, a.name, a.operation))
 
@@ -100,6 +115,11 @@ def set_scram_password(settings: BusSettings, user: str, password: str, *, itera
     admin = security_admin(settings)
     _wait(settings, admin.alter_user_scram_credentials([upsert], request_timeout=timeout),
           f"set the SCRAM credential of {user}")
+
+
+def _normalised(acl: Acl) -> Acl:
+    """The ACL as the broker describes it: the cluster resource is always named ``kafka-cluster``."""
+    return dataclasses.replace(acl, name="kafka-cluster", prefixed=False) if acl.resource == "cluster" else acl
 
 
 def _binding(acl: Acl) -> Any:

@@ -192,6 +192,10 @@ class EmbeddedBroker:
     def _start(self, deadline: float) -> str:
         pid = self._live_pid()
         if pid is not None:
+            if self.secure != self.secure_marker.is_file():
+                running, wanted = ("secure", "plain") if self.secure_marker.is_file() else ("plain", "secure")
+                raise BrokerError(f"a {running} broker of this state directory runs already (pid {pid})",
+                                  hint=f"stop it (`bus broker stop`) to start it {wanted}", state_dir=self.state_dir)
             _write_atomic(self.pid_file, f"{pid}\n")
             self._wait_ready(pid, deadline)
             return self.bootstrap
@@ -201,7 +205,9 @@ class EmbeddedBroker:
         libs = self.ensure_jars()
         env = None
         if self.secure:
-            security, env = self._security()
+            from bus._tls import broker_security
+
+            security, env = broker_security(self.settings)
             self.secure_marker.write_text("mutual TLS and SCRAM over TLS; ACLs enforced\n")
         else:
             security = None
@@ -316,11 +322,6 @@ class EmbeddedBroker:
                     state_dir=self.state_dir,
                 )
             time.sleep(0.25)
-
-    def _security(self) -> tuple[dict[str, str], dict[str, str]]:
-        from bus._tls import broker_security
-
-        return broker_security(self.settings)
 
     def _probe_context(self) -> ssl.SSLContext | None:
         """The broker's own TLS identity for probing itself, while a secure broker of this state dir runs."""

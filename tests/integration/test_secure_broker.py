@@ -16,7 +16,8 @@ import uuid
 import pytest
 from aiokafka.admin import NewTopic
 
-from bus import AuthenticationError, AuthorizationError, Event, KeyDirectory, Wire, default_catalog, generate_key
+from bus import (AuthenticationError, AuthorizationError, BrokerError, EmbeddedBroker, Event, KeyDirectory, Wire,
+                 default_catalog, generate_key, wait_until_ready)
 from bus._admin import Acl, create_acls, set_scram_password
 from bus._pki import CertificateAuthority
 from bus._settings import BusSettings
@@ -141,3 +142,30 @@ async def test_the_command_line_reports_a_refused_handshake_in_one_line(secure_b
 
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "BUS_SSL_CERTFILE" in out.stderr, out.stderr
+
+
+async def test_starting_plain_over_the_running_secure_broker_is_refused_and_leaves_it_running(secure_broker):
+    plain = EmbeddedBroker(secure_broker.broker.settings.model_copy(update={"broker_secure": False}))
+
+    with pytest.raises(BrokerError, match="a secure broker of this state directory runs already"):
+        plain.start(timeout=10)
+    assert secure_broker.broker.status().running
+
+
+async def test_the_readiness_probe_reports_a_refused_certificate_at_once(secure_broker):
+    with pytest.raises(AuthenticationError, match="requires a client certificate"):
+        wait_until_ready(secure_broker.broker.bootstrap, 600, settings=secure_broker.client(None))
+
+
+async def test_the_command_line_works_as_the_operator_over_mutual_tls(secure_broker):
+    operator = secure_broker.client("operator")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}
+    env |= {"BUS_BOOTSTRAP_SERVERS": operator.bootstrap, "BUS_SECURITY_PROTOCOL": "SSL",
+            "BUS_SSL_CAFILE": str(operator.ssl_cafile), "BUS_SSL_CERTFILE": str(operator.ssl_certfile),
+            "BUS_SSL_KEYFILE": str(operator.ssl_keyfile), "BUS_SSL_KEY_PASSWORD": secure_broker.PASSPHRASE,
+            "BUS_TOPIC_PREFIX": operator.topic_prefix, "BUS_STATE_DIR": str(operator.state_dir), "COLUMNS": "300"}
+    for command in (["broker", "status"], ["topics"]):
+        out = subprocess.run([sys.executable, "-c", "from bus.cli import main; main()", *command],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+    assert f"{operator.topic_prefix}dcant.invoices" in out.stdout
