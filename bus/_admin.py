@@ -1,10 +1,10 @@
 """Security administration of the cluster: ACLs and SCRAM credentials, through confluent-kafka's admin.
 
-aiokafka's admin client has no ACL, SCRAM or quota call; confluent-kafka (librdkafka) has
-``create_acls``/``describe_acls``/``delete_acls``, ``alter_user_scram_credentials`` and the client
-quota calls, speaks the same TLS and SASL settings (PEM files, encrypted keys), and ships as a
-wheel. kafka-python has ACL calls but neither SCRAM credentials nor quotas. Only this module
-imports confluent-kafka; everything else of the bus stays on aiokafka.
+aiokafka's admin client has no ACL, SCRAM or quota call. confluent-kafka (librdkafka, Confluent's
+maintained client, a self-contained wheel) has ``create_acls``/``describe_acls``/``delete_acls``
+and ``alter_user_scram_credentials``, and speaks the same TLS and SASL settings (PEM files,
+encrypted keys); it has no client-quota call (AlterClientQuotas), which per-tenant quotas will
+need from elsewhere. Only this module imports confluent-kafka; the rest of the bus stays on aiokafka.
 
 Run these as the operator (``User:operator``, the super user of the secure broker).
 """
