@@ -127,12 +127,11 @@ def explain_failure(settings: BusSettings, timeout: float = 10.0) -> Authenticat
     """Ask the first bootstrap server why it refuses this client; None when it does not refuse it."""
     host, _, port = settings.bootstrap.split(",")[0].strip().rpartition(":")
     host = host.strip("[]")
-    if uses_tls(settings):
-        context = client_ssl_context(settings)
-        assert context is not None
-        refusal = _tls_refusal(host, int(port), context, timeout)
-        if refusal is not None:
-            return _tls_refused(settings, refusal)
+    context = client_ssl_context(settings)
+    if context is not None:
+        refused = _tls_refusal(host, int(port), context, timeout)
+        if refused is not None:
+            return _tls_refused(settings, refused)
     if settings.security_protocol.startswith("SASL"):
         return _sasl_probe(settings, host, int(port), timeout)
     return None
