@@ -15,6 +15,8 @@ from ._content import ContentStore, DocumentRef, LocalContentStore, open_content
 from ._envelope import Envelope
 from ._errors import (
     AdapterError,
+    AuthenticationError,
+    AuthorizationError,
     BrokerError,
     BrokerUnavailableError,
     BusError,
@@ -47,12 +49,15 @@ from ._processor import Context, Processor, follow_up
 from ._runtime import BusContext
 from ._settings import BusSettings
 from ._step import Binding, Deliver, Emit, Entry, Fail, Prepare, Rekey, Skip, Step, Watermarks, derived_id
+from ._tls import client_ssl_context
 from ._topics import TopicSpec, topic_map
 from ._wire import Event, Received, Record, Wire
 
 __all__ = [
     "Action",
     "AdapterError",
+    "AuthenticationError",
+    "AuthorizationError",
     "Binding",
     "BrokerError",
     "BrokerStatus",
@@ -111,6 +116,7 @@ __all__ = [
     "UnsafeDocumentError",
     "Watermarks",
     "Wire",
+    "client_ssl_context",
     "default_catalog",
     "derived_id",
     "follow_up",

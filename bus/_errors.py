@@ -21,7 +21,9 @@ context needed to act on it (topic, partition, offset, document, xpath, rule) an
     │   ├── PayloadEncodeError ........ a value does not fit its schema
     │   └── IncompatibleSchemaError ... a new version breaks the declared compatibility
     ├── EnvelopeError ................. a CloudEvents header is missing or malformed
-    ├── SecurityError ................. signatures and keys
+    ├── SecurityError ................. signatures, keys and the broker's trust
+    │   ├── AuthenticationError ....... the broker refused this client's certificate or password
+    │   ├── AuthorizationError ........ the broker refused this principal an operation (no ACL)
     │   ├── UnknownKeyError ........... the signing key is not in the key directory
     │   ├── KeyNotValidError .......... the key was not valid at the event's time
     │   ├── NoValidKeyError ........... no signing key of the source is valid at the event's time
@@ -39,6 +41,8 @@ from typing import Any
 
 __all__ = [
     "AdapterError",
+    "AuthenticationError",
+    "AuthorizationError",
     "BrokerError",
     "BrokerUnavailableError",
     "BusError",
@@ -159,6 +163,18 @@ class EnvelopeError(BusError):
 
 class SecurityError(BusError):
     default_hint = "the event cannot be trusted; do not act on it"
+
+
+class AuthenticationError(SecurityError):
+    """The TLS handshake or SASL login was refused. Context: bootstrap; the hint names the setting to check."""
+
+    default_hint = "check BUS_SECURITY_PROTOCOL, BUS_SSL_CAFILE, BUS_SSL_CERTFILE and BUS_SSL_KEYFILE"
+
+
+class AuthorizationError(SecurityError):
+    """The broker authenticated the principal but refused the operation. Context: principal, topic, group."""
+
+    default_hint = "ask the operator for the ACL this principal needs (bus acl plan shows them)"
 
 
 class UnknownKeyError(SecurityError):

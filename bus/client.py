@@ -27,6 +27,7 @@ from ._policy import Action, ErrorPolicy
 from ._processor import Context
 from ._settings import BusSettings
 from ._step import DLQ_PREFIX, Deliver, Entry, Fail, Skip, Step, dead_letter_headers
+from ._tls import client_ssl_context, refusal
 from ._topics import topic_for_schema, topic_map
 from ._wire import Event, Received, Record, Wire
 
@@ -38,7 +39,12 @@ Handler = Callable[[Received], Awaitable[None]]
 
 
 def kafka_args(settings: BusSettings) -> dict[str, Any]:
-    return {"bootstrap_servers": settings.bootstrap, **settings.kafka_security()}
+    """aiokafka's connection arguments: bootstrap, security protocol, SASL, and the TLS context."""
+    args: dict[str, Any] = {"bootstrap_servers": settings.bootstrap, **settings.kafka_security()}
+    context = client_ssl_context(settings)
+    if context is not None:
+        args["ssl_context"] = context
+    return args
 
 
 PROBE_TIMEOUT_S = 5.0
@@ -107,7 +113,8 @@ async def _start_or_close(start: Callable[[], Awaitable[None]], close: Callable[
         if isinstance(exc, KafkaConnectionError):
             raise BrokerUnavailableError(f"no broker at {settings.bootstrap}") from exc
         if isinstance(exc, KafkaError):
-            raise DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+            raise (refusal(exc, settings, action="connect")  # a TLS, SASL or ACL refusal, named
+                   or DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}")) from exc
         raise
 
 
@@ -137,7 +144,8 @@ async def partitions_of(settings: BusSettings, topics: Sequence[str]) -> list[To
     try:
         described = await admin.describe_topics(list(topics))
     except KafkaError as exc:
-        raise DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+        raise (refusal(exc, settings, action=f"describe {', '.join(topics)}")
+               or DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}")) from exc
     finally:
         await admin.close()
     return sorted((TopicPartition(t["topic"], p["partition"]) for t in described if t.get("error_code", 0) == 0
@@ -192,7 +200,8 @@ class Publisher:
             try:
                 meta = await future
             except KafkaError as exc:
-                raise DeliveryError(f"Kafka refused the record: {exc}", topic=name) from exc
+                raise (refusal(exc, self.settings, action=f"produce to {name}", topic=name)
+                       or DeliveryError(f"Kafka refused the record: {exc}", topic=name)) from exc
             out.append(Record(record.key, record.value, record.headers, name, meta.partition, meta.offset,
                               meta.timestamp))
         return out
@@ -203,14 +212,16 @@ class Publisher:
         try:
             meta = await future
         except KafkaError as exc:
-            raise DeliveryError(f"Kafka refused the record: {exc}", topic=topic) from exc
+            raise (refusal(exc, self.settings, action=f"produce to {topic}", topic=topic)
+                   or DeliveryError(f"Kafka refused the record: {exc}", topic=topic)) from exc
         return Record(record.key, record.value, record.headers, topic, meta.partition, meta.offset, meta.timestamp)
 
     async def _send(self, topic: str, record: Record) -> asyncio.Future[Any]:
         try:
             return await self._producer.send(topic, value=record.value, key=record.key, headers=list(record.headers))
         except KafkaError as exc:
-            raise DeliveryError(f"cannot send to {topic}: {exc}", topic=topic) from exc
+            raise (refusal(exc, self.settings, action=f"produce to {topic}", topic=topic)
+                   or DeliveryError(f"cannot send to {topic}: {exc}", topic=topic)) from exc
 
 
 class Subscriber:

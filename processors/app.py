@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,14 +48,15 @@ def _bindings(cores: Sequence[Processor | Binding]) -> list[Binding]:
 def _credentials(settings: BusSettings) -> Any:
     import faust
 
+    from bus import client_ssl_context
+
+    context = client_ssl_context(settings)  # BUS_SSL_CAFILE / CERTFILE / KEYFILE, as every bus client
     if settings.sasl_mechanism:
         password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
         return faust.SASLCredentials(username=settings.sasl_username, password=password,
-                                     mechanism=settings.sasl_mechanism,
-                                     ssl_context=ssl.create_default_context()
-                                     if settings.security_protocol == "SASL_SSL" else None)
-    if settings.security_protocol == "SSL":
-        return faust.SSLCredentials(ssl.create_default_context())
+                                     mechanism=settings.sasl_mechanism, ssl_context=context)
+    if context is not None:
+        return faust.SSLCredentials(context)
     return None
 
 

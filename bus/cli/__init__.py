@@ -39,6 +39,7 @@ def _configure_logging() -> None:
         # aiokafka logs every retried request (leader elections, metadata refresh) at ERROR;
         # real failures reach the user as typed DeliveryErrors instead.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        logging.getLogger("confluent_kafka").setLevel(logging.CRITICAL)
     # pypdf warns about every repairable oddity of a PDF; the adapter reports what matters.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
@@ -60,6 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         _fail(f"{exc.filename or exc}: {exc.strerror or exc} — check the path and its permissions")
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        from bus._settings import BusSettings
+        from bus._tls import refusal
+
+        # a handshake or ACL refusal met by a reader that does not translate errors itself
+        refused = refusal(exc, BusSettings(), action="run this command") if _is_kafka_error(exc) else None
+        if refused is not None:
+            _fail(str(refused))
         if isinstance(exc, typer.Abort):
             sys.exit(1)
         if not _is_usage_error(exc):
@@ -67,6 +75,12 @@ def main(argv: list[str] | None = None) -> None:
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "bus"
         _fail(f"{exc.format_message()} — see `{where} --help`")  # type: ignore[attr-defined]
+
+
+def _is_kafka_error(exc: BaseException) -> bool:
+    from aiokafka.errors import KafkaError
+
+    return isinstance(exc, KafkaError)
 
 
 def _is_usage_error(exc: Exception) -> bool:

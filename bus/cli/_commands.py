@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _audit, _bench, _broker, _config, _demo, _dlq, _documents, _events, _keys, _schemas, _topics, _worker
+from . import _audit, _bench, _broker, _config, _demo, _dlq, _documents, _events, _keys, _pki, _schemas, _topics, _worker
 
 REGISTRARS = [
     _broker.register,
@@ -16,5 +16,6 @@ REGISTRARS = [
     _audit.register,
     _worker.register,
     _config.register,
+    _pki.register,
     _bench.register,
 ]
