@@ -15,14 +15,16 @@ import logging
 import re
 from collections.abc import Callable
 
+from ._authority import Trust, TrustAnchor
 from ._catalog import Catalog, default_catalog
+from ._directory import learn_record, registration_event
 from ._errors import BusError, ConfigurationError, SecurityError
-from ._keys import KeyDirectory, Keyring, KeyStore, PublicKey, SigningKey
+from ._keys import KeyDirectory, Keyring, KeyStore, SigningKey
 from ._settings import BusSettings
 from ._topics import ensure_topics, topic_map
 from ._wire import Event, Record, Wire, utc_now
 
-__all__ = ["BusContext", "key_store", "siren_of_source"]
+__all__ = ["BusContext", "key_store", "siren_of_source", "trust_of"]
 
 log = logging.getLogger("bus.runtime")
 _SOURCE = re.compile(r"^urn:siren:(\d{9})(:.*)?$")
@@ -37,6 +39,21 @@ def siren_of_source(source: str) -> str:
         raise ConfigurationError(f"source {source!r} is not urn:siren:<9 digits>:<system>",
                                  hint="set BUS_SOURCE, e.g. urn:siren:213105554:webdelib")
     return match.group(1)
+
+
+_warned_no_anchor = False
+
+
+def trust_of(settings: BusSettings) -> Trust:
+    """The trust rules of these settings: enforced with BUS_TRUST_ANCHOR, else (once) a warning."""
+    global _warned_no_anchor
+    if settings.trust_anchor:
+        return Trust(TrustAnchor.parse(settings.trust_anchor))
+    if not _warned_no_anchor:
+        _warned_no_anchor = True
+        log.warning("no BUS_TRUST_ANCHOR: self-registered keys are trusted, anyone may sign for any SIREN "
+                    "(set it to the registration authority's fingerprint, see `bus ra init`)")
+    return Trust()
 
 
 def key_store(settings: BusSettings) -> KeyStore:
@@ -66,7 +83,7 @@ class BusContext:
     def offline(cls, settings: BusSettings, *, clock: Callable[[], dt.datetime] = utc_now) -> BusContext:
         """A context from local files only (no broker): shipped catalog, local keys."""
         store = key_store(settings)
-        directory = KeyDirectory(k.public for k in store.load_all())
+        directory = KeyDirectory((k.public for k in store.load_all()), trust=trust_of(settings))
         signer = keyring = None
         try:
             siren = siren_of_source(settings.source)
@@ -117,30 +134,18 @@ class BusContext:
                     self.catalog.add_catalog_record(record.value)
                 except BusError as err:
                     log.warning("ignoring catalog record at offset %s: %s", record.offset, err.message)
-        # Key records are events themselves; the first key of a SIREN vouches for itself by its
-        # proof of possession, later ones are also checked against the directory's signature rules.
+        # Directory records are events themselves, folded in topic order (bus._directory).
         bootstrap = Wire(self.catalog, self.directory, None)
         for record in await read_topic(self.settings, self.topic("reference.administrations")):
             self.learn_key(bootstrap, record)
 
     def learn_key(self, wire: Wire, record: Record) -> None:
-        """Add the key published in ``record`` to the directory if it verifies; count it otherwise."""
-        from ._codec import decode
-        from ._envelope import Envelope
-
+        """Fold a directory record (registration, approval, revocation, authority key); count a refused one."""
         try:
-            envelope = Envelope.from_headers(record.headers)
-            _schema, data = decode(self.catalog, record.value or b"")
-            key = PublicKey.from_record(data)
-            self.directory.add(key)  # checks id and proof of possession
-            if envelope.sigkeyid == key.key_id:
-                wire.keys.verify(envelope.sigkeyid, envelope.signing_bytes(record.value or b""),
-                                 envelope.sig or b"", at=key.valid_from)
-            else:
-                wire.open(record)
+            learn_record(self.directory, self.catalog, record, wire)
         except (BusError, SecurityError, KeyError, TypeError) as err:
             self.rejected_keys += 1
-            log.warning("rejected key record at offset %s: %s", record.offset, err)
+            log.warning("rejected directory record at offset %s: %s", record.offset, err)
 
     async def publish_schemas(self) -> None:
         """Put every catalogued schema on the compacted catalog topic (key = fingerprint)."""
@@ -152,8 +157,21 @@ class BusContext:
                                          Record(schema.fingerprint.hex().encode(), schema.to_catalog_record(), ()))
 
     def key_event(self, key: SigningKey) -> Event:
-        return Event(type=KEY_EVENT, subject=f"key:{key.key_id}", schema=KEY_SCHEMA, data=key.public.to_record(),
-                     source=f"urn:siren:{key.public.siren}:keys", time=key.public.valid_from)
+        return registration_event(key)
+
+    async def publish_directory(self, events: list[Event], signer: SigningKey) -> list[Record]:
+        """Publish directory events (approvals, revocations, authority keys) signed by ``signer``; fold them in."""
+        from .client import Publisher
+
+        wire = Wire(self.catalog, self.directory, signer, clock=self.clock,
+                    max_event_bytes=self.settings.max_event_bytes)
+        records = []
+        async with Publisher(self.settings, wire) as publisher:
+            for event in events:
+                records.append(await publisher.publish(event, topic="reference.administrations"))
+        for record in records:
+            self.learn_key(wire, record)
+        return records
 
     async def publish_keys(self, keys: list[SigningKey]) -> None:
         """Publish public keys on the administrations topic, each record signed by its own key."""

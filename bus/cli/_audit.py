@@ -62,7 +62,8 @@ def register(app: typer.Typer) -> None:
         from bus.ledger._verify import verify_topics
 
         s = settings()
-        defaults = [topic_map(s)[k].name for k in (*FAMILIES, "reference.companies", "reference.attestations")]
+        defaults = [topic_map(s)[k].name for k in (*FAMILIES, "reference.companies", "reference.attestations",
+                                                    "reference.administrations")]
         names = _topics(s, topics, defaults)
         mapping = {}
         for pair in as_topic:
