@@ -196,7 +196,7 @@ class RegistrationRefusedError(SecurityError):
     """``bus ra approve`` refused: the SIREN is not a public body (SIRENE legal category 7xxx) or an active
     company in the reference companies. Context: ``siren``, ``key_id``."""
 
-    default_hint = "load the SIRENE record of that SIREN on reference.companies (`bus reference load`), or refuse the key"
+    default_hint = "publish the SIRENE unité légale of that SIREN on reference.companies first, or refuse the key"
 
 
 class UntrustedKeyError(SecurityError):
