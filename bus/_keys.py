@@ -243,6 +243,11 @@ class KeyDirectory:
         if key_id in self.trust.forged:
             kind, message = self.trust.forged[key_id]
             raise kind(message, key_id=key_id)
+        if key_id.startswith("ra:"):
+            from ._errors import ForgedApprovalError
+
+            raise ForgedApprovalError(f"{key_id} is not a registration authority key chaining to the trust anchor",
+                                      key_id=key_id)
         raise UnknownKeyError(f"no key {key_id} in the directory", key_id=key_id)
 
     def verify(self, key_id: str, message: bytes, signature: bytes, *, at: dt.datetime,
