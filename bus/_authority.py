@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -57,6 +58,8 @@ __all__ = [
 RA_SIREN = "000000000"
 PURPOSES = ("EVENTS", "LEDGER", "WITNESS", "ENCRYPTION")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+log = logging.getLogger("bus.trust")
+_warned = False
 _FINGERPRINT = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 
 
@@ -281,7 +284,10 @@ class Trust:
 
     def check(self, key: PublicKey, at: dt.datetime, received: dt.datetime | None = None) -> None:
         """Raise the :class:`UntrustedKeyError` that applies to ``key`` signing at ``at``; return if trusted."""
-        if not self.enforced or key.key_id in self.authorities:
+        if not self.enforced:
+            _warn_unanchored()
+            return
+        if key.key_id in self.authorities:
             return
         kid = key.key_id
         for revocation in self.revocations.get(kid, ()):
@@ -305,6 +311,16 @@ class Trust:
                                      f"(approved: {periods})", key_id=kid)
         raise UnapprovedKeyError(f"key {kid} of SIREN {key.siren} is self-registered: the registration authority "
                                  "never approved it", key_id=kid)
+
+
+def _warn_unanchored() -> None:
+    # Once per process, and only when a key is actually relied on: a command that fails
+    # before verifying anything still prints exactly one line.
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning("no BUS_TRUST_ANCHOR: self-registered keys are trusted, anyone may sign for any SIREN "
+                    "(set it to the registration authority's fingerprint, see `bus ra init`)")
 
 
 class Authority:

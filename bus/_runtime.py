@@ -41,18 +41,10 @@ def siren_of_source(source: str) -> str:
     return match.group(1)
 
 
-_warned_no_anchor = False
-
-
 def trust_of(settings: BusSettings) -> Trust:
-    """The trust rules of these settings: enforced with BUS_TRUST_ANCHOR, else (once) a warning."""
-    global _warned_no_anchor
+    """The trust rules of these settings: enforced with BUS_TRUST_ANCHOR; else a warning at the first check."""
     if settings.trust_anchor:
         return Trust(TrustAnchor.parse(settings.trust_anchor))
-    if not _warned_no_anchor:
-        _warned_no_anchor = True
-        log.warning("no BUS_TRUST_ANCHOR: self-registered keys are trusted, anyone may sign for any SIREN "
-                    "(set it to the registration authority's fingerprint, see `bus ra init`)")
     return Trust()
 
 
