@@ -9,6 +9,7 @@ Public API (everything else is private)::
 Importing :mod:`bus` has no side effect: it neither reads the environment nor connects.
 """
 
+from ._authority import Trust, TrustAnchor
 from ._broker import BrokerStatus, EmbeddedBroker, wait_until_ready
 from ._catalog import Catalog, Schema, default_catalog
 from ._content import ContentStore, DocumentRef, LocalContentStore, open_content_store
@@ -26,6 +27,8 @@ from ._errors import (
     DocumentTooLargeError,
     DuplicateEventError,
     EnvelopeError,
+    ForgedApprovalError,
+    ForgedRegistrationError,
     HandlerError,
     IncompatibleSchemaError,
     KeyNotValidError,
@@ -35,13 +38,17 @@ from ._errors import (
     PayloadDecodeError,
     PayloadEncodeError,
     RecordTooLargeError,
+    RegistrationRefusedError,
+    RevokedKeyError,
     SchemaError,
     SecurityError,
     SignatureError,
+    UnapprovedKeyError,
     UnknownFormatError,
     UnknownKeyError,
     UnknownSchemaError,
     UnsafeDocumentError,
+    UntrustedKeyError,
 )
 from ._keys import KeyDirectory, Keyring, KeyStore, PublicKey, SigningKey, generate_key
 from ._policy import Action, ErrorPolicy
@@ -83,6 +90,8 @@ __all__ = [
     "ErrorPolicy",
     "Event",
     "Fail",
+    "ForgedApprovalError",
+    "ForgedRegistrationError",
     "HandlerError",
     "IncompatibleSchemaError",
     "KeyDirectory",
@@ -101,7 +110,9 @@ __all__ = [
     "Received",
     "Record",
     "RecordTooLargeError",
+    "RegistrationRefusedError",
     "Rekey",
+    "RevokedKeyError",
     "Schema",
     "SchemaError",
     "SecurityError",
@@ -110,10 +121,14 @@ __all__ = [
     "Skip",
     "Step",
     "TopicSpec",
+    "Trust",
+    "TrustAnchor",
+    "UnapprovedKeyError",
     "UnknownFormatError",
     "UnknownKeyError",
     "UnknownSchemaError",
     "UnsafeDocumentError",
+    "UntrustedKeyError",
     "Watermarks",
     "Wire",
     "client_ssl_context",

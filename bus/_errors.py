@@ -27,7 +27,13 @@ context needed to act on it (topic, partition, offset, document, xpath, rule) an
     │   ├── UnknownKeyError ........... the signing key is not in the key directory
     │   ├── KeyNotValidError .......... the key was not valid at the event's time
     │   ├── NoValidKeyError ........... no signing key of the source is valid at the event's time
-    │   └── SignatureError ............ the signature does not match the bytes
+    │   ├── SignatureError ............ the signature does not match the bytes
+    │   ├── RegistrationRefusedError .. the authority will not approve: the SIREN fails the reference check
+    │   └── UntrustedKeyError ......... the key does not chain to the trust anchor at the event's time
+    │       ├── UnapprovedKeyError .... self-registered: no approval by the authority covers that time
+    │       ├── RevokedKeyError ....... revoked by the authority at or before that time
+    │       ├── ForgedRegistrationError a registration whose id, proof or approved digest does not match
+    │       └── ForgedApprovalError ... an approval, revocation or authority record not signed by the chain
     └── DeliveryError ................. producing or consuming
         ├── BrokerUnavailableError .... no broker answers at the bootstrap address
         ├── DuplicateEventError ....... a ``ce_id`` already processed
@@ -52,6 +58,8 @@ __all__ = [
     "DocumentTooLargeError",
     "DuplicateEventError",
     "EnvelopeError",
+    "ForgedApprovalError",
+    "ForgedRegistrationError",
     "HandlerError",
     "IncompatibleSchemaError",
     "KeyNotValidError",
@@ -61,13 +69,17 @@ __all__ = [
     "PayloadDecodeError",
     "PayloadEncodeError",
     "RecordTooLargeError",
+    "RegistrationRefusedError",
+    "RevokedKeyError",
     "SchemaError",
     "SecurityError",
     "SignatureError",
+    "UnapprovedKeyError",
     "UnknownFormatError",
     "UnknownKeyError",
     "UnknownSchemaError",
     "UnsafeDocumentError",
+    "UntrustedKeyError",
 ]
 
 
@@ -196,6 +208,35 @@ class NoValidKeyError(SecurityError):
 
 class SignatureError(SecurityError):
     default_hint = "the bytes were altered after signing, or signed by another key: ask the producer to resend"
+
+
+class RegistrationRefusedError(SecurityError):
+    """``bus ra approve`` refused: the SIREN is not a public body (SIRENE legal category 7xxx) or an active
+    company in the reference companies. Context: ``siren``, ``key_id``."""
+
+    default_hint = "publish the SIRENE unité légale of that SIREN on reference.companies first, or refuse the key"
+
+
+class UntrustedKeyError(SecurityError):
+    """The key does not chain to the trust anchor (``BUS_TRUST_ANCHOR``) at the event's time. Context: ``key_id``."""
+
+    default_hint = "only keys approved by the registration authority sign for a SIREN: ask it to `bus ra approve` the key"
+
+
+class UnapprovedKeyError(UntrustedKeyError):
+    default_hint = "the key registered itself: the registration authority must approve it (`bus ra approve KEYID`)"
+
+
+class RevokedKeyError(UntrustedKeyError):
+    default_hint = "the authority revoked this key: events it signed from the revocation date on are not the SIREN's"
+
+
+class ForgedRegistrationError(UntrustedKeyError):
+    default_hint = "a registration on the directory topic does not verify; the key it names must not be used"
+
+
+class ForgedApprovalError(UntrustedKeyError):
+    default_hint = "an approval on the directory topic is not signed by the authority's key chain: report it to the operator"
 
 
 class DeliveryError(BusError):

@@ -16,14 +16,16 @@ import logging
 import re
 from collections.abc import Callable, Collection
 
+from ._authority import Trust, TrustAnchor
 from ._catalog import Catalog, default_catalog
+from ._directory import learn_record, registration_event
 from ._errors import BusError, ConfigurationError, SecurityError
-from ._keys import KeyDirectory, Keyring, KeyStore, PublicKey, SigningKey
+from ._keys import KeyDirectory, Keyring, KeyStore, SigningKey
 from ._settings import BusSettings
 from ._topics import ensure_topics, topic_map
 from ._wire import Event, Record, Wire, utc_now
 
-__all__ = ["BusContext", "key_store", "siren_of_source"]
+__all__ = ["BusContext", "key_store", "siren_of_source", "trust_of"]
 
 log = logging.getLogger("bus.runtime")
 _SOURCE = re.compile(r"^urn:siren:(\d{9})(:.*)?$")
@@ -38,6 +40,13 @@ def siren_of_source(source: str) -> str:
         raise ConfigurationError(f"source {source!r} is not urn:siren:<9 digits>:<system>",
                                  hint="set BUS_SOURCE, e.g. urn:siren:213105554:webdelib")
     return match.group(1)
+
+
+def trust_of(settings: BusSettings) -> Trust:
+    """The trust rules of these settings: enforced with BUS_TRUST_ANCHOR; else a warning at the first check."""
+    if settings.trust_anchor:
+        return Trust(TrustAnchor.parse(settings.trust_anchor))
+    return Trust()
 
 
 def key_store(settings: BusSettings) -> KeyStore:
@@ -67,7 +76,7 @@ class BusContext:
     def offline(cls, settings: BusSettings, *, clock: Callable[[], dt.datetime] = utc_now) -> BusContext:
         """A context from local files only (no broker): shipped catalog, local keys."""
         store = key_store(settings)
-        directory = KeyDirectory(k.public for k in store.load_all())
+        directory = KeyDirectory((k.public for k in store.load_all()), trust=trust_of(settings))
         signer = keyring = None
         try:
             siren = siren_of_source(settings.source)
@@ -134,30 +143,18 @@ class BusContext:
     async def _learn_keys(self) -> None:
         from .client import read_topic
 
-        # Key records are events themselves; the first key of a SIREN vouches for itself by its
-        # proof of possession, later ones are also checked against the directory's signature rules.
+        # Directory records are events themselves, folded in topic order (bus._directory).
         bootstrap = Wire(self.catalog, self.directory, None)
         for record in await read_topic(self.settings, self.topic("reference.administrations")):
             self.learn_key(bootstrap, record)
 
     def learn_key(self, wire: Wire, record: Record) -> None:
-        """Add the key published in ``record`` to the directory if it verifies; count it otherwise."""
-        from ._codec import decode
-        from ._envelope import Envelope
-
+        """Fold a directory record (registration, approval, revocation, authority key); count a refused one."""
         try:
-            envelope = Envelope.from_headers(record.headers)
-            _schema, data = decode(self.catalog, record.value or b"")
-            key = PublicKey.from_record(data)
-            self.directory.add(key)  # checks id and proof of possession
-            if envelope.sigkeyid == key.key_id:
-                wire.keys.verify(envelope.sigkeyid, envelope.signing_bytes(record.value or b""),
-                                 envelope.sig or b"", at=key.valid_from)
-            else:
-                wire.open(record)
+            learn_record(self.directory, self.catalog, record, wire)
         except (BusError, SecurityError, KeyError, TypeError) as err:
             self.rejected_keys += 1
-            log.warning("rejected key record at offset %s: %s", record.offset, err)
+            log.warning("rejected directory record at offset %s: %s", record.offset, err)
 
     async def publish_schemas(self, *, held: Collection[bytes] | None = None) -> int:
         """Put on the compacted catalog topic (key = fingerprint) every catalogued schema it lacks.
@@ -180,8 +177,21 @@ class BusContext:
         return len(missing)
 
     def key_event(self, key: SigningKey) -> Event:
-        return Event(type=KEY_EVENT, subject=f"key:{key.key_id}", schema=KEY_SCHEMA, data=key.public.to_record(),
-                     source=f"urn:siren:{key.public.siren}:keys", time=key.public.valid_from)
+        return registration_event(key)
+
+    async def publish_directory(self, events: list[Event], signer: SigningKey) -> list[Record]:
+        """Publish directory events (approvals, revocations, authority keys) signed by ``signer``; fold them in."""
+        from .client import Publisher
+
+        wire = Wire(self.catalog, self.directory, signer, clock=self.clock,
+                    max_event_bytes=self.settings.max_event_bytes)
+        records = []
+        async with Publisher(self.settings, wire) as publisher:
+            for event in events:
+                records.append(await publisher.publish(event, topic="reference.administrations"))
+        for record in records:
+            self.learn_key(wire, record)
+        return records
 
     async def publish_keys(self, keys: list[SigningKey]) -> None:
         """Publish public keys on the administrations topic, each record signed by its own key."""

@@ -71,6 +71,12 @@ class BusSettings(BaseSettings):
     source: str = Field(default="urn:siren:000000000:bus", description="CloudEvents source of what this process publishes")
     key_id: str | None = Field(default=None, description="signing key id; default the newest key of the source's SIREN")
 
+    # Trust (bus._authority)
+    trust_anchor: str | None = Field(
+        default=None, description="the registration authority's key: its SHA-256 fingerprint or its PEM file; "
+        "unset means self-registered keys are trusted (development only)")
+    ra_dir: Path | None = Field(default=None, description="the registration authority's private keys; default STATE_DIR/ra")
+
     # Personal data
     pseudonymisation_secret: SecretStr | None = Field(
         default=None, description="secret from which each collectivity's pseudonymisation key is derived")
@@ -97,6 +103,10 @@ class BusSettings(BaseSettings):
     @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.state_dir / "keys"
+
+    @property
+    def resolved_ra_dir(self) -> Path:
+        return self.ra_dir or self.state_dir / "ra"
 
     @property
     def resolved_content_store(self) -> str:

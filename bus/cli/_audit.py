@@ -62,7 +62,8 @@ def register(app: typer.Typer) -> None:
         from bus.ledger._verify import verify_topics
 
         s = settings()
-        defaults = [topic_map(s)[k].name for k in (*FAMILIES, "reference.companies", "reference.attestations")]
+        defaults = [topic_map(s)[k].name for k in (*FAMILIES, "reference.companies", "reference.attestations",
+                                                    "reference.administrations")]
         names = _topics(s, topics, defaults)
         mapping = {}
         for pair in as_topic:
@@ -209,13 +210,24 @@ def register(app: typer.Typer) -> None:
         console.print(f"evidence for {dossier} written to {out} ({len(data)} bytes)")
 
     @evidence.command("verify")
-    def evidence_verify(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    def evidence_verify(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False),
+        trust_anchor: str = typer.Option(None, "--trust-anchor", help="the registration authority's fingerprint or "
+                                         "PEM file: every key of the bundle must chain to it (default: "
+                                         "BUS_TRUST_ANCHOR; without one, a bundle only proves it is self-consistent)"),
+    ) -> None:
         """Verify a bundle offline (no broker): exit 0 when every byte of it checks out."""
+        from bus._authority import TrustAnchor
         from bus.ledger._evidence import MAX_BUNDLE_BYTES, verify_bundle
 
         if file.stat().st_size > MAX_BUNDLE_BYTES:
             raise BusError(f"{file} is larger than {MAX_BUNDLE_BYTES} bytes")
-        report = verify_bundle(file.read_bytes())
+        anchor_text = trust_anchor or settings().trust_anchor
+        anchor = TrustAnchor.parse(anchor_text) if anchor_text else None
+        if anchor is None:
+            err_console.print("[yellow]no trust anchor[/]: the bundle is checked for consistency only; "
+                              "keys of its own would pass (pass --trust-anchor)")
+        report = verify_bundle(file.read_bytes(), anchor=anchor)
         console.print(f"[green]verified[/]: dossier {report.dossier}, {len(report.events)} event(s), "
                       f"{report.checkpoints} checkpoint(s), {report.keys} key(s), built {report.created}")
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from . import _audit, _bench, _broker, _config, _demo, _dlq, _documents, _events, _keys, _pki, _schemas, _topics, _worker
+from . import (_audit, _bench, _broker, _config, _demo, _dlq, _documents, _events, _keys, _pki, _ra, _schemas, _topics,
+               _worker)
 
 REGISTRARS = [
     _broker.register,
     _documents.register,
     _events.register,
     _keys.register,
+    _ra.register,
     _topics.register,
     _schemas.register,
     _dlq.register,

@@ -32,7 +32,7 @@ from aiokafka.errors import KafkaError
 
 from bus._catalog import Catalog
 from bus._errors import DeliveryError
-from bus._keys import KeyDirectory, PublicKey
+from bus._keys import KeyDirectory
 from bus._settings import BusSettings
 from bus._wire import Record, Wire
 from bus.client import kafka_args, partitions_of, start_client
@@ -328,7 +328,10 @@ class ReplayPool:
     def plan(self, wire: Wire, slices: list[Slice], query: ReplayQuery, refused_only: bool) -> int:
         """Hand a replay's slices to the helpers (and the catalog and keys, when they changed)."""
         generation = self.helpers.board.plan(len(slices), len(slices) if refused_only else WINDOW)
-        state = (wire.catalog, len(wire.catalog), *wire.keys, wire.max_event_bytes)
+        trust = wire.keys.trust
+        decisions = (len(trust.authorities), len(trust.forged), sum(map(len, trust.approvals.values())),
+                     sum(map(len, trust.revocations.values())))
+        state = (wire.catalog, len(wire.catalog), *wire.keys, decisions, wire.max_event_bytes)
         same = len(state) == len(self._sent) and all(a is b or a == b for a, b in zip(state, self._sent, strict=True))
         self._sent = state
         self.helpers.send(("plan", generation, slices, query, refused_only,
@@ -432,13 +435,13 @@ async def _shared(reader: PartitionReader, opener: FastOpener, query: ReplayQuer
 _WORKER: FastOpener | None = None
 
 
-def _init_worker(catalog_docs: list[bytes], keys: list[dict[str, Any]], max_event_bytes: int) -> None:
+def _init_worker(catalog_docs: list[bytes], directory: KeyDirectory, max_event_bytes: int) -> None:
     global _WORKER
     catalog = Catalog()
     for doc in catalog_docs:
         catalog.add_catalog_record(doc)
-    _WORKER = FastOpener(Wire(catalog, KeyDirectory(PublicKey.from_record(k) for k in keys),
-                              max_event_bytes=max_event_bytes))
+    # The whole directory travels (pickled), trust decisions included, not only the public keys.
+    _WORKER = FastOpener(Wire(catalog, directory, max_event_bytes=max_event_bytes))
 
 
 def _open_in_worker(records: list[Record]) -> list[Opened]:
@@ -459,9 +462,8 @@ class Opener:
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
             docs = [s.to_catalog_record() for s in wire.catalog]
-            keys = [k.to_record() for k in wire.keys]
             self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                             initargs=(docs, keys, wire.max_event_bytes))
+                                             initargs=(docs, wire.keys, wire.max_event_bytes))
 
     async def open(self, records: Sequence[Record]) -> list[Opened]:
         """Open one batch; with a pool, split it across the workers and keep the order."""
