@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _audit, _bench, _broker, _config, _demo, _dlq, _documents, _events, _keys, _schemas, _topics, _worker
+from . import _audit, _barometer, _bench, _broker, _config, _console, _demo, _dlq, _documents, _events, _keys, _schemas, _topics, _worker
 
 REGISTRARS = [
     _broker.register,
@@ -14,7 +14,9 @@ REGISTRARS = [
     _dlq.register,
     _demo.register,
     _audit.register,
+    _barometer.register,
     _worker.register,
     _config.register,
+    _console.register,
     _bench.register,
 ]
