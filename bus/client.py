@@ -263,8 +263,8 @@ async def read_topic(settings: BusSettings, topic: str, *, from_offsets: dict[in
                      timeout_ms: int = 1000) -> list[Record]:
     """Every record of ``topic`` from the start (or given offsets) to its current end, without a group."""
     probe = AIOKafkaConsumer(**kafka_args(settings), group_id=None)
-    await probe.start()
     try:
+        await probe.start()  # inside the try: a broker that is down leaves a consumer to close
         if topic not in await probe.topics():
             return []
     finally:
