@@ -17,9 +17,20 @@ CHARTS = (
 )
 
 
+def _pygal() -> Any:
+    """pygal, without the legacy ``sys.meta_path`` finder it adds on import (for its map plugins,
+    unused here): that finder makes every later failed import in the process raise ImportWarning."""
+    import sys
+
+    import pygal
+
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
+    return pygal
+
+
 def chart(cells: list[dict[str, Any]], flow: str, figure: str, title: str, unit: str) -> str:
     """An SVG bar chart of ``figure`` per month (summed over administrations), as text to inline."""
-    import pygal
+    pygal = _pygal()
     from pygal.style import Style
 
     style = Style(background="white", plot_background="white", foreground="#1e1e1e", foreground_strong="#000",

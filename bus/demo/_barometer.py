@@ -14,14 +14,17 @@ from ._stage import Stage
 __all__ = ["barometer_phase"]
 
 #: Events whose figures the summary reports; the phase waits until the barometer counted each.
+#: (Archive states count only once the archives service replied: ARCHIVED or REOPENED.)
 MEASURED = ("CandidatureEnriched", "LatePaymentInterestDue", "ActBecameExecutory", "ArchiveStateChanged")
+_COUNTED_STATES = ("ARCHIVED", "REOPENED")
 
 
 async def barometer_phase(stage: Stage, console: Console) -> dict[str, Any]:
     """Wait for the barometer's update caused by each measured event of this run; print the cells."""
     console.rule("[bold]5b. Barometer of digital public services")
     watcher = stage.watcher
-    causes = {e.id for name in MEASURED for e in watcher.of(name)}
+    causes = {e.id for name in MEASURED for e in watcher.of(name)
+              if not e.type.endswith("ArchiveStateChanged") or e.data["state"] in _COUNTED_STATES}
 
     def measured() -> list[Any] | None:
         updates = watcher.of("BarometerUpdated", where=lambda e: e.envelope.causationid in causes)

@@ -32,7 +32,9 @@ class MemoryData:
                           {**base, "days_late": 44, "interest_amount": "180.82", "indemnity": "40.00"}),
         ]
         self.letters = [DeadLetter(0, 7, "demo.dcant.invoices[1]@3", "SignatureError", "bad signature",
-                                   "accounting-chain", "2025-05-03T10:00:00", "invoice:forged:1")]
+                                   "accounting-chain", "2025-05-03T10:00:00", "invoice:forged:1"),
+                        DeadLetter(1, 8, "demo.dcant.acts[0]@5", "SchemaError", "unknown fingerprint",
+                                   "acts-lifecycle", "2025-05-04T11:00:00", "act:219990017:2025-009")]
         self.redriven: list[tuple[int, int]] = []
 
     async def timeline(self, dossier: str) -> list[TimelineEvent]:
