@@ -7,6 +7,7 @@ browser tests are skipped with that hint, while the HTTP tests still run.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +70,8 @@ def login(issuer: Issuer, console: Served, *, operator: bool) -> Iterator[httpx.
 @pytest.fixture(scope="module")
 def browser():
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        if os.environ.get("BUS_REQUIRE_BROWSER"):  # make test: never a silent skip
+            pytest.fail("no Chromium: run `make browser-deps` (apt-get install chromium chromium-driver)")
         pytest.skip("no Chromium: run `make browser-deps` (apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
