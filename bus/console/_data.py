@@ -47,7 +47,7 @@ class PartitionStatus:
     """The last signed checkpoint of one topic-partition and what verification found."""
 
     topic: str
-    partition: int
+    partition: str  # a partition number, or "table" for a compacted topic's snapshot
     size: int | None
     checkpoint_time: dt.datetime | None
     findings: tuple[str, ...] = ()
@@ -116,23 +116,20 @@ class BusData:
 
     async def verification(self) -> list[PartitionStatus]:
         from bus._topics import FAMILIES, topic_map
-        from bus.ledger._verify import verify_topics
+        from bus.ledger._replay import read_all
+        from bus.ledger._verify import load_checkpoints, verify_topics
 
         ctx = await self._context()
         specs = topic_map(self.settings)
-        names = [specs[f].name for f in FAMILIES]
-        report = await verify_topics(self.settings, ctx.catalog, ctx.directory, names)
-        from bus.ledger._replay import read_all
-        from bus.ledger._verify import load_checkpoints
-
+        report = await verify_topics(self.settings, ctx.catalog, ctx.directory, [specs[f].name for f in FAMILIES])
         by_log, _ = load_checkpoints(await read_all(self.settings, specs["ledger.checkpoints"].name), ctx.directory)
         rows = []
         for log_id, entries in sorted(by_log.items()):
             topic, _, partition = log_id.rpartition("/")
             last = entries[-1].checkpoint if entries else None
             findings = tuple(f"{f.kind}: {f.detail}" for f in report.findings
-                             if f.topic == topic and f.partition == int(partition))
-            rows.append(PartitionStatus(topic, int(partition), last.size if last else None,
+                             if f.topic == topic and str(f.partition) == partition)
+            rows.append(PartitionStatus(topic, partition, last.size if last else None,
                                         dt.datetime.fromtimestamp(last.timestamp_ms / 1000, dt.UTC) if last else None,
                                         findings))
         return rows

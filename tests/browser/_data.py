@@ -42,8 +42,8 @@ class MemoryData:
 
     async def verification(self) -> list[PartitionStatus]:
         at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-        return [PartitionStatus("demo.dcant.invoices", 2, 15, at),
-                PartitionStatus("demo.dcant.accounting", 2, 42, at, ("altered: record 12 does not match its leaf",))]
+        return [PartitionStatus("demo.dcant.invoices", "2", 15, at),
+                PartitionStatus("demo.dcant.accounting", "2", 42, at, ("altered: record 12 does not match its leaf",))]
 
     async def dead_letters(self) -> list[DeadLetter]:
         return [d for d in self.letters if (d.partition, d.offset) not in self.redriven]

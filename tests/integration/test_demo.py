@@ -189,3 +189,29 @@ def test_the_demo_plays_after_the_readme_first_session(first, env, tmp_path):
     assert figures["acts executory"] == "2" and figures["register chain"] == "verified"
     assert figures["contract paid in full"] == "True"
     assert figures["archived"] == figures["archive replies"] == "3"
+
+
+def test_the_console_serves_the_demo(first_run, env):
+    """``bus console`` on the demo's broker: a dossier, its evidence, verification, dead letters, barometer."""
+    pytest.importorskip("starlette")
+    from bus._settings import BusSettings
+    from bus.console._data import BusData
+    from tests.browser._issuer import Issuer
+    from tests.browser.conftest import login, serve
+
+    contract = next(p.name[len("decp-"):-len(".json")] for p in first_run["out"].iterdir() if p.name.startswith("decp-"))
+    settings = BusSettings(bootstrap_servers=env["BUS_BOOTSTRAP_SERVERS"], topic_prefix=env["BUS_TOPIC_PREFIX"],
+                           state_dir=env["BUS_STATE_DIR"])
+    issuer = Issuer()
+    with issuer.served, serve(issuer, BusData(settings)) as console, \
+            login(issuer, console, operator=False) as client:
+        dossier = client.get(f"/dossiers/contract:{contract}")
+        bundle = client.get(f"/dossiers/contract:{contract}/preuves.zip")
+        verification = client.get("/verification")
+        letters = client.get("/lettres-mortes")
+        barometer = client.get("/barometre")
+    assert dossier.status_code == 200 and "ContractDataPublished" in dossier.text
+    assert bundle.status_code == 200 and bundle.content[:4] == b"PK\x03\x04"
+    assert verification.status_code == 200 and "dcant.invoices" in verification.text
+    assert letters.status_code == 200 and "SignatureError" in letters.text  # the forged company record
+    assert barometer.status_code == 200 and "Intérêts moratoires" in barometer.text and "<svg" in barometer.text
