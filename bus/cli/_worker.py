@@ -135,6 +135,8 @@ def register(app: typer.Typer) -> None:
         metrics_port: int = typer.Option(None, "--metrics-port",
                                          help="serve /metrics, /health/live and /health/ready on this port"),
         metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="address of the metrics server"),
+        ready_lag: int = typer.Option(1000, "--ready-lag", min=0,
+                                      help="/health/ready: most records an owned partition may be behind"),
         stop_grace: float = typer.Option(30.0, "--stop-grace", min=0,
                                          help="seconds a clean stop may take before the worker exits anyway "
                                               "(a second signal exits at once)"),
@@ -150,6 +152,7 @@ def register(app: typer.Typer) -> None:
         if clock not in ("processing", "event"):
             raise ConfigurationError(f"unknown clock {clock!r}", hint="use --clock processing or --clock event")
         run(_serve(s, cores, stop_grace=stop_grace, metrics_port=metrics_port, metrics_host=metrics_host,
+                   ready_lag=ready_lag,
                    timer_interval=timer_interval, web_port=web_port, clock=clock,
                    lateness=dt.timedelta(seconds=lateness), idle=idle))
 
