@@ -107,3 +107,52 @@ async def test_the_worker_serves_metrics_health_and_json_logs_and_stops_cleanly(
     (dead,) = [line for line in lines if line.get("ce_id") == forged_id]
     assert (dead["level"], dead["processor"], dead["error_class"]) == ("WARNING", "accounting-chain", "SignatureError")
     assert dead["dossier"] == forged.key.decode()
+
+
+async def test_the_ledger_serves_the_age_of_its_checkpoints(bus, tmp_path):  # noqa: F811
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.integration.test_processors_e2e import ROOT
+
+    port = free_port()
+    s = bus.settings
+    env = {**os.environ, "BUS_BOOTSTRAP_SERVERS": s.bootstrap, "BUS_TOPIC_PREFIX": s.topic_prefix,
+           "BUS_STATE_DIR": str(s.state_dir), "BUS_SOURCE": s.source, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-c", "from bus.cli import main; main()"]
+    made = subprocess.run([*command, "ledger", "keygen"], env=env, capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    commune = bus.context(COMMUNE_SIREN, "finances")
+    async with Publisher(bus.settings, commune.wire()) as as_commune:
+        await as_commune.publish(decp("2026M-LEDGER", amount="1000.00"))
+    with (tmp_path / "ledger.log").open("wb") as log:
+        ledger = subprocess.Popen([*command, "ledger", "run", "--every-seconds", "1", "--metrics-port", str(port)],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            async def aged() -> str | None:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                        text = await response.text()
+                except aiohttp.ClientError:
+                    return None  # not serving yet
+                procurement = bus.topic("procurement")
+                return text if sample(text, "bus_checkpoints_published", log=f"{procurement}/0") or any(
+                    line.startswith("bus_checkpoint_age_seconds{") and procurement in line
+                    for line in text.splitlines()) else None
+
+            def alive() -> None:
+                assert ledger.poll() is None, (tmp_path / "ledger.log").read_text()[-3000:]
+
+            text = await eventually(aged, "a checkpoint of the procurement topic", alive=alive)
+        ages = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("bus_checkpoint_age_seconds{")]
+        assert ages and all(age >= 0 for age in ages)
+        ledger.send_signal(signal.SIGTERM)
+        assert ledger.wait(timeout=120) == 0, (tmp_path / "ledger.log").read_text()[-3000:]
+    finally:
+        if ledger.poll() is None:
+            ledger.kill()
+            ledger.wait(timeout=30)
