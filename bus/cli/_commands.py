@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from . import _audit, _bench, _broker, _config, _demo, _dlq, _documents, _events, _keys, _schemas, _topics, _worker
+from . import (
+    _audit,
+    _bench,
+    _broker,
+    _config,
+    _demo,
+    _dlq,
+    _documents,
+    _events,
+    _gateway,
+    _keys,
+    _schemas,
+    _topics,
+    _worker,
+)
 
 REGISTRARS = [
     _broker.register,
@@ -17,4 +31,5 @@ REGISTRARS = [
     _worker.register,
     _config.register,
     _bench.register,
+    _gateway.register,
 ]
