@@ -73,6 +73,7 @@ class Gateway:
     context: BusContext
     verifier: TokenVerifier | None
     acked: dict[str, int] = dataclasses.field(default_factory=dict)
+    dispatchers: list[Any] = dataclasses.field(default_factory=list)
 
     @property
     def max_upload(self) -> int:
@@ -309,6 +310,15 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
 
         return StreamingResponse(chunks(), media_type="application/octet-stream",
                                  headers={"Content-Length": str(size), "Digest": f"sha-256={sha256}"})
+
+    @app.get(API + "/webhooks/deadletter", tags=["webhooks"])
+    async def webhook_deadletter(gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:
+        """Deliveries given up after their last attempt, for the administrations the caller acts for."""
+        from ._webhooks import read_deadletter
+
+        entries = read_deadletter(gw.settings.state_dir / "gateway" / "webhooks-deadletter.jsonl")
+        mine = [e for e in entries if caller.policy is None or caller.policy.may_act_for(e["administration"])]
+        return {"deliveries": mine}
 
     @app.get(API + "/dossiers/{dossier}/trace", tags=["dossiers"])
     async def trace(dossier: str, gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:
