@@ -135,7 +135,8 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
         wire = Wire(ctx.catalog, ctx.directory, Keyring(keys), clock=ctx.clock,
                     max_event_bytes=settings.max_event_bytes)
         topics = [ctx.topic(f) for f in (*FAMILIES, "notifications")]
-        feed = Feed(settings, wire, topics, ctx.topic("deadletter"), to_json=intake.to_json)
+        feed = Feed(settings, wire, topics, ctx.topic("deadletter"), to_json=intake.to_json,
+                    submissions=ctx.topic("ingress.raw"))
         state = settings.state_dir / "gateway"
         verifier = TokenVerifier(config.issuer, config.clients) if config.issuer else None
         async with Publisher(settings, wire) as publisher:

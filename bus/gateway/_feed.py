@@ -1,14 +1,17 @@
 """The gateway's view of the bus: one consumer tailing the family, notification and dead-letter topics.
 
 Every record is verified (``wire.open``) and kept as a :class:`FeedItem` with a gateway-wide
-sequence number, the cursor of the inboxes. From the same stream come the statuses of
+sequence number, the cursor of the inboxes. The ingress topic is read only to learn which
+submissions gateways made (so statuses survive a restart). From the same stream come the statuses of
 submissions (events *caused* by a submission, dead letters *of* it) and the inboxes: an event
 concerns an administration when its source is that SIREN, when its payload names the SIREN
 (or a SIRET of it), or when it was caused by or correlated with one of its submissions.
 Readers wait on :meth:`Feed.wait` (long polling, SSE, webhooks) instead of polling Kafka.
 
 The index lives in memory and is rebuilt from the topics' beginning at start: fine for an
-administration's gateway, not for a national one (an issue-13 follow-up).
+administration's gateway, not for a national one (an issue-13 follow-up). Cursors are valid for
+the life of the process: records of different partitions may be re-read in another order after
+a restart, so a durable cursor needs per-partition offsets (a follow-up, as are durable acks).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -32,6 +36,7 @@ from bus._wire import Record, Wire
 __all__ = ["DeadLetter", "Feed", "FeedItem", "names_siren"]
 
 log = logging.getLogger("bus.gateway.feed")
+_GATEWAY_SOURCE = re.compile(r"^urn:siren:(\d{9}):gateway$")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,11 +89,12 @@ class Feed:
     """Tails ``topics`` (verified) and ``deadletter`` into an in-memory index; see the module doc."""
 
     def __init__(self, settings: BusSettings, wire: Wire, topics: Iterable[str], deadletter: str, *,
-                 to_json: Callable[[Any], Any]) -> None:
+                 to_json: Callable[[Any], Any], submissions: str | None = None) -> None:
         self.settings = settings
         self.wire = wire
         self.topics = tuple(topics)
         self.deadletter = deadletter
+        self.submissions = submissions
         self.to_json = to_json
         self.items: list[FeedItem] = []
         self.caused_by: dict[str, list[FeedItem]] = defaultdict(list)
@@ -132,7 +138,8 @@ class Feed:
         """Consume until ``stop`` is set (no consumer group: every gateway reads everything)."""
         from bus.client import kafka_args
 
-        consumer = AIOKafkaConsumer(*self.topics, self.deadletter, **kafka_args(self.settings), group_id=None,
+        extra = (self.submissions,) if self.submissions else ()
+        consumer = AIOKafkaConsumer(*self.topics, self.deadletter, *extra, **kafka_args(self.settings), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     metadata_max_age_ms=5000)
         await consumer.start()
@@ -167,6 +174,12 @@ class Feed:
                         type(err).__name__)
             return
         env = received.envelope
+        # What a gateway submitted (its source says so) is known again after a restart.
+        made_here = _GATEWAY_SOURCE.match(env.source)
+        if made_here:
+            self.submitted_by[env.id] = made_here.group(1)
+        if record.topic == self.submissions:
+            return  # documents awaiting ingress are not inbox content
         item = FeedItem(len(self.items) + 1, record.topic or "", record.partition or 0, record.offset or 0, env.id,
                         env.type, env.source, env.subject, env.time, env.correlationid, env.causationid,
                         self.to_json(received.data))

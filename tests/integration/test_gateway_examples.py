@@ -91,3 +91,24 @@ def test_the_node_client_submits_and_reads_statuses(stack: str) -> None:
     assert out[1]["status"]["status"] == "accepted"
     assert out[1]["status"]["pivots"][0]["type"] == "fr.dcant.invoices.InvoiceReceived"
     assert "fr.dcant.invoices.InvoiceReceived" in [o["inbox"]["type"] for o in out[2:]]
+
+
+def test_a_bundle_the_ingress_worker_refuses_has_a_refused_status(stack: str, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as bundle:
+        info = tarfile.TarInfo("readme.txt")
+        info.size = 11
+        bundle.addfile(info, io.BytesIO(b"not an act\n"))
+    sent = httpx.post(f"{stack}/v1/administrations/{COMMUNE}/documents", content=buffer.getvalue(),
+                      headers={"content-type": "application/x-tar"}, timeout=60)
+    assert sent.status_code == 202, sent.text
+    deadline = time.monotonic() + 120
+    while (status := httpx.get(stack + sent.json()["status_url"], timeout=30).json())["status"] == "pending":
+        assert time.monotonic() < deadline, "the submission stayed pending"
+        time.sleep(0.5)  # polling the status resource, as a client does
+    assert status["status"] == "refused"
+    assert status["error_class"] == "NonConformantError" and status["processor"] == "ingress"
+    assert status["message"] and status["hint"]
