@@ -14,7 +14,6 @@ from ._config import ClientPolicy, GatewayConfig, Issuer, Webhook
 from ._problems import PROBLEM_JSON, GatewayProblem
 
 __all__ = [
-    "PROBLEM_JSON",
     "Caller",
     "ClientPolicy",
     "Gateway",
@@ -22,6 +21,7 @@ __all__ = [
     "GatewayProblem",
     "Intake",
     "Issuer",
+    "PROBLEM_JSON",
     "TokenVerifier",
     "Webhook",
     "create_app",
