@@ -24,6 +24,7 @@ demo: venv
 ## make test: every test; the session starts (and stops) its own broker
 test: venv
 	$(BIN)/bus schemas check
+	$(BIN)/bus asyncapi --check contract
 	$(BIN)/python -m pytest -p no:cacheprovider -q
 
 ## make faults TRIALS=N: N fault trials on an embedded broker of their own (tests/faults)

@@ -32,4 +32,5 @@ REGISTRARS = [
     _config.register,
     _bench.register,
     _gateway.register,
+    _schemas.register_contract,
 ]
