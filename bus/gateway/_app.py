@@ -321,6 +321,19 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
         mine = [e for e in entries if caller.policy is None or caller.policy.may_act_for(e["administration"])]
         return {"deliveries": mine}
 
+    @app.post(API + "/webhooks/deadletter/{webhook_id}/redeliver", status_code=202, tags=["webhooks"])
+    async def webhook_redeliver(webhook_id: str, gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:
+        """Queue a dead-lettered delivery again (after the receiver was fixed)."""
+        from ._webhooks import redeliver
+
+        path = gw.settings.state_dir / "gateway" / "webhooks-deadletter.jsonl"
+        count = redeliver(gw, path, webhook_id,
+                          lambda e: caller.policy is None or caller.policy.may_act_for(e["administration"]))
+        if not count:
+            raise GatewayProblem(404, "no such dead letter", f"no dead-lettered delivery {webhook_id}",
+                                 hint="list them with GET /v1/webhooks/deadletter")
+        return {"webhook_id": webhook_id, "requeued": count}
+
     @app.get(API + "/dossiers/{dossier}/trace", tags=["dossiers"])
     async def trace(dossier: str, gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:
         """Every verified event of a dossier across families, by time, with its current state."""

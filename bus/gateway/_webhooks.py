@@ -6,8 +6,8 @@ and ``webhook-signature`` (``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``
 webhook's secret). Any 2xx is success; another status, a timeout or a refused connection is
 retried after ``backoff * 2**attempt`` seconds, at least once delivered or, after
 ``max_attempts``, dead-lettered to ``STATE_DIR/gateway/webhooks-deadletter.jsonl`` with the
-last error (listed by ``GET /v1/webhooks/deadletter``). One queue per webhook keeps the
-inbox order.
+last error (listed by ``GET /v1/webhooks/deadletter``, redelivered on request by ``POST
+/v1/webhooks/deadletter/{webhook_id}/redeliver``). One queue per webhook keeps the inbox order.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import httpx
 from ._config import Webhook, _match
 from ._feed import FeedItem
 
-__all__ = ["secret_bytes", "sign", "start_webhooks"]
+__all__ = ["redeliver", "secret_bytes", "sign", "start_webhooks"]
 
 log = logging.getLogger("bus.gateway.webhooks")
 
@@ -94,6 +94,23 @@ def read_deadletter(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def redeliver(gateway: Any, path: Path, webhook_id: str, allowed: Any) -> int:
+    """Queue the dead-lettered deliveries of ``webhook_id`` again (those ``allowed(entry)``); count them."""
+    from dataclasses import fields
+
+    entries = read_deadletter(path)
+    again = [e for e in entries if e["webhook_id"] == webhook_id and allowed(e)]
+    by_url = {d.hook.url: d for d in gateway.dispatchers}
+    names = {f.name for f in fields(FeedItem)}
+    for entry in again:
+        event = entry["event"]
+        item = FeedItem(seq=int(event["cursor"]), **{k: v for k, v in event.items() if k in names})
+        by_url[entry["webhook"]].queue.put_nowait(item)
+    kept = [e for e in entries if e not in again]
+    path.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
+    return len(again)
 
 
 def start_webhooks(gateway: Any, stop: asyncio.Event) -> list[asyncio.Task[None]]:

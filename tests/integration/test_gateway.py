@@ -147,3 +147,33 @@ async def test_an_administration_the_gateway_does_not_serve_is_a_problem(gateway
     answer = await gateway.post("/v1/administrations/999999999/documents", content=UBL,
                                 headers={"content-type": "application/xml"})
     assert_problem(answer, 404, "GatewayProblem")
+
+
+async def next_sse_event(lines) -> dict:
+    """The next event of a text/event-stream (comments and keep-alives skipped)."""
+    fields: dict[str, str] = {}
+    async for line in lines:
+        if not line:
+            if "data" in fields:
+                return fields
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(": ")
+        fields[name] = value
+    raise AssertionError("the stream ended")
+
+
+async def test_the_inbox_stream_sends_events_and_resumes_after_last_event_id(gateway):
+    pivot = json.loads((EXAMPLES / "invoice-pivot.json").read_text())
+    url = f"/v1/administrations/{COMMUNE}/inbox/stream"
+    async with gateway.stream("GET", url) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+        first = (await gateway.post(f"/v1/administrations/{COMMUNE}/events", json=pivot)).json()["ce_id"]
+        event = await next_sse_event(lines)
+    assert json.loads(event["data"])["id"] == first and event["event"] == pivot["type"]
+    second = (await gateway.post(f"/v1/administrations/{COMMUNE}/events", json=pivot)).json()["ce_id"]
+    async with gateway.stream("GET", url, headers={"last-event-id": event["id"]}) as stream:
+        resumed = await next_sse_event(stream.aiter_lines())
+    assert json.loads(resumed["data"])["id"] == second

@@ -34,11 +34,14 @@ class Receiver:
     def __init__(self) -> None:
         self.calls: dict[str, list[tuple[dict[str, str], bytes]]] = {"/hook": [], "/always-500": []}
         self.release = asyncio.Event()  # never set: the hanging call ends by the client's timeout
+        self.healed = False  # then /always-500 answers 204 (a receiver fixed, for redelivery)
 
     async def endpoint(self, request: Request) -> Response:
         calls = self.calls[request.url.path]
         calls.append((dict(request.headers), await request.body()))
-        if request.url.path == "/always-500" or len(calls) == 1:
+        if request.url.path == "/always-500":
+            return Response(status_code=204 if self.healed else 500)
+        if len(calls) == 1:
             return Response(status_code=500)
         if len(calls) == 2:
             await self.release.wait()
@@ -95,9 +98,16 @@ async def test_a_delivery_is_signed_retried_past_500_and_timeout_then_delivered(
         await until(lambda: len(receiver.calls["/hook"]) == 3, "three attempts at /hook")
         await until(lambda: (own.state_dir / "gateway" / "webhooks-deadletter.jsonl").is_file(), "the dead letter")
         dead = (await client.get("/v1/webhooks/deadletter")).json()["deliveries"]
+        receiver.healed = True
+        again = await client.post(f"/v1/webhooks/deadletter/{ce_id}/redeliver")
+        assert again.status_code == 202 and again.json()["requeued"] == 1
+        await until(lambda: len(receiver.calls["/always-500"]) == 3, "the redelivery")
+        assert (await client.get("/v1/webhooks/deadletter")).json()["deliveries"] == []
+        missing = await client.post(f"/v1/webhooks/deadletter/{ce_id}/redeliver")
+        assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
     assert [(d["webhook"].rsplit("/", 1)[-1], d["webhook_id"], d["attempts"], d["last_error"]) for d in dead] == \
         [("always-500", ce_id, 2, "HTTP 500")]
-    assert len(receiver.calls["/always-500"]) == 2
+    assert len(receiver.calls["/always-500"]) == 3
     for headers, body in receiver.calls["/hook"] + receiver.calls["/always-500"]:
         assert headers["webhook-signature"] == expected_signature(ce_id, headers["webhook-timestamp"], body)
         assert json.loads(body)["id"] == ce_id
