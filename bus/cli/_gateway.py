@@ -13,7 +13,9 @@ from bus._errors import ConfigurationError
 from bus._settings import BusSettings
 from bus._wire import Event
 
-from ._common import settings
+from bus._topics import topic_map
+
+from ._common import run, settings
 
 __all__ = ["BusIntake", "gateway_app", "register"]
 
@@ -107,4 +109,7 @@ def register(app: typer.Typer) -> None:
         if conf.issuer is None and not _loopback(host):
             raise ConfigurationError(f"refusing to serve {host} without authentication",
                                      hint="configure an issuer and clients in --config, or listen on 127.0.0.1")
+        from bus.client import partitions_of
+
+        run(partitions_of(s, [topic_map(s)["deadletter"].name]))  # a DeliveryError, one line, when Kafka is down
         uvicorn.run(gateway_app(s, conf), host=host, port=port, log_level="warning", access_log=False)

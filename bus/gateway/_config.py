@@ -97,7 +97,12 @@ class GatewayConfig(BaseModel):
     def load(cls, path: Path) -> GatewayConfig:
         try:
             return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, ValidationError) as exc:
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"]) or "the file"
+            raise ConfigurationError(f"gateway configuration {path}: {where}: {error['msg']}",
+                                     hint="see `bus gateway --help` for the file's fields") from exc
+        except (OSError, json.JSONDecodeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfigurationError(f"cannot read gateway configuration {path}: {first}",
                                      hint="see `bus gateway --help` for the file's fields") from exc
