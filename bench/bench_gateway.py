@@ -89,3 +89,93 @@ def _free_port() -> tuple[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return (sock.getsockname()[1],)
+
+
+async def inbox_latency(bootstrap: str, tmp: Path, *, quick: bool, rate: int = 200) -> dict[str, dict[str, Any]]:
+    """``gateway_inbox_p99_ms``: events at ``rate``/s, read by long polling the gateway's inbox.
+
+    The baseline is a bare aiokafka consumer (no group) reading the same topic in the same run:
+    the ratio says what the gateway's verification, index and HTTP round trips add at the tail.
+    """
+    import json
+
+    import httpx
+    import uvicorn
+    from aiokafka import AIOKafkaConsumer
+
+    from bus import BusContext, BusSettings, Event, generate_key
+    from bus._catalog import default_catalog, from_json_value
+    from bus._keys import KeyStore
+    from bus._wire import uuid7
+    from bus.cli._gateway import gateway_app
+    from bus.client import Publisher, kafka_args
+    from bus.gateway import GatewayConfig
+
+    seconds = 10 if quick else 30
+    settings = BusSettings(bootstrap_servers=bootstrap, state_dir=tmp / "inbox", source=f"urn:siren:{SIREN}:bench",
+                           topic_prefix=f"gwi-{uuid.uuid4().hex[:6]}.")
+    KeyStore(settings.resolved_keys_dir).save(
+        generate_key(SIREN, "bench", valid_from=dt.datetime.now(dt.UTC) - dt.timedelta(days=1)))
+    pivot = json.loads((ROOT / "examples" / "invoice-pivot.json").read_text())
+    data = from_json_value(default_catalog().latest(pivot["schema"]).parsed, pivot["data"])
+    ctx = await BusContext.connect(settings)
+    sent: dict[str, float] = {}
+    via_gateway: dict[str, float] = {}
+    direct: dict[str, float] = {}
+    total = rate * seconds
+    (port,) = _free_port()
+    server = uvicorn.Server(uvicorn.Config(gateway_app(settings, GatewayConfig(administrations=[SIREN])),
+                                           host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    consumer = AIOKafkaConsumer(ctx.topic("invoices"), **kafka_args(settings), group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+
+    async def read_direct() -> None:
+        while len(direct) < total:
+            for messages in (await consumer.getmany(timeout_ms=100)).values():
+                now = time.perf_counter()
+                for m in messages:
+                    ce_id = dict(m.headers)["ce_id"].decode()
+                    direct.setdefault(ce_id, now)
+
+    async def read_gateway(client: httpx.AsyncClient) -> None:
+        cursor = "0"
+        while len(via_gateway) < total:
+            answer = (await client.get(f"/v1/administrations/{SIREN}/inbox",
+                                       params={"after": cursor, "wait": 5, "limit": 1000})).json()
+            now = time.perf_counter()
+            for event in answer["events"]:
+                via_gateway.setdefault(event["id"], now)
+            cursor = answer["next"]
+
+    try:
+        async with Publisher(settings, ctx.wire()) as publisher, \
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            readers = [asyncio.create_task(read_direct()), asyncio.create_task(read_gateway(client))]
+            start = time.perf_counter()
+            for i in range(total):
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))  # pacing at `rate`
+                ce_id = uuid7()
+                sent[ce_id] = time.perf_counter()
+                await publisher.publish(Event(type=pivot["type"], schema=pivot["schema"], data=data, id=ce_id,
+                                              subject=f"{pivot['subject']}-{i}"))
+            achieved = total / (time.perf_counter() - start)
+            await asyncio.wait_for(asyncio.gather(*readers), 120)
+    finally:
+        await consumer.stop()
+        server.should_exit = True
+        await serving
+
+    def p99(seen: dict[str, float]) -> float:
+        latencies = sorted(seen[k] - sent[k] for k in sent)
+        return latencies[int(0.99 * (len(latencies) - 1))] * 1000
+
+    value, baseline = p99(via_gateway), p99(direct)
+    return {"gateway_inbox_p99_ms": {
+        "value": round(value, 1), "baseline": round(baseline, 1), "ratio": round(value / baseline, 2), "unit": "ms",
+        "method": f"{total} events paced at {rate}/s (achieved {achieved:.0f}/s), each publish acked before the "
+                  f"next; value: p99 of publish start→seen by a client long polling the gateway inbox; baseline: "
+                  f"p99 of the same to a bare aiokafka consumer in the same run{' (quick)' if quick else ''}"}}

@@ -105,7 +105,8 @@ def _large_document(ctx: dict[str, Any]) -> dict[str, Any]:
 def _gateway(ctx: dict[str, Any]) -> dict[str, Any]:
     from bench import bench_gateway
 
-    return asyncio.run(bench_gateway.run(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"]))
+    out = asyncio.run(bench_gateway.run(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"]))
+    return {**out, **asyncio.run(bench_gateway.inbox_latency(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"]))}
 
 
 #: group name -> (needs a broker, entries it produces, function)
@@ -118,7 +119,7 @@ GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[s
     "processors": (True, ("ingest_vs_bare", "processors_vs_bare", "two_workers_vs_one", "latency_p99_ms",
                           "latency_p50_ms"), _processors),
     "large_document": (True, ("large_document_rss_mb",), _large_document),
-    "gateway": (True, ("gateway_submit_vs_sdk",), _gateway),
+    "gateway": (True, ("gateway_submit_vs_sdk", "gateway_inbox_p99_ms"), _gateway),
 }
 
 
