@@ -11,9 +11,11 @@ the baseline (a)'s; the ratio (b)/(a) says what the access point costs (target â
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +23,52 @@ ROOT = Path(__file__).resolve().parent.parent
 SIREN = "213105554"
 
 
-async def run(bootstrap: str, tmp: Path, *, quick: bool) -> dict[str, dict[str, Any]]:
-    import httpx
+def _settings(bootstrap: str, state: Path, prefix: str) -> Any:
+    """Settings with their own topics and a signing key of SIREN in the local store."""
+    from bus import BusSettings, generate_key
+    from bus._keys import KeyStore
+
+    settings = BusSettings(bootstrap_servers=bootstrap, state_dir=state, source=f"urn:siren:{SIREN}:bench",
+                           topic_prefix=f"{prefix}-{uuid.uuid4().hex[:6]}.")
+    KeyStore(settings.resolved_keys_dir).save(
+        generate_key(SIREN, "bench", valid_from=dt.datetime.now(dt.UTC) - dt.timedelta(days=1)))
+    return settings
+
+
+@contextlib.asynccontextmanager
+async def _gateway(settings: Any) -> AsyncIterator[str]:
+    """A gateway acting for SIREN, served by uvicorn on a free loopback port; yields its URL."""
+    import socket
+
     import uvicorn
 
-    from bus import BusContext, BusSettings, generate_key
-    from bus._keys import KeyStore
     from bus.cli._gateway import gateway_app
-    from bus.client import Publisher
     from bus.gateway import GatewayConfig
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(gateway_app(settings, GatewayConfig(administrations=[SIREN])),
+                                           host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def run(bootstrap: str, tmp: Path, *, quick: bool) -> dict[str, dict[str, Any]]:
+    import httpx
+
+    from bus import BusContext
+    from bus.client import Publisher
     from processors.ingress import submit
 
     n = 100 if quick else 500
-    settings = BusSettings(bootstrap_servers=bootstrap, state_dir=tmp / "state", source=f"urn:siren:{SIREN}:bench",
-                           topic_prefix=f"gwb-{uuid.uuid4().hex[:6]}.")
-    KeyStore(settings.resolved_keys_dir).save(
-        generate_key(SIREN, "bench", valid_from=dt.datetime.now(dt.UTC) - dt.timedelta(days=1)))
+    settings = _settings(bootstrap, tmp / "state", "gwb")
     template = (ROOT / "examples" / "invoice-ubl.xml").read_bytes()
     docs = tmp / "docs"
     docs.mkdir()
@@ -54,27 +86,16 @@ async def run(bootstrap: str, tmp: Path, *, quick: bool) -> dict[str, dict[str, 
             await submit(ctx, publisher, path)
         sdk_rate = n / (time.perf_counter() - started)
 
-    (port,) = _free_port()
-    server = uvicorn.Server(uvicorn.Config(gateway_app(settings, GatewayConfig(administrations=[SIREN])),
-                                           host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            url = f"/v1/administrations/{SIREN}/documents"
-            headers = {"content-type": "application/xml"}
-            await client.post(url, content=template, headers=headers)  # warm-up
-            started = time.perf_counter()
-            for path in paths[n:]:
-                answer = await client.post(url, content=path.read_bytes(), headers=headers,
-                                           params={"file_name": path.name})
-                if answer.status_code != 202:
-                    raise RuntimeError(f"gateway answered {answer.status_code}: {answer.text[:200]}")
-            gateway_rate = n / (time.perf_counter() - started)
-    finally:
-        server.should_exit = True
-        await task
+    async with _gateway(settings) as base, httpx.AsyncClient(base_url=base, timeout=60) as client:
+        url = f"/v1/administrations/{SIREN}/documents"
+        headers = {"content-type": "application/xml"}
+        await client.post(url, content=template, headers=headers)  # warm-up
+        started = time.perf_counter()
+        for path in paths[n:]:
+            answer = await client.post(url, content=path.read_bytes(), headers=headers, params={"file_name": path.name})
+            if answer.status_code != 202:
+                raise RuntimeError(f"gateway answered {answer.status_code}: {answer.text[:200]}")
+        gateway_rate = n / (time.perf_counter() - started)
     return {"gateway_submit_vs_sdk": {
         "value": round(gateway_rate, 1), "baseline": round(sdk_rate, 1), "ratio": round(gateway_rate / sdk_rate, 3),
         "unit": "documents/s",
@@ -83,12 +104,6 @@ async def run(bootstrap: str, tmp: Path, *, quick: bool) -> dict[str, dict[str, 
                   f"processors.ingress.submit until acked{' (quick)' if quick else ''}"}}
 
 
-def _free_port() -> tuple[int]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return (sock.getsockname()[1],)
 
 
 async def inbox_latency(bootstrap: str, tmp: Path, *, quick: bool, rate: int = 200) -> dict[str, dict[str, Any]]:
@@ -100,22 +115,15 @@ async def inbox_latency(bootstrap: str, tmp: Path, *, quick: bool, rate: int = 2
     import json
 
     import httpx
-    import uvicorn
     from aiokafka import AIOKafkaConsumer
 
-    from bus import BusContext, BusSettings, Event, generate_key
+    from bus import BusContext, Event
     from bus._catalog import default_catalog, from_json_value
-    from bus._keys import KeyStore
     from bus._wire import uuid7
-    from bus.cli._gateway import gateway_app
     from bus.client import Publisher, kafka_args
-    from bus.gateway import GatewayConfig
 
     seconds = 10 if quick else 30
-    settings = BusSettings(bootstrap_servers=bootstrap, state_dir=tmp / "inbox", source=f"urn:siren:{SIREN}:bench",
-                           topic_prefix=f"gwi-{uuid.uuid4().hex[:6]}.")
-    KeyStore(settings.resolved_keys_dir).save(
-        generate_key(SIREN, "bench", valid_from=dt.datetime.now(dt.UTC) - dt.timedelta(days=1)))
+    settings = _settings(bootstrap, tmp / "inbox", "gwi")
     pivot = json.loads((ROOT / "examples" / "invoice-pivot.json").read_text())
     data = from_json_value(default_catalog().latest(pivot["schema"]).parsed, pivot["data"])
     ctx = await BusContext.connect(settings)
@@ -123,12 +131,6 @@ async def inbox_latency(bootstrap: str, tmp: Path, *, quick: bool, rate: int = 2
     via_gateway: dict[str, float] = {}
     direct: dict[str, float] = {}
     total = rate * seconds
-    (port,) = _free_port()
-    server = uvicorn.Server(uvicorn.Config(gateway_app(settings, GatewayConfig(administrations=[SIREN])),
-                                           host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
     consumer = AIOKafkaConsumer(ctx.topic("invoices"), **kafka_args(settings), group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
@@ -152,8 +154,8 @@ async def inbox_latency(bootstrap: str, tmp: Path, *, quick: bool, rate: int = 2
             cursor = answer["next"]
 
     try:
-        async with Publisher(settings, ctx.wire()) as publisher, \
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        async with _gateway(settings) as base, Publisher(settings, ctx.wire()) as publisher, \
+                httpx.AsyncClient(base_url=base, timeout=60) as client:
             readers = [asyncio.create_task(read_direct()), asyncio.create_task(read_gateway(client))]
             start = time.perf_counter()
             for i in range(total):
@@ -166,8 +168,6 @@ async def inbox_latency(bootstrap: str, tmp: Path, *, quick: bool, rate: int = 2
             await asyncio.wait_for(asyncio.gather(*readers), 120)
     finally:
         await consumer.stop()
-        server.should_exit = True
-        await serving
 
     def p99(seen: dict[str, float]) -> float:
         latencies = sorted(seen[k] - sent[k] for k in sent)
