@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -112,6 +112,21 @@ async def _publish(gw: Gateway, event: Event, topic: str | None) -> str:
     return name
 
 
+async def _once(gw: Gateway, siren: str, key: str | None, request: str,
+                submit: Callable[[str], Awaitable[dict[str, Any]]]) -> JSONResponse:
+    """Run ``submit(ce_id)`` once per idempotency key; a replay answers the stored response."""
+    if key is None:
+        return JSONResponse(await submit(uuid7()), 202)
+    fingerprint = hashlib.sha256(request.encode()).hexdigest()
+    async with gw.idempotency.lock(siren, key):
+        stored = gw.idempotency.replay(siren, key, fingerprint)
+        if stored is not None:
+            return JSONResponse(dict(stored), 202, headers={"Idempotent-Replayed": "true"})
+        body = await submit(ce_id_for(siren, key))
+        gw.idempotency.remember(siren, key, fingerprint, body)
+        return JSONResponse(body, 202)
+
+
 async def _spool(request: Request, gw: Gateway, file_name: str | None) -> Upload:
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
@@ -185,16 +200,9 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
         try:
             fmt = upload.fields.get("format") or fmt
             dossier_hint = upload.fields.get("dossier_hint") or dossier_hint
-            fingerprint = hashlib.sha256(json.dumps([upload.sha256, fmt, dossier_hint]).encode()).hexdigest()
-            if key is None:
-                return JSONResponse(await _accept(gw, caller, siren, upload, fmt, dossier_hint, uuid7()), 202)
-            async with gw.idempotency.lock(siren, key):
-                stored = gw.idempotency.replay(siren, key, fingerprint)
-                if stored is not None:
-                    return JSONResponse(dict(stored), 202, headers={"Idempotent-Replayed": "true"})
-                body = await _accept(gw, caller, siren, upload, fmt, dossier_hint, ce_id_for(siren, key))
-                gw.idempotency.remember(siren, key, fingerprint, body)
-                return JSONResponse(body, 202)
+            fingerprint = json.dumps(["document", upload.sha256, fmt, dossier_hint])
+            return await _once(gw, siren, key, fingerprint,
+                               lambda ce_id: _accept(gw, caller, siren, upload, fmt, dossier_hint, ce_id))
         finally:
             upload.discard()
 
@@ -213,14 +221,19 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
                 "document": {"sha256": ref.sha256, "size": ref.size, "url": f"{API}/documents/{ref.sha256}"}}
 
     @app.post(API + "/administrations/{siren}/events", status_code=202, tags=["submissions"])
-    async def submit_event(siren: str, pivot: dict[str, Any], gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:
+    async def submit_event(siren: str, pivot: dict[str, Any], gw: GatewayDep, caller: CallerDep,
+                           idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
         """Submit a pivot event as JSON (``type``, ``schema``, ``subject``, ``data``): signed and published."""
         caller.check_administration(siren, gw.config)
+        key = IdempotencyStore.check_key(idempotency_key) if idempotency_key is not None else None
         event = gw.intake.pivot_event(pivot)
         caller.check_submit(event.type)
-        event = dataclasses.replace(event, id=uuid7(), source=gw.source_of(siren))
-        topic = await _publish(gw, event, None)
-        return _submission(gw, siren, event.id or "", event.subject, topic, None)
+
+        async def publish(ce_id: str) -> dict[str, Any]:
+            topic = await _publish(gw, dataclasses.replace(event, id=ce_id, source=gw.source_of(siren)), None)
+            return _submission(gw, siren, ce_id, event.subject, topic, None)
+
+        return await _once(gw, siren, key, json.dumps(["event", pivot], sort_keys=True, default=str), publish)
 
     @app.get(API + "/submissions/{submission_id}", tags=["submissions"])
     async def status(submission_id: str, gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:
@@ -235,7 +248,7 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
             return {"submission_id": submission_id, "status": "refused", "error_class": dead.error_class,
                     "message": dead.message, "hint": dead.hint, "processor": dead.processor}
         outputs = gw.feed.caused_by.get(submission_id, [])
-        own = [i for i in gw.feed.items if i.id == submission_id]
+        own = [gw.feed.by_id[submission_id]] if submission_id in gw.feed.by_id else []
         if outputs or own:
             return {"submission_id": submission_id, "status": "accepted",
                     "pivots": [{"ce_id": i.id, "type": i.type, "topic": i.topic, "subject": i.subject}

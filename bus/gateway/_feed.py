@@ -98,6 +98,7 @@ class Feed:
         self.to_json = to_json
         self.items: list[FeedItem] = []
         self.caused_by: dict[str, list[FeedItem]] = defaultdict(list)
+        self.by_id: dict[str, FeedItem] = {}
         self.dead: dict[str, DeadLetter] = {}
         self.submitted_by: dict[str, str] = {}  # submission ce_id -> SIREN
         self.rejected = 0
@@ -184,6 +185,7 @@ class Feed:
                         env.type, env.source, env.subject, env.time, env.correlationid, env.causationid,
                         self.to_json(received.data))
         self.items.append(item)
+        self.by_id.setdefault(item.id, item)
         if env.causationid:
             self.caused_by[env.causationid].append(item)
         for listener in self._listeners:

@@ -177,3 +177,24 @@ async def test_the_inbox_stream_sends_events_and_resumes_after_last_event_id(gat
     async with gateway.stream("GET", url, headers={"last-event-id": event["id"]}) as stream:
         resumed = await next_sse_event(stream.aiter_lines())
     assert json.loads(resumed["data"])["id"] == second
+
+
+async def test_a_pivot_event_under_a_replayed_idempotency_key_is_published_once(gateway):
+    pivot = json.loads((EXAMPLES / "invoice-pivot.json").read_text())
+    url = f"/v1/administrations/{COMMUNE}/events"
+    first = await gateway.post(url, json=pivot, headers={"idempotency-key": "event-1"})
+    again = await gateway.post(url, json=pivot, headers={"idempotency-key": "event-1"})
+    assert first.status_code == again.status_code == 202 and first.json() == again.json()
+    changed = {**pivot, "subject": pivot["subject"] + "-bis"}
+    assert_problem(await gateway.post(url, json=changed, headers={"idempotency-key": "event-1"}), 422, "GatewayProblem")
+    inbox = (await gateway.get(f"/v1/administrations/{COMMUNE}/inbox", params={"wait": 30})).json()["events"]
+    later = await gateway.post(url, json={**pivot, "subject": pivot["subject"] + "-ter"})  # a marker after them
+    marker = later.json()["ce_id"]
+    for _ in range(10):  # each page waits up to 30 s for new events
+        if marker in [e["id"] for e in inbox]:
+            break
+        page = await gateway.get(f"/v1/administrations/{COMMUNE}/inbox",
+                                 params={"wait": 30, "after": inbox[-1]["cursor"] if inbox else "0"})
+        inbox += page.json()["events"]
+    assert marker in [e["id"] for e in inbox]
+    assert [e["id"] for e in inbox].count(first.json()["ce_id"]) == 1
