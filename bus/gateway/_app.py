@@ -30,6 +30,7 @@ from bus.client import Publisher
 
 from ._auth import Caller, TokenVerifier
 from ._config import GatewayConfig
+from ._cursor import Cursor
 from ._feed import Feed, FeedItem
 from ._idempotency import IdempotencyStore, ce_id_for
 from ._problems import GatewayProblem, install_problem_handlers
@@ -72,7 +73,7 @@ class Gateway:
     feed: Feed
     context: BusContext
     verifier: TokenVerifier | None
-    acked: dict[str, int] = dataclasses.field(default_factory=dict)
+    acked: dict[str, Cursor] = dataclasses.field(default_factory=dict)
     dispatchers: list[Any] = dataclasses.field(default_factory=list)
 
     @property
@@ -140,6 +141,19 @@ async def _spool(request: Request, gw: Gateway, file_name: str | None) -> Upload
                            file_name=file_name or "document", media_type=media)
 
 
+def _load_acks(path: Path) -> dict[str, Cursor]:
+    if not path.is_file():
+        return {}
+    return {siren: Cursor.decode(text) for siren, text in json.loads(path.read_text(encoding="utf-8")).items()}
+
+
+def _save_acks(path: Path, acked: Mapping[str, Cursor]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_suffix(".tmp")
+    temp.write_text(json.dumps({siren: c.encode() for siren, c in acked.items()}), encoding="utf-8")
+    temp.replace(path)
+
+
 def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> FastAPI:
     """The gateway's ASGI application; the bus side starts and stops with it (lifespan)."""
 
@@ -157,7 +171,7 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
         async with Publisher(settings, wire) as publisher:
             gw = Gateway(settings, config, intake, open_content_store(settings),
                          IdempotencyStore(state / "idempotency"), state / "spool", wire, publisher, feed, ctx,
-                         verifier)
+                         verifier, acked=_load_acks(state / "acked.json"))
             app.state.gateway = gw
             stop = asyncio.Event()
             tasks = [asyncio.create_task(feed.run(stop), name="gateway-feed")]
@@ -255,46 +269,51 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
                                for i in (outputs or own)]}
         return {"submission_id": submission_id, "status": "pending"}
 
-    def _items(gw: Gateway, caller: Caller, siren: str, after: int, limit: int) -> list[FeedItem]:
-        return gw.feed.inbox(siren, after, limit, caller.may_read)
+    def _page(gw: Gateway, caller: Caller, siren: str, cursor: Cursor, limit: int,
+              since: int = 0) -> tuple[list[dict[str, Any]], Cursor]:
+        """The inbox items past ``cursor``, each with the cursor after it, and the cursor after all."""
+        out = []
+        for item in gw.feed.inbox(siren, cursor, limit, caller.may_read, since=since):
+            cursor = cursor.after(item.topic, item.partition, item.offset)
+            out.append({"cursor": cursor.encode(), **item.to_json()})
+        return out, cursor
 
     @app.get(API + "/administrations/{siren}/inbox", tags=["inbox"])
     async def inbox(siren: str, gw: GatewayDep, caller: CallerDep,
-                    after: Annotated[int | None, Query(ge=0, description="cursor (default: last acknowledged)")] = None,
+                    after: Annotated[str | None, Query(description="cursor (default: last acknowledged)")] = None,
                     wait: Annotated[float, Query(ge=0, description="long polling: seconds to wait for events")] = 0,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
         """Events concerning the administration after the cursor; waits up to ``wait`` s when none."""
         caller.check_administration(siren, gw.config)
-        cursor = gw.acked.get(siren, 0) if after is None else after
+        cursor = gw.acked.get(siren, Cursor()) if after is None else Cursor.decode(after)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, gw.config.long_poll_max_seconds)
-        items = _items(gw, caller, siren, cursor, limit)
-        while not items and loop.time() < deadline:
+        events, cursor = _page(gw, caller, siren, cursor, limit)
+        while not events and loop.time() < deadline:
             seen = len(gw.feed.items)
             await gw.feed.wait(seen, deadline - loop.time())
-            items = _items(gw, caller, siren, seen, limit)
-        last = items[-1].seq if items else max(cursor, 0)
-        return {"events": [i.to_json() for i in items], "next": str(last)}
+            events, cursor = _page(gw, caller, siren, cursor, limit, since=seen)
+        return {"events": events, "next": cursor.encode()}
 
     @app.get(API + "/administrations/{siren}/inbox/stream", tags=["inbox"],
              response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
     async def stream(siren: str, request: Request, gw: GatewayDep, caller: CallerDep,
                      last_event_id: Annotated[str | None, Header()] = None,
-                     after: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:
+                     after: Annotated[str | None, Query()] = None) -> StreamingResponse:
         """The inbox as Server-Sent Events (``id`` is the cursor; reconnect with ``Last-Event-ID``)."""
         caller.check_administration(siren, gw.config)
-        start = after if after is not None else int(last_event_id) if (last_event_id or "").isdigit() \
-            else gw.acked.get(siren, 0)
+        given = after if after is not None else last_event_id
+        start = Cursor.decode(given) if given is not None else gw.acked.get(siren, Cursor())
 
         async def events() -> AsyncIterator[bytes]:
-            cursor = start
+            cursor, since = start, 0
             yield b": connected\n\n"
             while not await request.is_disconnected():
-                for item in _items(gw, caller, siren, cursor, 100):
-                    cursor = item.seq
-                    yield f"id: {item.seq}\nevent: {item.type}\ndata: {json.dumps(item.to_json())}\n\n".encode()
                 seen = len(gw.feed.items)
-                cursor = max(cursor, seen)
+                page, cursor = _page(gw, caller, siren, cursor, 1000, since=since)
+                for event in page:
+                    yield f"id: {event['cursor']}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+                since = seen if len(page) < 1000 else since  # a full page: more may wait before `seen`
                 await gw.feed.wait(seen, 15.0)
                 if len(gw.feed.items) == seen:
                     yield b": keep-alive\n\n"
@@ -303,14 +322,12 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
 
     @app.post(API + "/administrations/{siren}/inbox/ack", tags=["inbox"])
     async def ack(siren: str, body: dict[str, str], gw: GatewayDep, caller: CallerDep) -> dict[str, str]:
-        """Acknowledge every event up to ``{"cursor": "..."}``: the inbox then starts after it."""
+        """Acknowledge every event up to ``{"cursor": "..."}``: the inbox then starts after it (kept across restarts)."""
         caller.check_administration(siren, gw.config)
-        cursor = body.get("cursor", "")
-        if not cursor.isdigit():
-            raise GatewayProblem(422, "invalid cursor", f"cursor {cursor!r} is not one the inbox gave",
-                                 hint="acknowledge the `next` value of an inbox answer")
-        gw.acked[siren] = max(gw.acked.get(siren, 0), int(cursor))
-        return {"acknowledged": str(gw.acked[siren])}
+        cursor = Cursor.decode(body.get("cursor") or "!")
+        gw.acked[siren] = gw.acked.get(siren, Cursor()).merge(cursor)
+        _save_acks(gw.settings.state_dir / "gateway" / "acked.json", gw.acked)
+        return {"acknowledged": gw.acked[siren].encode()}
 
     @app.get(API + "/documents/{sha256}", tags=["documents"], response_class=StreamingResponse)
     async def document(sha256: str, gw: GatewayDep, caller: CallerDep) -> StreamingResponse:

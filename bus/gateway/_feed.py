@@ -1,7 +1,7 @@
 """The gateway's view of the bus: one consumer tailing the family, notification and dead-letter topics.
 
 Every record is verified (``wire.open``) and kept as a :class:`FeedItem` with a gateway-wide
-sequence number, the cursor of the inboxes. The ingress topic is read only to learn which
+sequence number (what waiting readers compare). The ingress topic is read only to learn which
 submissions gateways made (so statuses survive a restart). From the same stream come the statuses of
 submissions (events *caused* by a submission, dead letters *of* it) and the inboxes: an event
 concerns an administration when its source is that SIREN, when its payload names the SIREN
@@ -9,9 +9,8 @@ concerns an administration when its source is that SIREN, when its payload names
 Readers wait on :meth:`Feed.wait` (long polling, SSE, webhooks) instead of polling Kafka.
 
 The index lives in memory and is rebuilt from the topics' beginning at start: fine for an
-administration's gateway, not for a national one (an issue-13 follow-up). Cursors are valid for
-the life of the process: records of different partitions may be re-read in another order after
-a restart, so a durable cursor needs per-partition offsets (a follow-up, as are durable acks).
+administration's gateway, not for a national one (an issue-13 follow-up). Inbox cursors are
+per-partition offsets (:mod:`._cursor`), so they stay valid across restarts.
 """
 
 from __future__ import annotations
@@ -32,6 +31,8 @@ from bus._errors import BusError
 from bus._settings import BusSettings
 from bus._step import DLQ_PREFIX
 from bus._wire import Record, Wire
+
+from ._cursor import Cursor
 
 __all__ = ["DeadLetter", "Feed", "FeedItem", "names_siren"]
 
@@ -57,8 +58,7 @@ class FeedItem:
     data: Any
 
     def to_json(self) -> dict[str, Any]:
-        return {"cursor": str(self.seq), **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                                           if f.name != "seq"}}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "seq"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,10 +118,13 @@ class Feed:
             return True
         return names_siren(item.data, siren)
 
-    def inbox(self, siren: str, after: int, limit: int, types: Callable[[str], bool] | None = None) -> list[FeedItem]:
+    def inbox(self, siren: str, after: Cursor, limit: int, types: Callable[[str], bool] | None = None,
+              *, since: int = 0) -> list[FeedItem]:
+        """Up to ``limit`` items concerning ``siren`` past ``after`` (only from sequence ``since`` on)."""
         out = []
-        for item in self.items[max(after, 0):]:
-            if self.concerns(item, siren) and (types is None or types(item.type)):
+        for item in self.items[max(since, 0):]:
+            if after.admits(item.topic, item.partition, item.offset) and self.concerns(item, siren) \
+                    and (types is None or types(item.type)):
                 out.append(item)
                 if len(out) >= limit:
                     break

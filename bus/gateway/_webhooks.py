@@ -106,7 +106,7 @@ def redeliver(gateway: Any, path: Path, webhook_id: str, allowed: Any) -> int:
     names = {f.name for f in fields(FeedItem)}
     for entry in again:
         event = entry["event"]
-        item = FeedItem(seq=int(event["cursor"]), **{k: v for k, v in event.items() if k in names})
+        item = FeedItem(seq=0, **{k: v for k, v in event.items() if k in names})
         by_url[entry["webhook"]].queue.put_nowait(item)
     kept = [e for e in entries if e not in again]
     path.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")

@@ -198,3 +198,26 @@ async def test_a_pivot_event_under_a_replayed_idempotency_key_is_published_once(
         inbox += page.json()["events"]
     assert marker in [e["id"] for e in inbox]
     assert [e["id"] for e in inbox].count(first.json()["ce_id"]) == 1
+
+
+async def test_acknowledged_cursors_survive_a_restart_of_the_gateway(settings: BusSettings, tmp_path: Path):
+    own = await gateway_settings(settings, tmp_path / "state", COMMUNE)
+    config = GatewayConfig(administrations=[COMMUNE])
+    pivot = json.loads((EXAMPLES / "invoice-pivot.json").read_text())
+    inbox = f"/v1/administrations/{COMMUNE}/inbox"
+    async with running_gateway(own, config) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+        first = (await client.post(f"/v1/administrations/{COMMUNE}/events", json=pivot)).json()["ce_id"]
+        page = (await client.get(inbox, params={"wait": 30})).json()
+        assert [e["id"] for e in page["events"]] == [first]
+        assert (await client.post(f"{inbox}/ack", json={"cursor": page["next"]})).status_code == 200
+    async with running_gateway(own, config) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+        second = (await client.post(f"/v1/administrations/{COMMUNE}/events", json=pivot)).json()["ce_id"]
+        page = (await client.get(inbox, params={"wait": 30})).json()
+        assert [e["id"] for e in page["events"]] == [second]
+        again = (await client.get(inbox, params={"after": ""})).json()  # from the beginning
+        assert [e["id"] for e in again["events"]] == [first, second]
+
+
+async def test_a_forged_cursor_is_a_problem(gateway):
+    answer = await gateway.get(f"/v1/administrations/{COMMUNE}/inbox", params={"after": "%%%not-a-cursor"})
+    assert_problem(answer, 422, "GatewayProblem")
