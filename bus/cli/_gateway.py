@@ -27,8 +27,7 @@ class BusIntake:
         self.max_bytes = max_bytes
 
     def check(self, path: Path, *, declared_format: str | None, name: str) -> tuple[str, list[str]]:
-        from processors._bundle import is_tar
-        from processors.ingress import BUNDLE_FORMAT, adapt
+        from processors.ingress import BUNDLE_FORMAT, adapt, is_tar
 
         with path.open("rb") as handle:
             head = handle.read(512)
