@@ -642,13 +642,21 @@ def _load() -> str:
 LATENCY_CORE = "tell-us-once"
 
 
+ALTERNATION = (1, 2, 1, 2, 1, 2)  # workers of each ingest run of two_workers_vs_one, in order
+
+
 async def run_processors(env: BenchEnv, corpus: Path, quick: bool,
                          progress: Any = lambda message: None) -> dict[str, dict[str, Any]]:
     """ingest_vs_bare, processors_vs_bare (+ one entry per core), two_workers_vs_one, latency_*.
 
-    Every stage (prefix) is connected and its faust workers started first, all together, so
-    their start-up overlaps; then each stage is measured alone: faust first, then the bare loop
-    on the same topics (it starts at their end, so it sees only its own inputs).
+    First the ingest runs of two_workers_vs_one, one at a time: one worker, two, one, two, one,
+    two, each on its own prefix with freshly started workers, measured once its workers have
+    joined and the previous run's workers have exited, so no other worker process starts, stops
+    or runs during a measurement (the next run's workers start while the previous ones stop).
+    The bare ingest loop runs right after the first one-worker run, on its topics. Then every
+    core's stage (prefix) is connected and its faust worker started, all together so their
+    start-up overlaps, and each stage is measured alone: faust first, then the bare loop on the
+    same topics (it starts at their end, so it sees only its own inputs).
     """
     n_ingest, n_core, latency_s, rate_hz = (600, 1500, 5, 200) if quick else (4000, 4000, 60, 200)
     out: dict[str, dict[str, Any]] = {}
@@ -657,30 +665,56 @@ async def run_processors(env: BenchEnv, corpus: Path, quick: bool,
     refs = await asyncio.to_thread(store_documents, env.settings("docs"), paths)
     ingest = ingest_inputs(refs)
 
-    progress("creating topics, starting every faust worker")
-    plan = [("ingest", "ingress", 1), ("ingest-2w", "ingress", 2), *((c, c, 1) for c in PROCESSOR_WORKLOADS),
-            ("latency", LATENCY_CORE, 1)]
     stages: dict[str, Stage] = {}
+    runs: dict[int, list[Run]] = {1: [], 2: []}
+    stage: Stage | None = None
+    loads: list[float] = []  # 1-minute load average as each run starts
+    try:
+        stage = await Stage.open(env, "ingest-0", "ingress", ALTERNATION[0])
+        for i, workers in enumerate(ALTERNATION):
+            progress(f"ingest: run {i + 1}/{len(ALTERNATION)}, {workers} faust worker(s)")
+            loads.append(os.getloadavg()[0])
+            runs[workers].append(await stage.faust(ingest))
+            if i == 0:
+                stage.close()
+                progress("ingest: bare aiokafka loop")
+                bare = await stage.bare(ingest)
+            if i + 1 < len(ALTERNATION):
+                following = await Stage.open(env, f"ingest-{i + 1}", "ingress", ALTERNATION[i + 1])
+                stage.close()  # exited before the next measurement starts
+                stage = following
+    finally:
+        if stage is not None:
+            stage.close()
+    one, best_one, best_two = runs[1][0], max(runs[1], key=lambda r: r.rate), max(runs[2], key=lambda r: r.rate)
+    out["ingest_vs_bare"] = entry(one.rate, bare.rate, "events/s", (
+        f"DocumentSubmitted → claim-checked UBL invoice read from the content store → adapter → "
+        f"InvoiceReceived, through `bus worker --processor ingress` (faust, 1 process, the first one-worker run "
+        f"of two_workers_vs_one; {one.describe()}) vs the same per-event work in a bare aiokafka consume→produce "
+        f"loop, 1 process, run right after it on the same topics with no worker running (open, DocumentReader, "
+        f"core, seal, send without awaiting each, JSON state to a compacted topic, commit per batch; "
+        f"{bare.describe()}); rates from the broker's append times of the outputs, 10th–90th percentile "
+        f"window{'; quick mode: small batches' if quick else ''}; {_load()}"))
+
+    def rates(side: list[Run]) -> str:
+        return ", ".join(f"{r.rate:.1f}" for r in side)
+
+    out["two_workers_vs_one"] = entry(best_two.rate, best_one.rate, "events/s", (
+        f"the ingest workload of ingest_vs_bare ({len(ingest)} DocumentSubmitted) through two `bus worker "
+        f"--processor ingress` processes in one group vs one; six runs alternated one, two, one, two, one, two, "
+        f"each on its own topic prefix with freshly started workers, measured only once all its workers had "
+        f"joined (group stable) and the previous run's workers had exited, with no other worker process "
+        f"starting, stopping or running; each side is the best of its 3 runs (one: {rates(runs[1])}; two: "
+        f"{rates(runs[2])} events/s; best one: {best_one.describe()}; best two: {best_two.describe()}); rates from "
+        f"the broker's append times of the outputs, 10th–90th percentile window; the processes share "
+        f"{os.cpu_count()} cores with the broker and the bench{'; quick mode: small batches' if quick else ''}; "
+        f"load average {min(loads):.1f}–{max(loads):.1f} at the start of the runs; {_load()}"))
+
+    progress("creating topics, starting every other faust worker")
+    plan = [*((c, c, 1) for c in PROCESSOR_WORKLOADS), ("latency", LATENCY_CORE, 1)]
     try:
         for tag, core, workers in plan:
             stages[tag] = await Stage.open(env, tag, core, workers)
-
-        progress("ingest: one faust worker")
-        one = await stages["ingest"].faust(ingest)
-        progress("ingest: bare aiokafka loop")
-        bare = await stages["ingest"].bare(ingest)
-        out["ingest_vs_bare"] = entry(one.rate, bare.rate, "events/s", (
-            f"DocumentSubmitted → claim-checked UBL invoice read from the content store → adapter → "
-            f"InvoiceReceived, through `bus worker --processor ingress` (faust, 1 process; {one.describe()}) vs the "
-            f"same per-event work in a bare aiokafka consume→produce loop, 1 process (open, DocumentReader, core, "
-            f"seal, send without awaiting each, JSON state to a compacted topic, commit per batch; "
-            f"{bare.describe()}); rates from the broker's append times of the outputs, 10th–90th percentile "
-            f"window{'; quick mode: small batches' if quick else ''}; {_load()}"))
-        progress("ingest: two faust workers")
-        two = await stages["ingest-2w"].faust(ingest)
-        out["two_workers_vs_one"] = entry(two.rate, one.rate, "events/s", (
-            f"the ingest run above with two `bus worker` processes in one group ({two.describe()}) vs one "
-            f"({one.describe()}); the processes share {os.cpu_count()} cores with the broker and the bench; {_load()}"))
 
         worst: tuple[str, float] | None = None
         for core, make in PROCESSOR_WORKLOADS.items():

@@ -33,6 +33,18 @@ Progress = Callable[[str], None]
 FIELDS = ("value", "baseline", "ratio", "unit", "method")
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 now (held open together while chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 @contextlib.contextmanager
 def broker(tmp: Path, progress: Progress = lambda m: None) -> Iterator[str]:
     """The cluster of BUS_BOOTSTRAP_SERVERS, or an embedded broker on free ports in ``tmp`` (stopped after)."""
@@ -44,14 +56,7 @@ def broker(tmp: Path, progress: Progress = lambda m: None) -> Iterator[str]:
         wait_until_ready(external, 60)
         yield external
         return
-    sockets = [socket.socket() for _ in range(2)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        ports = [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    ports = free_ports(2)
     progress("starting the embedded broker")
     embedded = EmbeddedBroker(BusSettings(bootstrap_servers=None, state_dir=tmp / "broker", cache_dir=default_cache_dir(),
                                           broker_port=ports[0], broker_controller_port=ports[1]))
@@ -109,6 +114,12 @@ def _gateway(ctx: dict[str, Any]) -> dict[str, Any]:
     return {**out, **asyncio.run(bench_gateway.inbox_latency(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"]))}
 
 
+def _tls(ctx: dict[str, Any]) -> dict[str, Any]:
+    from bench import bench_tls
+
+    return bench_tls.run(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"])
+
+
 #: group name -> (needs a broker, entries it produces, function)
 GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "envelope": (False, ("envelope_vs_primitives",), _envelope),
@@ -120,6 +131,7 @@ GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[s
                           "latency_p50_ms"), _processors),
     "large_document": (True, ("large_document_rss_mb",), _large_document),
     "gateway": (True, ("gateway_submit_vs_sdk", "gateway_inbox_p99_ms"), _gateway),
+    "tls": (True, ("tls_produce_vs_plaintext",), _tls),
 }
 
 

@@ -9,13 +9,17 @@ Public API (everything else is private)::
 Importing :mod:`bus` has no side effect: it neither reads the environment nor connects.
 """
 
+from ._authority import Trust, TrustAnchor
 from ._broker import BrokerStatus, EmbeddedBroker, wait_until_ready
 from ._catalog import Catalog, Schema, default_catalog
 from ._content import ContentStore, DocumentRef, LocalContentStore, open_content_store
 from ._envelope import Envelope
 from ._errors import (
     AdapterError,
+    AuthenticationError,
+    AuthorizationError,
     BrokerError,
+    BrokerUnavailableError,
     BusError,
     ConfigurationError,
     ContentNotFoundError,
@@ -23,6 +27,8 @@ from ._errors import (
     DocumentTooLargeError,
     DuplicateEventError,
     EnvelopeError,
+    ForgedApprovalError,
+    ForgedRegistrationError,
     HandlerError,
     IncompatibleSchemaError,
     KeyNotValidError,
@@ -32,13 +38,17 @@ from ._errors import (
     PayloadDecodeError,
     PayloadEncodeError,
     RecordTooLargeError,
+    RegistrationRefusedError,
+    RevokedKeyError,
     SchemaError,
     SecurityError,
     SignatureError,
+    UnapprovedKeyError,
     UnknownFormatError,
     UnknownKeyError,
     UnknownSchemaError,
     UnsafeDocumentError,
+    UntrustedKeyError,
 )
 from ._keys import KeyDirectory, Keyring, KeyStore, PublicKey, SigningKey, generate_key
 from ._policy import Action, ErrorPolicy
@@ -46,15 +56,19 @@ from ._processor import Context, Processor, follow_up
 from ._runtime import BusContext
 from ._settings import BusSettings
 from ._step import Binding, Deliver, Emit, Entry, Fail, Prepare, Rekey, Skip, Step, Watermarks, derived_id
+from ._tls import client_ssl_context
 from ._topics import TopicSpec, topic_map
 from ._wire import Event, Received, Record, Wire
 
 __all__ = [
     "Action",
     "AdapterError",
+    "AuthenticationError",
+    "AuthorizationError",
     "Binding",
     "BrokerError",
     "BrokerStatus",
+    "BrokerUnavailableError",
     "BusContext",
     "BusError",
     "BusSettings",
@@ -76,6 +90,8 @@ __all__ = [
     "ErrorPolicy",
     "Event",
     "Fail",
+    "ForgedApprovalError",
+    "ForgedRegistrationError",
     "HandlerError",
     "IncompatibleSchemaError",
     "KeyDirectory",
@@ -94,7 +110,9 @@ __all__ = [
     "Received",
     "Record",
     "RecordTooLargeError",
+    "RegistrationRefusedError",
     "Rekey",
+    "RevokedKeyError",
     "Schema",
     "SchemaError",
     "SecurityError",
@@ -103,12 +121,17 @@ __all__ = [
     "Skip",
     "Step",
     "TopicSpec",
+    "Trust",
+    "TrustAnchor",
+    "UnapprovedKeyError",
     "UnknownFormatError",
     "UnknownKeyError",
     "UnknownSchemaError",
     "UnsafeDocumentError",
+    "UntrustedKeyError",
     "Watermarks",
     "Wire",
+    "client_ssl_context",
     "default_catalog",
     "derived_id",
     "follow_up",

@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -51,11 +52,13 @@ rootLogger.appenderRef.stdout.ref = STDOUT
 """
 
 
-def render_server_properties(*, port: int, controller_port: int, data_dir: Path) -> str:
+def render_server_properties(*, port: int, controller_port: int, data_dir: Path,
+                             security: dict[str, str] | None = None) -> str:
     """The ``server.properties`` of a single-node KRaft cluster (combined broker and controller).
 
     Replication factors are 1 because there is one node; topics are created by the bus's topic
-    specs, never implicitly.
+    specs, never implicitly. ``security`` (from :func:`bus._tls.broker_security_properties`)
+    replaces the plain listeners with the secure ones.
     """
     settings = {
         "process.roles": "broker,controller",
@@ -83,6 +86,7 @@ def render_server_properties(*, port: int, controller_port: int, data_dir: Path)
         "num.network.threads": "2",
         "num.io.threads": "4",
     }
+    settings |= security or {}
     lines = ["# Written by the bus (bus broker start) at every start: edit BUS_* settings instead."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
@@ -128,6 +132,8 @@ class EmbeddedBroker:
         self.pid_file = self.home / "kafka.pid"
         self.dist = Path(settings.cache_dir).expanduser().resolve() / f"kafka-{self.version}"
         self.libs = self.dist / "libs"
+        self.secure = settings.broker_secure
+        self.secure_marker = self.home / "secure"  # written while a secure broker of this state dir runs
 
     @property
     def bootstrap(self) -> str:
@@ -186,6 +192,10 @@ class EmbeddedBroker:
     def _start(self, deadline: float) -> str:
         pid = self._live_pid()
         if pid is not None:
+            if self.secure != self.secure_marker.is_file():
+                running, wanted = ("secure", "plain") if self.secure_marker.is_file() else ("plain", "secure")
+                raise BrokerError(f"a {running} broker of this state directory runs already (pid {pid})",
+                                  hint=f"stop it (`bus broker stop`) to start it {wanted}", state_dir=self.state_dir)
             _write_atomic(self.pid_file, f"{pid}\n")
             self._wait_ready(pid, deadline)
             return self.bootstrap
@@ -193,21 +203,31 @@ class EmbeddedBroker:
         self._check_ports_free()
         java = _java()
         libs = self.ensure_jars()
+        env = None
+        if self.secure:
+            from bus._tls import broker_security
+
+            security, env = broker_security(self.settings)
+            self.secure_marker.write_text("mutual TLS and SCRAM over TLS; ACLs enforced\n")
+        else:
+            security = None
+            self.secure_marker.unlink(missing_ok=True)
         self.properties.write_text(
-            render_server_properties(port=self.port, controller_port=self.controller_port, data_dir=self.data_dir)
+            render_server_properties(port=self.port, controller_port=self.controller_port, data_dir=self.data_dir,
+                                     security=security)
         )
         log4j = self.home / "log4j2.properties"
         log4j.write_text(_LOG4J2)
         jvm = [java, *_JVM_OPTIONS, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
         if not (self.data_dir / "meta.properties").is_file():
-            self._format(jvm)
+            self._format(jvm, env)
         if self.log_file.exists():
             self.log_file.replace(self.log_file.with_name("server.log.1"))
         with self.log_file.open("ab") as log:
             child = subprocess.Popen(
                 [*jvm, "kafka.Kafka", str(self.properties)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.home, start_new_session=True,
+                cwd=self.home, start_new_session=True, env=env,
             )
         _CHILDREN[child.pid] = child
         _write_atomic(self.pid_file, f"{child.pid}\n")
@@ -240,17 +260,21 @@ class EmbeddedBroker:
                 state_dir=self.state_dir,
             )
         self.pid_file.unlink(missing_ok=True)
+        ports = [self.port, self.controller_port]
+        if self.secure_marker.is_file():
+            ports.append(self.settings.broker_sasl_port)
+            self.secure_marker.unlink()
         if stopped_some:
             # The kernel frees the listening sockets when the JVM's last thread is gone, which
             # can trail the process looking dead in /proc: wait for it, so a restart can bind.
             deadline = time.monotonic() + 10
-            while not all(_port_free(p) for p in (self.port, self.controller_port)) and time.monotonic() < deadline:
+            while not all(_port_free(p) for p in ports) and time.monotonic() < deadline:
                 time.sleep(0.05)
 
     def status(self) -> BrokerStatus:
         """Whether the broker process of this state directory runs and answers Kafka requests."""
         pid = self._live_pid()
-        running = pid is not None and _probe(self.bootstrap, 2.0) is None
+        running = pid is not None and _probe(self.bootstrap, 2.0, self._probe_context()) is None
         return BrokerStatus(running, pid, self.bootstrap, self.version, self.state_dir)
 
     def logs(self, lines: int = 50) -> str:
@@ -262,14 +286,14 @@ class EmbeddedBroker:
 
     # internals ---------------------------------------------------------------------------------
 
-    def _format(self, jvm: list[str]) -> None:
+    def _format(self, jvm: list[str], env: dict[str, str] | None) -> None:
         cluster_file = self.home / "cluster.id"
         if not cluster_file.is_file():
             _write_atomic(cluster_file, _new_cluster_id() + "\n")
         cluster_id = cluster_file.read_text().strip()
         command = [*jvm, "-Dbus.log.level=WARN", "kafka.tools.StorageTool", "format",
                    "-t", cluster_id, "-c", str(self.properties), "--ignore-formatted"]
-        result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+        result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, env=env)
         if result.returncode != 0:
             tail = _tail_text((result.stdout + result.stderr).splitlines(), 15)
             raise BrokerError(
@@ -287,7 +311,7 @@ class EmbeddedBroker:
                     f"Kafka exited during start-up; last lines of {self.log_file}:\n{self.logs(20).rstrip()}",
                     state_dir=self.state_dir,
                 )
-            problem = _probe(self.bootstrap, 2.0)
+            problem = _probe(self.bootstrap, 2.0, self._probe_context())
             if problem is None:
                 return
             last = problem
@@ -299,15 +323,24 @@ class EmbeddedBroker:
                 )
             time.sleep(0.25)
 
+    def _probe_context(self) -> ssl.SSLContext | None:
+        """The broker's own TLS identity for probing itself, while a secure broker of this state dir runs."""
+        from bus._tls import broker_probe_context
+
+        return broker_probe_context(self.settings) if self.secure or self.secure_marker.is_file() else None
+
     def _check_ports_free(self) -> None:
-        for name, port in (("broker", self.port), ("controller", self.controller_port)):
+        ports = [("broker", self.port), ("controller", self.controller_port)]
+        if self.secure:
+            ports.append(("SASL", self.settings.broker_sasl_port))
+        for name, port in ports:
             try:
                 if _port_free(port):
                     continue
             except OSError as exc:
                 raise BrokerError(f"cannot bind the {name} port {port}: {exc}", state_dir=self.state_dir) from exc
             who = "a Kafka broker of another state directory" if _probe(f"127.0.0.1:{port}", 1.0) is None else "another process"
-            setting = "BUS_BROKER_PORT" if name == "broker" else "BUS_BROKER_CONTROLLER_PORT"
+            setting = {"broker": "BUS_BROKER_PORT", "SASL": "BUS_BROKER_SASL_PORT"}.get(name, "BUS_BROKER_CONTROLLER_PORT")
             raise BrokerError(
                 f"the {name} port 127.0.0.1:{port} is already used by {who}",
                 hint=f"stop that process, or set {setting} to a free port (or BUS_STATE_DIR to that broker's directory)",
@@ -368,6 +401,12 @@ def wait_until_ready(bootstrap: str, timeout: float = 60, *, settings: BusSettin
         problem = _probe_secured(bootstrap, settings) if secured and settings else _probe_any(bootstrap)
         if problem is None:
             return
+        if secured and settings:
+            from bus._tls import explain_failure
+
+            refused = explain_failure(settings.model_copy(update={"bootstrap_servers": bootstrap}))
+            if refused is not None:  # a refusal does not heal by waiting
+                raise refused
         if time.monotonic() >= deadline:
             raise BrokerError(
                 f"no Kafka broker answered at {bootstrap} within {timeout:g}s ({problem})",
@@ -481,11 +520,15 @@ def _probe_any(bootstrap: str) -> str | None:
     return None if None in problems else "; ".join(p for p in problems if p)
 
 
-def _probe(address: str, timeout: float) -> str | None:
-    """None when a Kafka broker at ``address`` answers ApiVersions and Metadata; else what failed."""
+def _probe(address: str, timeout: float, context: ssl.SSLContext | None = None) -> str | None:
+    """None when a Kafka broker at ``address`` answers ApiVersions and Metadata; else what failed.
+
+    With ``context`` the request goes over TLS (the secure broker's SSL listener).
+    """
     host, _, port = address.rpartition(":")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw, \
+                (context.wrap_socket(raw, server_hostname=host.strip("[]")) if context else raw) as sock:
             versions = _api_versions(sock)
             low, high = versions.get(3, (0, -1))  # 3 = Metadata
             usable = [v for v in range(1, 9) if low <= v <= high]
@@ -548,11 +591,11 @@ def _probe_secured(bootstrap: str, settings: BusSettings) -> str | None:
 
     async def describe() -> None:
         from aiokafka.admin import AIOKafkaAdminClient
-        from aiokafka.helpers import create_ssl_context
+
+        from bus._tls import client_ssl_context
 
         options = settings.kafka_security()
-        if "SSL" in settings.security_protocol:
-            options["ssl_context"] = create_ssl_context()
+        options["ssl_context"] = client_ssl_context(settings)
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **options)
         try:
             await admin.start()

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from ._catalog import Catalog, default_catalog, from_json_value
 from ._envelope import SIGNED_ATTRIBUTES, Envelope
 from ._errors import ConfigurationError
-from ._keys import KeyDirectory, PublicKey, SigningKey, _key_id, _self_sign
+from ._keys import KeyDirectory, PublicKey, SigningKey, _key_id, self_signed
 from ._settings import BusSettings
 from ._topics import topic_for_schema, topic_map
 from ._wire import Event, Wire
@@ -155,7 +155,7 @@ def asyncapi(settings: BusSettings | None = None, catalog: Catalog | None = None
 def _seeded_key(siren: str, seed: bytes, valid_from: dt.datetime) -> SigningKey:
     private = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
     der = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return _self_sign(PublicKey(_key_id(siren, der), siren, "test vectors", "ED25519", der, valid_from, None,
+    return self_signed(PublicKey(_key_id(siren, der), siren, "test vectors", "ED25519", der, valid_from, None,
                                 "EVENTS"), private)
 
 

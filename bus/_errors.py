@@ -21,12 +21,21 @@ context needed to act on it (topic, partition, offset, document, xpath, rule) an
     │   ├── PayloadEncodeError ........ a value does not fit its schema
     │   └── IncompatibleSchemaError ... a new version breaks the declared compatibility
     ├── EnvelopeError ................. a CloudEvents header is missing or malformed
-    ├── SecurityError ................. signatures and keys
+    ├── SecurityError ................. signatures, keys and the broker's trust
+    │   ├── AuthenticationError ....... the broker refused this client's certificate or password
+    │   ├── AuthorizationError ........ the broker refused this principal an operation (no ACL)
     │   ├── UnknownKeyError ........... the signing key is not in the key directory
     │   ├── KeyNotValidError .......... the key was not valid at the event's time
     │   ├── NoValidKeyError ........... no signing key of the source is valid at the event's time
-    │   └── SignatureError ............ the signature does not match the bytes
+    │   ├── SignatureError ............ the signature does not match the bytes
+    │   ├── RegistrationRefusedError .. the authority will not approve: the SIREN fails the reference check
+    │   └── UntrustedKeyError ......... the key does not chain to the trust anchor at the event's time
+    │       ├── UnapprovedKeyError .... self-registered: no approval by the authority covers that time
+    │       ├── RevokedKeyError ....... revoked by the authority at or before that time
+    │       ├── ForgedRegistrationError a registration whose id, proof or approved digest does not match
+    │       └── ForgedApprovalError ... an approval, revocation or authority record not signed by the chain
     └── DeliveryError ................. producing or consuming
+        ├── BrokerUnavailableError .... no broker answers at the bootstrap address
         ├── DuplicateEventError ....... a ``ce_id`` already processed
         ├── RecordTooLargeError ....... the record exceeds the topic's bound
         └── HandlerError .............. a consumer handler failed (wraps the cause)
@@ -38,7 +47,10 @@ from typing import Any
 
 __all__ = [
     "AdapterError",
+    "AuthenticationError",
+    "AuthorizationError",
     "BrokerError",
+    "BrokerUnavailableError",
     "BusError",
     "ConfigurationError",
     "ContentNotFoundError",
@@ -46,6 +58,8 @@ __all__ = [
     "DocumentTooLargeError",
     "DuplicateEventError",
     "EnvelopeError",
+    "ForgedApprovalError",
+    "ForgedRegistrationError",
     "HandlerError",
     "IncompatibleSchemaError",
     "KeyNotValidError",
@@ -55,13 +69,17 @@ __all__ = [
     "PayloadDecodeError",
     "PayloadEncodeError",
     "RecordTooLargeError",
+    "RegistrationRefusedError",
+    "RevokedKeyError",
     "SchemaError",
     "SecurityError",
     "SignatureError",
+    "UnapprovedKeyError",
     "UnknownFormatError",
     "UnknownKeyError",
     "UnknownSchemaError",
     "UnsafeDocumentError",
+    "UntrustedKeyError",
 ]
 
 
@@ -159,6 +177,18 @@ class SecurityError(BusError):
     default_hint = "the event cannot be trusted; do not act on it"
 
 
+class AuthenticationError(SecurityError):
+    """The TLS handshake or SASL login was refused. Context: bootstrap; the hint names the setting to check."""
+
+    default_hint = "check BUS_SECURITY_PROTOCOL, BUS_SSL_CAFILE, BUS_SSL_CERTFILE and BUS_SSL_KEYFILE"
+
+
+class AuthorizationError(SecurityError):
+    """The broker authenticated the principal but refused the operation. Context: principal, topic, group."""
+
+    default_hint = "ask the operator for the ACL this principal needs (bus acl plan shows them)"
+
+
 class UnknownKeyError(SecurityError):
     default_hint = "publish the producer's public key with `bus keys publish` before its events"
 
@@ -180,8 +210,43 @@ class SignatureError(SecurityError):
     default_hint = "the bytes were altered after signing, or signed by another key: ask the producer to resend"
 
 
+class RegistrationRefusedError(SecurityError):
+    """``bus ra approve`` refused: the SIREN is not a public body (SIRENE legal category 7xxx) or an active
+    company in the reference companies. Context: ``siren``, ``key_id``."""
+
+    default_hint = "publish the SIRENE unité légale of that SIREN on reference.companies first, or refuse the key"
+
+
+class UntrustedKeyError(SecurityError):
+    """The key does not chain to the trust anchor (``BUS_TRUST_ANCHOR``) at the event's time. Context: ``key_id``."""
+
+    default_hint = "only keys approved by the registration authority sign for a SIREN: ask it to `bus ra approve` the key"
+
+
+class UnapprovedKeyError(UntrustedKeyError):
+    default_hint = "the key registered itself: the registration authority must approve it (`bus ra approve KEYID`)"
+
+
+class RevokedKeyError(UntrustedKeyError):
+    default_hint = "the authority revoked this key: events it signed from the revocation date on are not the SIREN's"
+
+
+class ForgedRegistrationError(UntrustedKeyError):
+    default_hint = "a registration on the directory topic does not verify; the key it names must not be used"
+
+
+class ForgedApprovalError(UntrustedKeyError):
+    default_hint = "an approval on the directory topic is not signed by the authority's key chain: report it to the operator"
+
+
 class DeliveryError(BusError):
     default_hint = "check the broker with `bus broker status` and retry"
+
+
+class BrokerUnavailableError(DeliveryError):
+    """No broker answered at the bootstrap address (nothing listening, host unreachable)."""
+
+    default_hint = "start one with `bus broker start` or set BUS_BOOTSTRAP_SERVERS"
 
 
 class DuplicateEventError(DeliveryError):

@@ -17,7 +17,7 @@ import os
 import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,7 +25,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from ._errors import ConfigurationError, KeyNotValidError, NoValidKeyError, SignatureError, UnknownKeyError
 
-__all__ = ["Algorithm", "KeyDirectory", "KeyStore", "Keyring", "PublicKey", "SigningKey", "generate_key"]
+if TYPE_CHECKING:
+    from ._authority import Trust
+
+__all__ = [
+    "Algorithm", "KeyDirectory", "KeyStore", "Keyring", "PublicKey", "SigningKey", "generate_key", "self_signed",
+]
 
 Algorithm = Literal["ED25519", "ECDSA_P256_SHA256"]
 #: Tolerated difference between a producer's clock and the broker's when checking validity.
@@ -125,7 +130,7 @@ class SigningKey:
     def retire(self, at: dt.datetime) -> SigningKey:
         """This key with its validity ending at ``at``, re-signed (the record to republish)."""
         public = dataclasses.replace(self.public, valid_until=at, proof_of_possession=b"")
-        return _self_sign(public, self._private)
+        return self_signed(public, self._private)
 
     def private_pem(self, passphrase: bytes | None = None) -> bytes:
         encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
@@ -133,7 +138,8 @@ class SigningKey:
         return self._private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
-def _self_sign(public: PublicKey, private: Any) -> SigningKey:
+def self_signed(public: PublicKey, private: Any) -> SigningKey:
+    """``public`` with its proof of possession made by ``private``."""
     unsigned = SigningKey(public, private)
     proof = unsigned.sign(public.registration_bytes())
     return SigningKey(dataclasses.replace(public, proof_of_possession=proof), private)
@@ -155,7 +161,7 @@ def generate_key(
         raise ConfigurationError(f"unknown algorithm {algorithm!r}", hint="use ED25519 or ECDSA_P256_SHA256")
     der = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     public = PublicKey(_key_id(siren, der), siren, owner, algorithm, der, valid_from, None, purpose)
-    return _self_sign(public, private)
+    return self_signed(public, private)
 
 
 class Keyring:
@@ -199,9 +205,16 @@ class Keyring:
 
 
 class KeyDirectory:
-    """Public keys by key id: verifies event signatures against the signer's validity period."""
+    """Public keys by key id: verifies event signatures against the signer's validity period.
 
-    def __init__(self, keys: Iterable[PublicKey] = ()) -> None:
+    ``trust`` holds the registration authority's approvals and revocations (:mod:`bus._authority`);
+    with a trust anchor, a key verifies only for events its approval covers.
+    """
+
+    def __init__(self, keys: Iterable[PublicKey] = (), *, trust: Trust | None = None) -> None:
+        from ._authority import Trust
+
+        self.trust = trust if trust is not None else Trust()
         self._keys: dict[str, PublicKey] = {}
         for key in keys:
             self.add(key)
@@ -223,7 +236,19 @@ class KeyDirectory:
         try:
             return self._keys[key_id]
         except KeyError:
-            raise UnknownKeyError(f"no key {key_id} in the directory", key_id=key_id) from None
+            pass
+        authority = self.trust.authorities.get(key_id)
+        if authority is not None:
+            return authority
+        if key_id in self.trust.forged:
+            kind, message = self.trust.forged[key_id]
+            raise kind(message, key_id=key_id)
+        if key_id.startswith("ra:"):
+            from ._errors import ForgedApprovalError
+
+            raise ForgedApprovalError(f"{key_id} is not a registration authority key chaining to the trust anchor",
+                                      key_id=key_id)
+        raise UnknownKeyError(f"no key {key_id} in the directory", key_id=key_id)
 
     def verify(self, key_id: str, message: bytes, signature: bytes, *, at: dt.datetime,
                received: dt.datetime | None = None) -> PublicKey:
@@ -241,8 +266,23 @@ class KeyDirectory:
             raise KeyNotValidError(
                 f"key {key_id} was retired at {key.valid_until.isoformat()} but the record reached the broker at "
                 f"{received.isoformat()}", key_id=key_id)
+        self.trust.check(key, at, received)
         key.verify_raw(message, signature)
         return key
+
+    def trusted(self, key: PublicKey, at: dt.datetime, received: dt.datetime | None = None) -> bool:
+        """True when the trust rules let ``key`` sign at ``at`` (no signature checked)."""
+        from ._errors import SecurityError
+
+        try:
+            self.trust.check(key, at, received)
+        except SecurityError:
+            return False
+        return True
+
+    def valid_keys(self, siren: str, at: dt.datetime) -> list[PublicKey]:
+        """The keys of ``siren`` that could sign an event dated ``at``: in their period, approved, not revoked."""
+        return [k for k in self.for_siren(siren) if k.valid_at(at) and self.trusted(k, at)]
 
     def for_siren(self, siren: str) -> list[PublicKey]:
         return sorted((k for k in self._keys.values() if k.siren == siren), key=lambda k: k.valid_from)

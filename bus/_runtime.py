@@ -2,9 +2,10 @@
 
 :class:`BusContext` is what commands, workers and tests start from. ``await
 BusContext.connect(settings)`` creates the topics (idempotently), publishes the shipped schemas
-on the catalog topic, learns historic schemas and every administration's public keys from
-their compacted topics, and loads this producer's signing keys from the local key store: :meth:`BusContext.wire` signs
-each event with the key of the source's SIREN valid at the event's time.
+the catalog topic does not hold yet, learns historic schemas and every administration's public
+keys from their compacted topics, and loads this producer's signing keys from the local key
+store: :meth:`BusContext.wire` signs each event with the key of the source's SIREN valid at the
+event's time.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ import dataclasses
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
+from ._authority import Trust, TrustAnchor
 from ._catalog import Catalog, default_catalog
+from ._directory import learn_record, registration_event
 from ._errors import BusError, ConfigurationError, SecurityError
-from ._keys import KeyDirectory, Keyring, KeyStore, PublicKey, SigningKey
+from ._keys import KeyDirectory, Keyring, KeyStore, SigningKey
 from ._settings import BusSettings
 from ._topics import ensure_topics, topic_map
 from ._wire import Event, Record, Wire, utc_now
 
-__all__ = ["BusContext", "key_store", "siren_of_source"]
+__all__ = ["BusContext", "key_store", "siren_of_source", "trust_of"]
 
 log = logging.getLogger("bus.runtime")
 _SOURCE = re.compile(r"^urn:siren:(\d{9})(:.*)?$")
@@ -37,6 +40,13 @@ def siren_of_source(source: str) -> str:
         raise ConfigurationError(f"source {source!r} is not urn:siren:<9 digits>:<system>",
                                  hint="set BUS_SOURCE, e.g. urn:siren:213105554:webdelib")
     return match.group(1)
+
+
+def trust_of(settings: BusSettings) -> Trust:
+    """The trust rules of these settings: enforced with BUS_TRUST_ANCHOR; else a warning at the first check."""
+    if settings.trust_anchor:
+        return Trust(TrustAnchor.parse(settings.trust_anchor))
+    return Trust()
 
 
 def key_store(settings: BusSettings) -> KeyStore:
@@ -66,7 +76,7 @@ class BusContext:
     def offline(cls, settings: BusSettings, *, clock: Callable[[], dt.datetime] = utc_now) -> BusContext:
         """A context from local files only (no broker): shipped catalog, local keys."""
         store = key_store(settings)
-        directory = KeyDirectory(k.public for k in store.load_all())
+        directory = KeyDirectory((k.public for k in store.load_all()), trust=trust_of(settings))
         signer = keyring = None
         try:
             siren = siren_of_source(settings.source)
@@ -90,8 +100,9 @@ class BusContext:
                 await ensure_topics(admin, topic_map(settings).values())
             finally:
                 await admin.close()
-        await ctx.refresh()
-        await ctx.publish_schemas()
+        held = await ctx._learn_catalog()
+        await ctx._learn_keys()
+        await ctx.publish_schemas(held=held)
         return ctx
 
     def signing_keys(self) -> Keyring | None:
@@ -109,51 +120,78 @@ class BusContext:
 
     async def refresh(self) -> None:
         """Re-read the catalog and administrations topics (historic schemas, published keys)."""
+        await self._learn_catalog()
+        await self._learn_keys()
+
+    async def _learn_catalog(self) -> set[bytes]:
+        """Add the catalog topic's schemas to the catalog; the keys of the valid records it holds."""
         from .client import read_topic
 
+        held: set[bytes] = set()
         for record in await read_topic(self.settings, self.topic("catalog")):
+            held.discard(record.key or b"")  # a later record of a key replaces it (compacted topic)
             if record.value is not None:
                 try:
-                    self.catalog.add_catalog_record(record.value)
+                    schema = self.catalog.add_catalog_record(record.value)
                 except BusError as err:
                     log.warning("ignoring catalog record at offset %s: %s", record.offset, err.message)
-        # Key records are events themselves; the first key of a SIREN vouches for itself by its
-        # proof of possession, later ones are also checked against the directory's signature rules.
+                    continue
+                if record.key == schema.fingerprint.hex().encode():
+                    held.add(record.key)
+        return held
+
+    async def _learn_keys(self) -> None:
+        from .client import read_topic
+
+        # Directory records are events themselves, folded in topic order (bus._directory).
         bootstrap = Wire(self.catalog, self.directory, None)
         for record in await read_topic(self.settings, self.topic("reference.administrations")):
             self.learn_key(bootstrap, record)
 
     def learn_key(self, wire: Wire, record: Record) -> None:
-        """Add the key published in ``record`` to the directory if it verifies; count it otherwise."""
-        from ._codec import decode
-        from ._envelope import Envelope
-
+        """Fold a directory record (registration, approval, revocation, authority key); count a refused one."""
         try:
-            envelope = Envelope.from_headers(record.headers)
-            _schema, data = decode(self.catalog, record.value or b"")
-            key = PublicKey.from_record(data)
-            self.directory.add(key)  # checks id and proof of possession
-            if envelope.sigkeyid == key.key_id:
-                wire.keys.verify(envelope.sigkeyid, envelope.signing_bytes(record.value or b""),
-                                 envelope.sig or b"", at=key.valid_from)
-            else:
-                wire.open(record)
+            learn_record(self.directory, self.catalog, record, wire)
         except (BusError, SecurityError, KeyError, TypeError) as err:
             self.rejected_keys += 1
-            log.warning("rejected key record at offset %s: %s", record.offset, err)
+            log.warning("rejected directory record at offset %s: %s", record.offset, err)
 
-    async def publish_schemas(self) -> None:
-        """Put every catalogued schema on the compacted catalog topic (key = fingerprint)."""
+    async def publish_schemas(self, *, held: Collection[bytes] | None = None) -> int:
+        """Put on the compacted catalog topic (key = fingerprint) every catalogued schema it lacks.
+
+        ``held``: the keys the topic holds already (read from it when None). Publishing only the
+        missing versions keeps the topic, which every connect reads in full, from growing with
+        each connect: compaction never cleans the active segment. Returns how many were sent.
+        """
         from .client import Publisher
 
+        if held is None:
+            held = await self._learn_catalog()
+        missing = [s for s in self.catalog if s.fingerprint.hex().encode() not in held]
+        if not missing:
+            return 0
         async with Publisher(self.settings, self.wire()) as publisher:
-            for schema in self.catalog:
+            for schema in missing:
                 await publisher.send_raw(self.topic("catalog"),
                                          Record(schema.fingerprint.hex().encode(), schema.to_catalog_record(), ()))
+        return len(missing)
 
     def key_event(self, key: SigningKey) -> Event:
-        return Event(type=KEY_EVENT, subject=f"key:{key.key_id}", schema=KEY_SCHEMA, data=key.public.to_record(),
-                     source=f"urn:siren:{key.public.siren}:keys", time=key.public.valid_from)
+        return registration_event(key)
+
+    async def publish_directory(self, events: list[Event], signer: SigningKey) -> list[Record]:
+        """Publish directory events (approvals, revocations, authority keys) signed by ``signer``; fold them in."""
+        from .client import Publisher
+
+        wire = Wire(self.catalog, self.directory, signer, clock=self.clock,
+                    max_event_bytes=self.settings.max_event_bytes)
+        records = []
+        async with Publisher(self.settings, wire) as publisher:
+            for event in events:
+                records.append(await publisher.publish(event, topic="reference.administrations"))
+        for record in records:
+            self.learn_key(wire, record)
+        return records
 
     async def publish_keys(self, keys: list[SigningKey]) -> None:
         """Publish public keys on the administrations topic, each record signed by its own key."""

@@ -42,7 +42,16 @@ class BusSettings(BaseSettings):
     broker_port: int = Field(default=19092, description="port of the embedded broker")
     broker_controller_port: int = Field(default=19093, description="KRaft controller port of the embedded broker")
     kafka_version: str = Field(default="4.1.1", description="Apache Kafka version the embedded broker runs")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    broker_secure: bool = Field(
+        default=False, description="embedded broker with mutual TLS, SCRAM over TLS and ACLs (bus broker start --secure)")
+    broker_sasl_port: int = Field(default=19094, description="SASL_SSL (SCRAM) port of the secure embedded broker")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="how clients talk to Kafka (SSL: mutual TLS; SASL_SSL: SCRAM over TLS)")
+    ssl_cafile: Path | None = Field(default=None, description="CA certificate (PEM) the broker's certificate must chain to")
+    ssl_certfile: Path | None = Field(default=None, description="this client's certificate (PEM), from `bus pki issue`")
+    ssl_keyfile: Path | None = Field(default=None, description="this client's private key (PEM)")
+    ssl_key_password: SecretStr | None = Field(
+        default=None, description="decrypts BUS_SSL_KEYFILE; default BUS_KEY_PASSPHRASE")
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
@@ -61,6 +70,12 @@ class BusSettings(BaseSettings):
     # Identity of this producer
     source: str = Field(default="urn:siren:000000000:bus", description="CloudEvents source of what this process publishes")
     key_id: str | None = Field(default=None, description="signing key id; default the newest key of the source's SIREN")
+
+    # Trust (bus._authority)
+    trust_anchor: str | None = Field(
+        default=None, description="the registration authority's key: its SHA-256 fingerprint or its PEM file; "
+        "unset means self-registered keys are trusted (development only)")
+    ra_dir: Path | None = Field(default=None, description="the registration authority's private keys; default STATE_DIR/ra")
 
     # Personal data
     pseudonymisation_secret: SecretStr | None = Field(
@@ -90,8 +105,17 @@ class BusSettings(BaseSettings):
         return self.keys_dir or self.state_dir / "keys"
 
     @property
+    def resolved_ra_dir(self) -> Path:
+        return self.ra_dir or self.state_dir / "ra"
+
+    @property
     def resolved_content_store(self) -> str:
         return self.content_store or (self.state_dir / "content").as_uri()
+
+    @property
+    def resolved_pki_dir(self) -> Path:
+        """The site's certificate authority and the certificates it issued (``bus pki``)."""
+        return self.state_dir / "pki"
 
     def kafka_security(self) -> dict[str, object]:
         """aiokafka keyword arguments for the configured security protocol."""

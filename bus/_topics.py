@@ -68,9 +68,13 @@ def topic_map(settings: BusSettings) -> dict[str, TopicSpec]:
         spec("ingress.raw", 6, "delete", 7 * DAY_MS, "native documents awaiting adaptation (claim checks for large ones)"),
         spec("reference.companies", 6, "compact", FOREVER, "SIRENE companies by SIRET/SIREN"),
         spec("reference.attestations", 6, "compact", FOREVER, "URSSAF / DGFiP attestations by company"),
-        spec("reference.administrations", 1, "compact", FOREVER, "administrations and their public keys"),
+        # Append-only, not compacted: the key directory's whole history (bus._directory).
+        spec("reference.administrations", 1, "delete", FOREVER,
+             "key directory: registrations, the authority's approvals and revocations, its keys"),
         spec("notifications", 6, "delete", FOREVER,
              "explicit requests to an administration: documents to supply, deadlines, anomalies"),
+        spec("barometer", 3, "compact", FOREVER,
+             "barometer of digital public services: figures per administration, flow and month"),
         spec("deadletter", 3, "delete", FOREVER, "rejected records, original bytes untouched"),
         spec("catalog", 1, "compact", FOREVER, "Avro schemas by fingerprint"),
         spec("ledger.checkpoints", 1, "delete", FOREVER, "signed Merkle checkpoints of the family topics"),
@@ -82,8 +86,13 @@ _SCHEMA_TOPIC = {
     "fr.dcant.reference.Company": "reference.companies",
     "fr.dcant.reference.Attestation": "reference.attestations",
     "fr.dcant.reference.AdministrationKey": "reference.administrations",
+    "fr.dcant.reference.AuthorityKey": "reference.administrations",
+    "fr.dcant.reference.KeyApproval": "reference.administrations",
+    "fr.dcant.reference.KeyRevocation": "reference.administrations",
     # Not compacted: every request is kept, keyed by the dossier it concerns.
     "fr.dcant.reference.DocumentRequested": "notifications",
+    # Compacted: the latest figures of each administration, flow and month.
+    "fr.dcant.barometer.Barometer": "barometer",
 }
 
 

@@ -14,45 +14,138 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import struct
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from ._errors import DeliveryError
+from ._errors import BrokerUnavailableError, DeliveryError
 from ._policy import Action, ErrorPolicy
 from ._processor import Context
 from ._settings import BusSettings
 from ._step import DLQ_PREFIX, Deliver, Entry, Fail, Skip, Step, dead_letter_headers
+from ._tls import client_ssl_context, refusal
 from ._topics import topic_for_schema, topic_map
 from ._wire import Event, Received, Record, Wire
 
 __all__ = ["DLQ_PREFIX", "Publisher", "Subscriber", "admin_client", "dead_letter_headers", "kafka_args",
-           "partitions_of", "read_topic"]
+           "partitions_of", "probe_broker", "read_topic", "start_client"]
 
 log = logging.getLogger("bus.client")
 Handler = Callable[[Received], Awaitable[None]]
 
 
 def kafka_args(settings: BusSettings) -> dict[str, Any]:
-    return {"bootstrap_servers": settings.bootstrap, **settings.kafka_security()}
+    """aiokafka's connection arguments: bootstrap, security protocol, SASL, and the TLS context."""
+    args: dict[str, Any] = {"bootstrap_servers": settings.bootstrap, **settings.kafka_security()}
+    context = client_ssl_context(settings)
+    if context is not None:
+        args["ssl_context"] = context
+    return args
+
+
+PROBE_TIMEOUT_S = 5.0
+# ApiVersions v0 (api key 18), correlation id 0x0b05: any Kafka broker answers it before any login.
+_API_VERSIONS = struct.pack(">hhih", 18, 0, 0x0B05, 5) + b"probe"
+_answered: set[str] = set()
+
+
+async def probe_broker(settings: BusSettings, *, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Raise :class:`BrokerUnavailableError` unless a bootstrap server answers within ``timeout_s``.
+
+    aiokafka alone waits its whole request timeout (40 s) when a host drops packets or something
+    that is not Kafka listens on the port. Without TLS the probe sends ApiVersions and waits for
+    the reply; with TLS it only opens a TCP connection. One answer per bootstrap address and
+    process is enough: later failures are reported by the clients themselves.
+    """
+    bootstrap = settings.bootstrap
+    if bootstrap in _answered:
+        return
+    plaintext = settings.security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT")
+
+    async def knock(server: str) -> bool:
+        host, _, port = server.strip().rpartition(":")
+        writer = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+                if plaintext:
+                    writer.write(struct.pack(">i", len(_API_VERSIONS)) + _API_VERSIONS)
+                    await writer.drain()
+                    _size, correlation = struct.unpack(">ii", await reader.readexactly(8))
+                    return correlation == 0x0B05
+                return True
+        except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError):
+            return False
+        finally:
+            if writer is not None:
+                writer.close()
+
+    if any(await asyncio.gather(*(knock(server) for server in bootstrap.split(",") if server.strip()))):
+        _answered.add(bootstrap)
+        return
+    raise BrokerUnavailableError(f"no broker at {bootstrap}")
+
+
+async def start_client(client: Any, settings: BusSettings) -> None:
+    """Start an aiokafka consumer, producer or admin client, or close it and raise a typed error.
+
+    No broker answering raises :class:`BrokerUnavailableError` within seconds; the client is
+    closed on every failure path, so nothing is left "Unclosed".
+    """
+    close = client.close if isinstance(client, AIOKafkaAdminClient) else client.stop
+    await _start_or_close(client.start, close, settings)
+
+
+async def _start_or_close(start: Callable[[], Awaitable[None]], close: Callable[[], Awaitable[None]],
+                          settings: BusSettings) -> None:
+    try:
+        await probe_broker(settings)
+        await start()
+    except BaseException as exc:
+        try:
+            await close()
+        except (KafkaError, OSError):
+            pass
+        if isinstance(exc, KafkaConnectionError):
+            raise BrokerUnavailableError(f"no broker at {settings.bootstrap}") from exc
+        if isinstance(exc, KafkaError):
+            raise (refusal(exc, settings, action="connect")  # a TLS, SASL or ACL refusal, named
+                   or DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}")) from exc
+        raise
+
+
+class _AdminClient(AIOKafkaAdminClient):
+    """The admin client of :func:`admin_client`: ``start()`` probes first and closes on failure."""
+
+    def __init__(self, settings: BusSettings) -> None:
+        super().__init__(**kafka_args(settings), request_timeout_ms=30000)
+        self._bus_settings = settings
+
+    async def start(self) -> None:
+        await _start_or_close(super().start, self.close, self._bus_settings)
 
 
 def admin_client(settings: BusSettings) -> AIOKafkaAdminClient:
-    """An admin client on the configured cluster (call ``start()``/``close()``)."""
-    return AIOKafkaAdminClient(**kafka_args(settings), request_timeout_ms=30000)
+    """An admin client on the configured cluster (call ``start()``/``close()``).
+
+    ``start()`` raises :class:`BrokerUnavailableError` quickly when no broker answers.
+    """
+    return _AdminClient(settings)
 
 
 async def partitions_of(settings: BusSettings, topics: Sequence[str]) -> list[TopicPartition]:
     """Every partition of ``topics`` that exists (a missing topic has none), without a consumer group."""
     admin = admin_client(settings)
+    await admin.start()
     try:
-        await admin.start()
         described = await admin.describe_topics(list(topics))
     except KafkaError as exc:
-        raise DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+        raise (refusal(exc, settings, action=f"describe {', '.join(topics)}")
+               or DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}")) from exc
     finally:
         await admin.close()
     return sorted((TopicPartition(t["topic"], p["partition"]) for t in described if t.get("error_code", 0) == 0
@@ -81,10 +174,7 @@ class Publisher:
         await self.stop()
 
     async def start(self) -> None:
-        try:
-            await self._producer.start()
-        except KafkaError as exc:
-            raise DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}") from exc
+        await start_client(self._producer, self.settings)
 
     async def stop(self) -> None:
         await self._producer.stop()
@@ -110,7 +200,8 @@ class Publisher:
             try:
                 meta = await future
             except KafkaError as exc:
-                raise DeliveryError(f"Kafka refused the record: {exc}", topic=name) from exc
+                raise (refusal(exc, self.settings, action=f"produce to {name}", topic=name)
+                       or DeliveryError(f"Kafka refused the record: {exc}", topic=name)) from exc
             out.append(Record(record.key, record.value, record.headers, name, meta.partition, meta.offset,
                               meta.timestamp))
         return out
@@ -121,14 +212,16 @@ class Publisher:
         try:
             meta = await future
         except KafkaError as exc:
-            raise DeliveryError(f"Kafka refused the record: {exc}", topic=topic) from exc
+            raise (refusal(exc, self.settings, action=f"produce to {topic}", topic=topic)
+                   or DeliveryError(f"Kafka refused the record: {exc}", topic=topic)) from exc
         return Record(record.key, record.value, record.headers, topic, meta.partition, meta.offset, meta.timestamp)
 
     async def _send(self, topic: str, record: Record) -> asyncio.Future[Any]:
         try:
             return await self._producer.send(topic, value=record.value, key=record.key, headers=list(record.headers))
         except KafkaError as exc:
-            raise DeliveryError(f"cannot send to {topic}: {exc}", topic=topic) from exc
+            raise (refusal(exc, self.settings, action=f"produce to {topic}", topic=topic)
+                   or DeliveryError(f"cannot send to {topic}: {exc}", topic=topic)) from exc
 
 
 class Subscriber:
@@ -173,13 +266,19 @@ class Subscriber:
         await self.stop()
 
     async def start(self) -> None:
-        if self._dead_letter is None:
-            self._dead_letter = Publisher(self.settings, self.wire)
-            await self._dead_letter.start()
         try:
-            await self._consumer.start()
-        except KafkaError as exc:
-            raise DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}") from exc
+            if self._dead_letter is None:
+                self._dead_letter = Publisher(self.settings, self.wire)
+                await self._dead_letter.start()
+        except BaseException:
+            await self._consumer.stop()  # built in __init__: never left "Unclosed"
+            raise
+        try:
+            await start_client(self._consumer, self.settings)
+        except BaseException:
+            if self._owns_dlq:
+                await self._dead_letter.stop()
+            raise
 
     async def stop(self) -> None:
         await self._consumer.stop()
@@ -263,7 +362,7 @@ async def read_topic(settings: BusSettings, topic: str, *, from_offsets: dict[in
                      timeout_ms: int = 1000) -> list[Record]:
     """Every record of ``topic`` from the start (or given offsets) to its current end, without a group."""
     probe = AIOKafkaConsumer(**kafka_args(settings), group_id=None)
-    await probe.start()
+    await start_client(probe, settings)  # closes the consumer itself when the broker is down
     try:
         if topic not in await probe.topics():
             return []
@@ -273,7 +372,7 @@ async def read_topic(settings: BusSettings, topic: str, *, from_offsets: dict[in
     # partition (no group): the partitions are known once start() returns.
     consumer = AIOKafkaConsumer(topic, **kafka_args(settings), enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest")
-    await consumer.start()
+    await start_client(consumer, settings)
     try:
         tps = sorted(consumer.assignment(), key=lambda tp: tp.partition)
         if not tps:

@@ -1,7 +1,8 @@
 """The ``bus`` command: one Typer application, one module per command group.
 
-Every command turns a :class:`bus.BusError` into exit status 2 and one line on stderr that
-names what failed and what to do; a traceback means a bug in the bus itself.
+Every command turns a :class:`bus.BusError` (no broker answering included), a usage error or a
+missing or unreadable file into exit status 2 and one line on stderr that names what failed and
+what to do; a traceback means a bug in the bus itself.
 """
 
 from __future__ import annotations
@@ -33,11 +34,22 @@ for register in _commands.REGISTRARS:
 def _configure_logging() -> None:
     """Our warnings on stderr; aiokafka's transient retry chatter only with BUS_LOG_LEVEL=DEBUG."""
     level = os.environ.get("BUS_LOG_LEVEL", "WARNING").upper()
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if os.environ.get("BUS_LOG_FORMAT", "text").lower() == "json":
+        # One JSON object a line, with the record's extras (ce_id, dossier, processor) as fields:
+        # one dossier's path can be followed across processes with a JSON log tool.
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"levelname": "level", "name": "logger"}))
+        logging.basicConfig(level=level, handlers=[handler])
+    else:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":
         # aiokafka logs every retried request (leader elections, metadata refresh) at ERROR;
         # real failures reach the user as typed DeliveryErrors instead.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        logging.getLogger("confluent_kafka").setLevel(logging.CRITICAL)
     # pypdf warns about every repairable oddity of a PDF; the adapter reports what matters.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
@@ -50,19 +62,43 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except BusError as err:
-        print(f"bus: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(err))
     except KeyboardInterrupt:
         print("bus: interrupted", file=sys.stderr)
         sys.exit(130)
     except SystemExit:
         raise
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        _fail(f"{exc.filename or exc}: {exc.strerror or exc} — check the path and its permissions")
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+        from bus._settings import BusSettings
+        from bus._tls import refusal
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        # a handshake or ACL refusal met by a reader that does not translate errors itself
+        refused = refusal(exc, BusSettings(), action="run this command") if _is_kafka_error(exc) else None
+        if refused is not None:
+            _fail(str(refused))
+        if isinstance(exc, typer.Abort):
             sys.exit(1)
-        raise
+        if not _is_usage_error(exc):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "bus"
+        _fail(f"{exc.format_message()} — see `{where} --help`")  # type: ignore[attr-defined]
+
+
+def _is_kafka_error(exc: BaseException) -> bool:
+    from aiokafka.errors import KafkaError
+
+    return isinstance(exc, KafkaError)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A click exception (typer may vendor its own click, so the class is not importable reliably)."""
+    return callable(getattr(exc, "format_message", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _fail(line: str) -> None:
+    """Exit 2 with one line on stderr (newlines inside the message are folded)."""
+    print("bus: error: " + " ".join(line.split()), file=sys.stderr)
+    sys.exit(2)

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -48,6 +49,30 @@ def _progress() -> Progress:
                     console=err_console, transient=True)
 
 
+async def _serve_ledger_metrics(proc: Any, port: int) -> Any:
+    """The ledger's metrics: checkpoints published and the age of each log's last one."""
+    from bus._metrics import BusMetrics, serve
+
+    metrics = BusMetrics()
+
+    async def refresh() -> None:
+        newest: dict[str, int] = {}
+        for cp in proc.published:
+            newest[cp.log_id] = max(newest.get(cp.log_id, 0), cp.timestamp_ms)
+        now_ms = proc.clock().timestamp() * 1000
+        metrics.checkpoint_age.clear()
+        for log_id, at in newest.items():
+            metrics.checkpoint_age.labels(log_id).set(max(now_ms - at, 0) / 1000)
+        for log_id in newest:
+            metrics.checkpoints.labels(log_id).set(sum(1 for cp in proc.published if cp.log_id == log_id))
+
+    async def ready() -> tuple[bool, str]:
+        return True, "following the topics"
+
+    metrics.on_scrape(refresh)
+    return await serve(metrics, host="127.0.0.1", port=port, ready=ready)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("verify")
     def verify_cmd(
@@ -62,7 +87,8 @@ def register(app: typer.Typer) -> None:
         from bus.ledger._verify import verify_topics
 
         s = settings()
-        defaults = [topic_map(s)[k].name for k in (*FAMILIES, "reference.companies", "reference.attestations")]
+        defaults = [topic_map(s)[k].name for k in (*FAMILIES, "reference.companies", "reference.attestations",
+                                                    "reference.administrations")]
         names = _topics(s, topics, defaults)
         mapping = {}
         for pair in as_topic:
@@ -209,13 +235,24 @@ def register(app: typer.Typer) -> None:
         console.print(f"evidence for {dossier} written to {out} ({len(data)} bytes)")
 
     @evidence.command("verify")
-    def evidence_verify(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    def evidence_verify(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False),
+        trust_anchor: str = typer.Option(None, "--trust-anchor", help="the registration authority's fingerprint or "
+                                         "PEM file: every key of the bundle must chain to it (default: "
+                                         "BUS_TRUST_ANCHOR; without one, a bundle only proves it is self-consistent)"),
+    ) -> None:
         """Verify a bundle offline (no broker): exit 0 when every byte of it checks out."""
+        from bus._authority import TrustAnchor
         from bus.ledger._evidence import MAX_BUNDLE_BYTES, verify_bundle
 
         if file.stat().st_size > MAX_BUNDLE_BYTES:
             raise BusError(f"{file} is larger than {MAX_BUNDLE_BYTES} bytes")
-        report = verify_bundle(file.read_bytes())
+        anchor_text = trust_anchor or settings().trust_anchor
+        anchor = TrustAnchor.parse(anchor_text) if anchor_text else None
+        if anchor is None:
+            err_console.print("[yellow]no trust anchor[/]: the bundle is checked for consistency only; "
+                              "keys of its own would pass (pass --trust-anchor)")
+        report = verify_bundle(file.read_bytes(), anchor=anchor)
         console.print(f"[green]verified[/]: dossier {report.dossier}, {len(report.events)} event(s), "
                       f"{report.checkpoints} checkpoint(s), {report.keys} key(s), built {report.created}")
 
@@ -288,6 +325,8 @@ def _register_ledger(app: typer.Typer) -> None:
         every_records: int = typer.Option(1000, help="checkpoint a partition every N records"),
         every_seconds: float = typer.Option(60.0, help="checkpoint changed partitions every T seconds"),
         witness_key: str = typer.Option(None, help="a local WITNESS key id to cosign each checkpoint"),
+        metrics_port: int = typer.Option(None, "--metrics-port",
+                                         help="serve /metrics (checkpoint ages) and /health/live|ready on this port"),
     ) -> None:
         """Follow the family topics and publish signed checkpoints until interrupted."""
         s = settings()
@@ -298,10 +337,13 @@ def _register_ledger(app: typer.Typer) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            server = await _serve_ledger_metrics(proc, metrics_port) if metrics_port is not None else None
             try:
                 await proc.run(stop)
             finally:
                 save_witness(s, witness)
+                if server is not None:
+                    await server.cleanup()
             return len(proc.published)
 
         console.print(f"{run(go())} checkpoint(s) published")

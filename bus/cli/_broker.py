@@ -32,12 +32,17 @@ def _external_note(settings: BusSettings) -> str:
 @broker_app.command("start")
 def start(
     timeout: float = typer.Option(120.0, "--timeout", min=1, help="Seconds to wait until the broker answers."),
+    secure: bool = typer.Option(False, "--secure", help="Mutual TLS, SCRAM over TLS and ACLs (BUS_BROKER_SECURE)."),
 ) -> None:
     """Start the embedded broker (idempotent) and print its bootstrap address once it answers.
 
     The first start resolves the Kafka jars from Maven Central (Java 17 and Maven are needed).
+    With --secure (after `bus pki init`) clients need a certificate or a SCRAM password, and
+    an ACL for everything they do; User:operator is the super user.
     """
     settings = BusSettings()
+    if secure:
+        settings = settings.model_copy(update={"broker_secure": True})
     console = Console(stderr=True)
     if not settings.embedded:
         with console.status(f"checking {settings.bootstrap}..."):
@@ -52,7 +57,8 @@ def start(
     with console.status(f"starting Apache Kafka {broker.version} on {broker.bootstrap}..."):
         bootstrap = broker.start(timeout)
     verb = "already running" if already else "started"
-    console.print(f"Kafka {broker.version} {verb}; data in {broker.state_dir}")
+    mode = f" (secure: mutual TLS, SCRAM on port {settings.broker_sasl_port})" if broker.secure else ""
+    console.print(f"Kafka {broker.version} {verb}{mode}; data in {broker.state_dir}")
     typer.echo(bootstrap)
 
 

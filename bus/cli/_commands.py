@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from . import (
-    _audit,
-    _bench,
-    _broker,
-    _config,
-    _demo,
-    _dlq,
-    _documents,
-    _events,
-    _gateway,
-    _keys,
-    _schemas,
-    _topics,
-    _worker,
-)
+from . import (_audit, _barometer, _bench, _broker, _config, _console, _demo, _dlq, _documents, _events, _gateway, _keys,
+               _pki, _ra, _schemas, _topics, _worker)
 
 REGISTRARS = [
     _broker.register,
     _documents.register,
     _events.register,
     _keys.register,
+    _ra.register,
     _topics.register,
     _schemas.register,
     _dlq.register,
     _demo.register,
     _audit.register,
+    _barometer.register,
     _worker.register,
     _config.register,
+    _pki.register,
+    _console.register,
     _bench.register,
     _gateway.register,
     _schemas.register_contract,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import typer
 
@@ -14,7 +15,7 @@ from bus._errors import ConfigurationError, MalformedDocumentError, NonConforman
 
 from ._common import console, print_json, settings
 
-__all__ = ["pivot_from_json", "pivot_to_json", "register"]
+__all__ = ["pivot_from_json", "pivot_to_json", "pivots_from_json", "pivots_of", "register"]
 
 
 def pivot_to_json(pivot: Pivot) -> dict:  # type: ignore[type-arg]
@@ -22,16 +23,51 @@ def pivot_to_json(pivot: Pivot) -> dict:  # type: ignore[type-arg]
             "warnings": list(pivot.warnings), "data": to_json_value(pivot.data)}
 
 
-def pivot_from_json(path: Path) -> Pivot:
-    """Read a pivot event as ``bus adapt`` prints it, restoring Avro values (dates...)."""
+def adapted(path: Path, fmt: str | None, max_bytes: int) -> tuple[ModuleType, list[Pivot]]:
+    """The adapter of a native file and every pivot the file holds (a DECP package, a PES
+    file or a SIRENE stock file hold several)."""
+    data = read_bounded(path, max_bytes=max_bytes)
+    module = adapter_for(fmt) if fmt else detect(data, name=str(path))
+    many = getattr(module, "to_pivots", None)
+    return module, list(many(data, name=str(path))) if many else [module.to_pivot(data, name=str(path))]
+
+
+def pivots_of(path: Path, fmt: str | None, max_bytes: int) -> list[Pivot]:
+    """Every pivot a native file holds."""
+    return adapted(path, fmt, max_bytes)[1]
+
+
+def pivots_from_json(path: Path) -> list[Pivot]:
+    """The pivots of a file written by ``bus adapt``: JSON lines, one JSON object or a JSON array."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        schema = default_catalog().latest(doc["schema"])
-        data = from_json_value(schema.parsed, doc["data"])
-        return Pivot(type=doc["type"], schema=doc["schema"], subject=doc["subject"], data=data,
-                     format=doc.get("format", ""))
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+        try:
+            docs = json.loads(text)
+        except json.JSONDecodeError:
+            docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedDocumentError(f"not a pivot event JSON ({exc})", document=str(path),
+                                     hint="give a file written by `bus adapt FILE > FILE.json`") from exc
+    return [_pivot(doc, path) for doc in (docs if isinstance(docs, list) else [docs])]
+
+
+def pivot_from_json(path: Path) -> Pivot:
+    """Read one pivot event as ``bus adapt`` prints it, restoring Avro values (dates...)."""
+    pivots = pivots_from_json(path)
+    if len(pivots) != 1:
+        raise MalformedDocumentError(f"the file holds {len(pivots)} pivot events, not one", document=str(path),
+                                     hint="keep one line of the `bus adapt` output per file")
+    return pivots[0]
+
+
+def _pivot(doc: object, path: Path) -> Pivot:
+    try:
+        schema = default_catalog().latest(doc["schema"])  # type: ignore[index]
+        data = from_json_value(schema.parsed, doc["data"])  # type: ignore[index]
+        return Pivot(type=doc["type"], schema=doc["schema"], subject=doc["subject"], data=data,  # type: ignore[index]
+                     format=doc.get("format", ""))  # type: ignore[attr-defined]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise MalformedDocumentError(f"not a pivot event JSON ({type(exc).__name__}: {exc})", document=str(path),
                                      hint="give a file written by `bus adapt FILE > FILE.json`") from exc
 
 
@@ -42,17 +78,13 @@ def register(app: typer.Typer) -> None:
         fmt: str = typer.Option(None, "--format", "-f", help="native format (detected from the root element)"),
         terms: bool = typer.Option(False, "--terms", help="print the official terms (BT-n) instead of the pivot"),
     ) -> None:
-        """Print the pivot event of a native document as JSON."""
+        """Print the pivot events of a native document as JSON lines (one per event the document holds)."""
         s = settings()
-        data = read_bounded(file, max_bytes=s.max_document_bytes)
-        module = adapter_for(fmt) if fmt else detect(data, name=str(file))
-        pivot = module.to_pivot(data, name=str(file))
-        if terms:
-            if not hasattr(module, "terms"):
-                raise typer.BadParameter(f"format {module.FORMAT} has no term map")
-            print_json(to_json_value(module.terms(pivot)))
-        else:
-            print_json(pivot_to_json(pivot))
+        module, pivots = adapted(file, fmt, s.max_document_bytes)
+        if terms and not hasattr(module, "terms"):
+            raise typer.BadParameter(f"format {module.FORMAT} has no term map")
+        for pivot in pivots:
+            print_json(to_json_value(module.terms(pivot)) if terms else pivot_to_json(pivot))
 
     @app.command("export")
     def export(
@@ -60,11 +92,15 @@ def register(app: typer.Typer) -> None:
         file: Path = typer.Argument(..., exists=True, dir_okay=False, help="pivot event JSON (from `bus adapt`)"),
         out: Path = typer.Option(None, "--out", "-o", help="output file (default: stdout)"),
     ) -> None:
-        """Write the native document of a pivot event."""
+        """Write the native document of pivot events (several only where the format holds several)."""
         module = adapter_for(fmt)
         if not hasattr(module, "from_pivot"):
             raise typer.BadParameter(f"the bus does not write {fmt}")
-        native = module.from_pivot(pivot_from_json(file))
+        pivots = pivots_from_json(file)
+        if len(pivots) > 1 and not hasattr(module, "from_pivots"):
+            raise typer.BadParameter(f"{file} holds {len(pivots)} pivot events and a {fmt} document holds one; "
+                                     "give one line of `bus adapt` per file")
+        native = module.from_pivots(pivots) if len(pivots) > 1 else module.from_pivot(pivots[0])
         if out:
             out.write_bytes(native)
             console.print(f"wrote {out} ({len(native)} bytes)")

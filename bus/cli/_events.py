@@ -8,23 +8,16 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from adapters import adapter_for, detect, read_bounded, to_json_value
+from adapters import to_json_value
 from bus._errors import BusError
 from bus._runtime import BusContext
 from bus._wire import Event
 from bus.client import Publisher, read_topic
 
 from ._common import console, err_console, print_json, run, settings
+from ._documents import pivots_of
 
-__all__ = ["pivots_of", "register"]
-
-
-def pivots_of(path: Path, fmt: str | None, max_bytes: int) -> list:  # type: ignore[type-arg]
-    """Every pivot a native file holds (one for most formats, many for SIRENE stock files)."""
-    data = read_bounded(path, max_bytes=max_bytes)
-    module = adapter_for(fmt) if fmt else detect(data, name=str(path))
-    many = getattr(module, "to_pivots", None)
-    return list(many(data, name=str(path))) if many else [module.to_pivot(data, name=str(path))]
+__all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:

@@ -68,10 +68,17 @@ def register(app: typer.Typer) -> None:
     def show(
         siren: str = typer.Argument(None, help="only this SIREN's keys"),
         directory: bool = typer.Option(False, "--directory", help="show the keys published on the bus instead"),
+        at: str = typer.Option(None, "--at", help="only the keys of the directory that could sign an event dated "
+                               "then (in their period, approved, not revoked)"),
     ) -> None:
         """List keys with their validity periods (never the private part)."""
         s = settings()
-        if directory:
+        if at is not None:
+            if siren is None:
+                raise typer.BadParameter("--at needs a SIREN")
+            ctx = run(BusContext.connect(s, create_topics=False))
+            publics = ctx.directory.valid_keys(siren, _moment(at))
+        elif directory:
             ctx = run(BusContext.connect(s))
             publics = [k for k in ctx.directory if siren in (None, k.siren)]
         else:

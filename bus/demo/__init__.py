@@ -26,6 +26,7 @@ from bus.client import DLQ_PREFIX
 
 from ._acts import acts_phase
 from ._archives import archives_phase
+from ._barometer import barometer_phase
 from ._invoices import invoices_phase
 from ._keys import demo_keys
 from ._ledger import checkpoint_phase
@@ -58,13 +59,14 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
             summary.update(await reference_phase(ctx, keys, console))
             attestations = await publish_attestations(stage)
             console.print(f"{attestations} attestations published by the URSSAF and the DGFiP")
-            console.print(f"starting [bold]bus worker[/] (every processor, timers off; log in {worker.log_path})")
+            console.print(f"starting [bold]bus worker[/] (every processor, timers on the stream's time; log in {worker.log_path})")
             async with worker:
                 summary.update(await acts_phase(stage, console))
                 summary.update(await procurement_phase(stage, worker, console))
                 summary.update(await invoices_phase(stage, worker, summary["contract"], console))
                 dossiers = [*summary["acts subjects"], f"contract:{summary['contract']}"]
                 summary.update(await archives_phase(stage, dossiers, console))
+                summary.update(await barometer_phase(stage, console))
         except WorkerError:
             raise
         except BaseException:

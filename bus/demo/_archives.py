@@ -58,7 +58,7 @@ async def archives_phase(stage: Stage, dossiers: list[str], console: Console) ->
             due = states[-1].data.get("retention_start") if states else None
             waiting[dossier] = ("waiting for the digests of its documents (DocumentsDigestRequested not answered: "
                                 "is the worker's digests step installed?)" if asked else
-                                f"closed; its transfer is due from {due} (the demo's worker runs no timer)")
+                                f"closed; its transfer is due from {due} (the worker's timers had not reached it)")
             continue
         transfers[dossier] = transfer
         stage.write(_file_name(transfer.data["message_identifier"]), seda.from_pivot(transfer.data))

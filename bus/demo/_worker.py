@@ -2,11 +2,13 @@
 
 :class:`DemoWorker` starts ``bus worker`` (every core of :data:`processors.CORES`) on the
 demo's cluster and topic prefix, signing as the bus operator, with a demo pseudonymisation
-secret, and ``--timer-interval 0``: the demo plays 2025 with past dates, so wall-clock timers
-would fire every deadline at once (late-payment interest is computed when the payment
-arrives). ``start`` returns once the worker's consumer group is stable with a member, and
-fails early with the worker's log when the process exits; ``stop`` sends SIGTERM and waits,
-killing the process only when it does not stop in time. Used as an async context manager, an
+secret, on event time (``--clock event``): the demo plays 2025, so each state's timers follow
+the stream's dates (a payment deadline is announced on its day, late interest is computed at
+the payment), and once the demo's stream falls silent (``--idle 5``) time catches up with the
+wall clock day by day, which is when the retention periods of the dossiers closed in 2025 start
+and their archive transfers are requested. ``start`` returns once the worker's consumer group
+is stable with a member, and fails early with the worker's log when the process exits; ``stop``
+sends SIGTERM and waits, killing the process only when it does not stop in time. Used as an async context manager, an
 error in the demo still stops (or kills) the worker.
 """
 
@@ -28,6 +30,9 @@ from bus._settings import BusSettings
 from bus._wire import Record
 
 __all__ = ["DEMO_PSEUDONYMISATION_SECRET", "DemoWorker", "WorkerError"]
+
+#: Seconds the demo's stream stays silent before the worker's time follows the wall clock.
+IDLE_SECONDS = 5
 
 #: The demo's secret for pseudonymising names in published acts: fictional data, public secret.
 DEMO_PSEUDONYMISATION_SECRET = "demo-only-secret-of-saint-exemple-sur-loire-0123456789abcdef"
@@ -67,7 +72,8 @@ class DemoWorker:
         return env
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "bus.cli._worker", "worker", "--timer-interval", "0"]
+        return [sys.executable, "-m", "bus.cli._worker", "worker", "--clock", "event", "--timer-interval", "1",
+                "--idle", str(IDLE_SECONDS)]
 
     async def __aenter__(self) -> DemoWorker:
         await self.start()

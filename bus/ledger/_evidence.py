@@ -36,7 +36,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bus._authority import Trust, TrustAnchor
 from bus._catalog import Catalog, Schema
+from bus._directory import learn_record
+from bus._errors import BusError, UntrustedKeyError
 from bus._keys import KeyDirectory, PublicKey
 from bus._settings import BusSettings
 from bus._topics import topic_map
@@ -53,8 +56,9 @@ MAX_BUNDLE_BYTES = 256 * 1024 * 1024
 MAX_MEMBERS = 20_000
 _COMMENT = b"dcant-bus-evidence sha256="
 _NAME = re.compile(r"^(manifest\.json|timeline\.html|events/\d{4,6}\.json|checkpoints/[0-9a-f]{64}\.note|"
-                   r"keys/[0-9A-Za-z_-]{1,80}\.json|schemas/[0-9a-f]{16}\.json)$")
+                   r"keys/[0-9A-Za-z_-]{1,80}\.json|schemas/[0-9a-f]{16}\.json|directory/\d{4,6}\.json)$")
 _DATE = (1980, 1, 1, 0, 0, 0)
+_UNTRUSTED = {c.__name__ for c in (UntrustedKeyError, *UntrustedKeyError.__subclasses__())}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +127,8 @@ def _key_of(doc: dict[str, Any]) -> PublicKey:
 
 def _event_json(e: EvidenceEvent) -> dict[str, Any]:
     r = e.record
-    return {"topic": r.topic, "partition": r.partition, "offset": r.offset, "timestamp_ms": r.timestamp_ms,
-            "key": _b64(r.key), "value": _b64(r.value), "headers": [[k, _b64(v)] for k, v in r.headers],
-            "position": e.position, "anchor": _note_name(e.anchor), "inclusion": [h.hex() for h in e.inclusion],
-            "latest": _note_name(e.latest), "consistency": [h.hex() for h in e.consistency]}
+    return {**_record_json(r), "position": e.position, "anchor": _note_name(e.anchor),
+            "inclusion": [h.hex() for h in e.inclusion], "latest": _note_name(e.latest), "consistency": [h.hex() for h in e.consistency]}
 
 
 def render_timeline(dossier: str, events: Sequence[Opened]) -> bytes:
@@ -159,12 +161,31 @@ def _zip(members: Sequence[tuple[str, bytes]], comment: bytes) -> bytes:
     return buf.getvalue()
 
 
+def _record_json(r: Record) -> dict[str, Any]:
+    return {"topic": r.topic, "partition": r.partition, "offset": r.offset, "timestamp_ms": r.timestamp_ms,
+            "key": _b64(r.key), "value": _b64(r.value), "headers": [[k, _b64(v)] for k, v in r.headers]}
+
+
+def _record_of(doc: dict[str, Any], name: str) -> Record:
+    headers = tuple((str(k), _unb64(v, name)) for k, v in doc["headers"])
+    return Record(_unb64(doc["key"], name), _unb64(doc["value"], name), headers,  # type: ignore[arg-type]
+                  doc["topic"], int(doc["partition"]), int(doc["offset"]), int(doc["timestamp_ms"]))
+
+
 def build_bundle(dossier: str, events: Sequence[EvidenceEvent], keys: Sequence[PublicKey],
-                 schemas: Sequence[Schema], *, created: dt.datetime, catalog: Catalog) -> bytes:
-    """The bundle's bytes (pure): ``events`` in timeline order, the keys and schemas they need."""
+                 schemas: Sequence[Schema], *, created: dt.datetime, catalog: Catalog,
+                 directory_records: Sequence[Record] = ()) -> bytes:
+    """The bundle's bytes (pure): ``events`` in timeline order, the keys and schemas they need.
+
+    ``directory_records`` are the directory topic's records about those keys (registrations,
+    the authority's approvals and revocations, its keys), exact bytes: what lets a verifier
+    holding the trust anchor check that every key chains to it.
+    """
     wire = Wire(catalog, KeyDirectory(keys))
     opened = open_records(wire, [e.record for e in events])
     members: dict[str, bytes] = {}
+    for i, record in enumerate(directory_records):
+        members[f"directory/{i:04d}.json"] = _json(_record_json(record))
     for i, e in enumerate(events):
         members[f"events/{i:04d}.json"] = _json(_event_json(e))
         for cp in (e.anchor, e.latest):
@@ -213,8 +234,13 @@ def _parse(raw: bytes, name: str) -> Any:
         raise LedgerError(f"{name} is not JSON", member=name) from exc
 
 
-def verify_bundle(data: bytes) -> BundleReport:
-    """Verify a bundle offline; raise a :class:`~bus.BusError` saying what fails, or return what it proves."""
+def verify_bundle(data: bytes, *, anchor: TrustAnchor | None = None) -> BundleReport:
+    """Verify a bundle offline; raise a :class:`~bus.BusError` saying what fails, or return what it proves.
+
+    With ``anchor``, every key must chain to it through the bundle's directory records (an
+    approval by the registration authority covering each event's and checkpoint's time): a
+    bundle made with keys of its own is self-consistent but fails here.
+    """
     members, comment = _read_members(data)
     if _zip(members, comment) != data:
         raise LedgerError("bundle bytes are not the canonical zip of its members (altered zip structure)")
@@ -230,16 +256,29 @@ def verify_bundle(data: bytes) -> BundleReport:
         for name, digest in listed.items():
             if hashlib.sha256(files[name]).hexdigest() != digest:
                 raise LedgerError("member does not match its SHA-256 in the manifest", member=name)
-        directory = KeyDirectory()
-        for name in sorted(n for n in files if n.startswith("keys/")):
-            directory.add(_key_of(_parse(files[name], name)))  # checks key id and proof of possession
+        directory = KeyDirectory(trust=Trust(anchor))
         catalog = Catalog()
         for name in sorted(n for n in files if n.startswith("schemas/")):
             catalog.add_catalog_record(files[name])
+        for name in sorted(n for n in files if n.startswith("directory/")):
+            try:
+                learn_record(directory, catalog, _record_of(_parse(files[name], name), name))
+            except BusError as err:
+                if anchor is not None:
+                    raise LedgerError(f"directory record {name} does not chain to the trust anchor: {err.message}",
+                                      member=name) from err
+        for name in sorted(n for n in files if n.startswith("keys/")):
+            key = _key_of(_parse(files[name], name))
+            if key.key_id not in directory:
+                directory.add(key)  # checks key id and proof of possession
         checkpoints: dict[str, Checkpoint] = {}
         for name in sorted(n for n in files if n.startswith("checkpoints/")):
             cp = Checkpoint.from_bytes(files[name])
-            verify(cp, checkpoint_verifier(directory, cp))
+            try:
+                verify(cp, checkpoint_verifier(directory, cp))
+            except UntrustedKeyError as err:
+                raise LedgerError(f"checkpoint {name} is signed by a key that does not chain to the trust anchor: "
+                                  f"{err.message}", member=name) from err
             checkpoints[name] = cp
         wire = Wire(catalog, directory)
         records = [_check_event(name, _parse(files[name], name), checkpoints) for name in manifest["events"]]
@@ -248,17 +287,16 @@ def verify_bundle(data: bytes) -> BundleReport:
         raise LedgerError(f"bundle content is malformed: {exc!r}") from exc
     bad = next((o for o in opened if not o.ok), None)
     if bad is not None:
-        raise LedgerError(f"event {bad.topic}[{bad.partition}]@{bad.offset} does not verify: {bad.error_class}: "
-                          f"{bad.error}", topic=bad.topic, partition=bad.partition, offset=bad.offset)
+        untrusted = " (its key does not chain to the trust anchor)" if bad.error_class in _UNTRUSTED else ""
+        raise LedgerError(f"event {bad.topic}[{bad.partition}]@{bad.offset} does not verify{untrusted}: "
+                          f"{bad.error_class}: {bad.error}", topic=bad.topic, partition=bad.partition, offset=bad.offset)
     if files.get("timeline.html") != render_timeline(manifest["dossier"], opened):
         raise LedgerError("timeline.html is not the rendering of the verified events", member="timeline.html")
     return BundleReport(manifest["dossier"], manifest["created"], opened, len(checkpoints), len(directory))
 
 
 def _check_event(name: str, doc: dict[str, Any], checkpoints: dict[str, Checkpoint]) -> Record:
-    headers = tuple((str(k), _unb64(v, name)) for k, v in doc["headers"])
-    record = Record(_unb64(doc["key"], name), _unb64(doc["value"], name), headers,  # type: ignore[arg-type]
-                    doc["topic"], int(doc["partition"]), int(doc["offset"]), int(doc["timestamp_ms"]))
+    record = _record_of(doc, name)
     anchor, latest = checkpoints.get(doc["anchor"]), checkpoints.get(doc["latest"])
     if anchor is None or latest is None:
         raise LedgerError("event refers to a checkpoint the bundle lacks", member=name)
@@ -324,5 +362,13 @@ async def collect_evidence(settings: BusSettings, catalog: Catalog, directory: K
             schemas[writer.fingerprint] = writer
             reader = catalog.latest(writer.name)
             schemas[reader.fingerprint] = reader
+    subjects = {f"{kind}:{k}".encode() for k in keys for kind in ("key", "approval", "revocation")}
+    about = [r for r in await read_all(settings, topic_map(settings)["reference.administrations"].name)
+             if r.key in subjects or (r.key or b"").startswith(b"authority:")]
+    for record in about:
+        writer = catalog.by_fingerprint(fingerprint_of(record.value or b""))
+        if writer is not None:
+            schemas[writer.fingerprint] = writer
     now = clock() if clock is not None else dt.datetime.now(dt.UTC)
-    return build_bundle(dossier, events, list(keys.values()), list(schemas.values()), created=now, catalog=catalog)
+    return build_bundle(dossier, events, list(keys.values()), list(schemas.values()), created=now, catalog=catalog,
+                        directory_records=about)

@@ -228,6 +228,10 @@ class FastOpener:
         if at < public.valid_from or (until is not None and (at >= until or (timestamp_ms is not None and (
                 dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC) >= until + CLOCK_SKEW)))):
             return None
+        trust = self.wire.keys.trust
+        if trust.enforced and not self.wire.keys.trusted(
+                public, at, None if timestamp_ms is None else dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC)):
+            return None  # Wire.open raises the trust error that applies
         signature = binascii.a2b_base64((sig + b"=" * (-len(sig) % 4)).translate(_URLSAFE), strict_mode=True)
         signed = b"".join((  # Envelope.signing_bytes, from the header bytes the strings were decoded from
             _SIGNED_HEAD, _LENGTH(len(id_)), id_, producer, _LENGTH(len(subject)), subject, _LENGTH(len(time)), time,

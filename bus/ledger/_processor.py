@@ -320,9 +320,13 @@ class LedgerProcessor:
         self.settings = settings
         self.signer = signer
         self.directory = directory
-        self.topics = list(topics) if topics is not None else [specs[f].name for f in FAMILIES]
+        # The key directory is an append-only log like a family topic: a split view of it is
+        # caught by the same consistency proofs.
+        self.topics = (list(topics) if topics is not None else
+                       [specs[f].name for f in (*FAMILIES, "reference.administrations")])
         self.reference_topics = (list(reference_topics) if reference_topics is not None else
-                                 [s.name for s in specs.values() if s.key.startswith("reference.")])
+                                 [s.name for s in specs.values()
+                                  if s.key.startswith("reference.") and s.cleanup_policy == "compact"])
         self.checkpoint_topic = specs["ledger.checkpoints"].name
         self.every_records = min(every_records, MAX_WINDOW)
         self.every_seconds = every_seconds

@@ -32,10 +32,10 @@ from aiokafka.errors import KafkaError
 
 from bus._catalog import Catalog
 from bus._errors import DeliveryError
-from bus._keys import KeyDirectory, PublicKey
+from bus._keys import KeyDirectory
 from bus._settings import BusSettings
 from bus._wire import Record, Wire
-from bus.client import kafka_args, partitions_of
+from bus.client import kafka_args, partitions_of, start_client
 from bus.ledger._opening import FastOpener, Opened, json_value, open_records, peek
 from bus.ledger._pool import PARENT, Helpers, Slice, SliceBoard, plan_slices
 
@@ -85,11 +85,12 @@ class PartitionReader:
                                           max_poll_records=2000, fetch_max_wait_ms=500 if follow else 20)
 
     async def __aenter__(self) -> PartitionReader:
-        tps = await partitions_of(self.settings, self.topics) if self.topics else []
         try:
-            await self._consumer.start()
-        except KafkaError as exc:
-            raise DeliveryError(f"cannot reach Kafka at {self.settings.bootstrap}: {exc}") from exc
+            tps = await partitions_of(self.settings, self.topics) if self.topics else []
+        except BaseException:
+            await self._consumer.stop()  # never started, but aiokafka warns about it unless stopped
+            raise
+        await start_client(self._consumer, self.settings)
         if not tps:
             return self
         self._consumer.assign(tps)
@@ -327,7 +328,10 @@ class ReplayPool:
     def plan(self, wire: Wire, slices: list[Slice], query: ReplayQuery, refused_only: bool) -> int:
         """Hand a replay's slices to the helpers (and the catalog and keys, when they changed)."""
         generation = self.helpers.board.plan(len(slices), len(slices) if refused_only else WINDOW)
-        state = (wire.catalog, len(wire.catalog), *wire.keys, wire.max_event_bytes)
+        trust = wire.keys.trust
+        decisions = (len(trust.authorities), len(trust.forged), sum(map(len, trust.approvals.values())),
+                     sum(map(len, trust.revocations.values())))
+        state = (wire.catalog, len(wire.catalog), *wire.keys, decisions, wire.max_event_bytes)
         same = len(state) == len(self._sent) and all(a is b or a == b for a, b in zip(state, self._sent, strict=True))
         self._sent = state
         self.helpers.send(("plan", generation, slices, query, refused_only,
@@ -431,13 +435,13 @@ async def _shared(reader: PartitionReader, opener: FastOpener, query: ReplayQuer
 _WORKER: FastOpener | None = None
 
 
-def _init_worker(catalog_docs: list[bytes], keys: list[dict[str, Any]], max_event_bytes: int) -> None:
+def _init_worker(catalog_docs: list[bytes], directory: KeyDirectory, max_event_bytes: int) -> None:
     global _WORKER
     catalog = Catalog()
     for doc in catalog_docs:
         catalog.add_catalog_record(doc)
-    _WORKER = FastOpener(Wire(catalog, KeyDirectory(PublicKey.from_record(k) for k in keys),
-                              max_event_bytes=max_event_bytes))
+    # The whole directory travels (pickled), trust decisions included, not only the public keys.
+    _WORKER = FastOpener(Wire(catalog, directory, max_event_bytes=max_event_bytes))
 
 
 def _open_in_worker(records: list[Record]) -> list[Opened]:
@@ -458,9 +462,8 @@ class Opener:
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
             docs = [s.to_catalog_record() for s in wire.catalog]
-            keys = [k.to_record() for k in wire.keys]
             self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                             initargs=(docs, keys, wire.max_event_bytes))
+                                             initargs=(docs, wire.keys, wire.max_event_bytes))
 
     async def open(self, records: Sequence[Record]) -> list[Opened]:
         """Open one batch; with a pool, split it across the workers and keep the order."""

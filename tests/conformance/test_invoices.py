@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,10 +16,12 @@ from adapters import _en16931, cii, facturx, parse_xml, to_json_value, ubl
 from adapters._registry import detect
 from bus import MalformedDocumentError, NonConformantError
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-UBL_FILES = [p.name for p in samples(CORPUS, UBL_SAMPLES)] if CORPUS.is_dir() else []
-CII_FILES = [p.name for p in samples(CORPUS, CII_SAMPLES)] if CORPUS.is_dir() else []
-PDF_FILES = sorted(p.relative_to(CORPUS / "invoices/factur-x").as_posix() for p in (CORPUS / "invoices/factur-x").rglob("*.pdf")) if CORPUS.is_dir() else []
+CORPUS = Path(os.environ.get("BUS_CORPUS_DIR", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
+# Without the corpus, one placeholder case per test: the ``corpus`` fixture skips it (and says why).
+MISSING = ["corpus-missing"]
+UBL_FILES = [p.name for p in samples(CORPUS, UBL_SAMPLES)] if CORPUS.is_dir() else MISSING
+CII_FILES = [p.name for p in samples(CORPUS, CII_SAMPLES)] if CORPUS.is_dir() else MISSING
+PDF_FILES = sorted(p.relative_to(CORPUS / "invoices/factur-x").as_posix() for p in (CORPUS / "invoices/factur-x").rglob("*.pdf")) if CORPUS.is_dir() else MISSING
 
 
 def _find(corpus: Path, folders: tuple[str, ...], file_name: str) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bus._broker import EmbeddedBroker, wait_until_ready
+from bus._pki import CertificateAuthority
 from bus._settings import BusSettings, default_cache_dir
 
 
@@ -109,3 +110,52 @@ def settings(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> BusSet
         state_dir=tmp_path_factory.mktemp("bus-state"),
         topic_prefix=f"it-{uuid.uuid4().hex[:8]}.",
     )
+
+
+class SecureBroker:
+    """The session's secure broker (mutual TLS, SCRAM over TLS, ACLs) and its site's certificate authority."""
+
+    PASSPHRASE = "integration-passphrase"
+
+    def __init__(self, broker: EmbeddedBroker, ca: CertificateAuthority, certs: Path) -> None:
+        self.broker, self.ca, self.certs = broker, ca, certs
+        self.sasl_bootstrap = f"127.0.0.1:{broker.settings.broker_sasl_port}"
+
+    def client(self, name: str | None, *, certfile: Path | None = None, keyfile: Path | None = None,
+               **overrides: object) -> BusSettings:
+        """Settings of a client with ``name``'s certificate (issued once), or explicit files, or none."""
+        if name is not None and certfile is None:
+            folder = self.certs / name
+            if not (folder / f"{name}.crt").is_file():
+                self.ca.issue(name, folder, passphrase=self.PASSPHRASE.encode())
+            certfile, keyfile = folder / f"{name}.crt", folder / f"{name}.key"
+        values: dict[str, object] = {
+            "bootstrap_servers": self.broker.bootstrap, "security_protocol": "SSL", "ssl_cafile": self.ca.cafile,
+            "ssl_certfile": certfile, "ssl_keyfile": keyfile, "ssl_key_password": self.PASSPHRASE,
+            "state_dir": self.broker.state_dir / "clients", "topic_prefix": f"sec-{uuid.uuid4().hex[:8]}.",
+        }
+        values.update(overrides)
+        return BusSettings(**values)
+
+    def scram_client(self, user: str, password: str) -> BusSettings:
+        return self.client(None, bootstrap_servers=self.sasl_bootstrap, security_protocol="SASL_SSL",
+                           sasl_mechanism="SCRAM-SHA-512", sasl_username=user, sasl_password=password)
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """A second, secure embedded broker with its own CA in a temporary directory, stopped at the end."""
+    state_dir = tmp_path_factory.mktemp("secure-broker")
+    port, controller_port, sasl_port = free_ports(3)
+    settings = embedded_settings(state_dir, broker_port=port, broker_controller_port=controller_port,
+                                 broker_sasl_port=sasl_port, broker_secure=True,
+                                 key_passphrase=SecureBroker.PASSPHRASE)
+    ca = CertificateAuthority.init(settings.resolved_pki_dir, passphrase=SecureBroker.PASSPHRASE.encode())
+    broker = EmbeddedBroker(settings)
+    try:
+        broker.start(timeout=180)
+        yield SecureBroker(broker, ca, state_dir / "issued")
+    finally:
+        broker.stop()
+        left = kafka_processes_of(state_dir)
+        assert not left, f"Kafka processes {left} of {state_dir} survived the session"

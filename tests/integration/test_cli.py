@@ -15,8 +15,9 @@ import pytest
 BUS = [sys.executable, "-c", "from bus.cli import main; main()"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def env(settings, tmp_path_factory) -> dict[str, str]:
+    """Each test its own topics and state directory: no test reads what another one wrote."""
     state = tmp_path_factory.mktemp("cli-state")
     return {
         **os.environ,
@@ -64,32 +65,30 @@ def test_topics_lists_the_live_configuration(env):
     assert "reference.companies" in out.stdout and "compact" in out.stdout
 
 
-def test_dead_letters_can_be_listed_shown_and_redriven(env, settings):
+def test_dead_letters_can_be_listed_shown_and_redriven(env):
     import asyncio
 
     from bus import BusSettings
     from bus._runtime import BusContext
     from bus._wire import Record
-    from bus.client import Publisher, Subscriber
+    from bus.client import Publisher, Subscriber, read_topic
 
     s = BusSettings(bootstrap_servers=env["BUS_BOOTSTRAP_SERVERS"], topic_prefix=env["BUS_TOPIC_PREFIX"],
                     state_dir=Path(env["BUS_STATE_DIR"]), source=env["BUS_SOURCE"])
+    bus(env, "keys", "generate", "213105554", "--owner", "Commune de test")  # publishes the key, a signed event
 
     async def forge_and_consume() -> Record:
         ctx = await BusContext.connect(s)
-        tail = [json.loads(line) for line in bus(env, "tail", "reference.companies", "--limit", "1").stdout.splitlines()]
-        from bus.client import read_topic
-
-        original = next(r for r in await read_topic(s, ctx.topic("reference.companies")) if r.offset == tail[0]["offset"]
-                        and r.partition == tail[0]["partition"])
+        (original,) = await read_topic(s, ctx.topic("reference.administrations"))
         headers = tuple((k, v + b"-forged" if k == "ce_source" else v) for k, v in original.headers)
         async with Publisher(s, ctx.wire()) as publisher:
-            forged = await publisher.send_raw(ctx.topic("reference.companies"), Record(original.key, original.value, headers))
+            forged = await publisher.send_raw(ctx.topic("reference.administrations"),
+                                              Record(original.key, original.value, headers))
 
         async def ignore(received):  # type: ignore[no-untyped-def]
             return None
 
-        async with Subscriber(s, ctx.wire(), ["reference.companies"], ignore, processor="cli-test",
+        async with Subscriber(s, ctx.wire(), ["reference.administrations"], ignore, processor="cli-test",
                               group=f"g-{uuid.uuid4().hex[:6]}") as sub:
             await sub.run(until=lambda: sub.stats["dead_lettered"] >= 1)
         return forged

@@ -33,6 +33,12 @@ def company(siret: str, n: int = 0) -> Event:
 
 
 @pytest.fixture(scope="module")
+def settings(settings):  # type: ignore[no-untyped-def]
+    """This module's own topics: the session's reference.companies also receives other modules' events."""
+    return settings.model_copy(update={"topic_prefix": f"client-{uuid.uuid4().hex[:8]}."})
+
+
+@pytest.fixture(scope="module")
 async def ctx(settings):
     context = await BusContext.connect(settings)
     key = generate_key("213105554", "Commune de test", valid_from=NOW - dt.timedelta(days=1))
@@ -62,6 +68,39 @@ async def test_catalog_topic_holds_every_shipped_schema(settings, ctx):
     records = await read_topic(settings, ctx.topic("catalog"))
     published = {r.key.decode() for r in records}
     assert {s.fingerprint.hex() for s in ctx.catalog} <= published
+
+
+async def catalog_keys(settings) -> list[bytes]:
+    return [r.key for r in await read_topic(settings, topic_map(settings)["catalog"].name)]
+
+
+async def test_a_second_connect_publishes_no_schema_again(settings):
+    own = settings.model_copy(update={"topic_prefix": f"it-{uuid.uuid4().hex[:8]}."})
+    first = await BusContext.connect(own)
+    after_first = await catalog_keys(own)
+    assert sorted(after_first) == sorted(s.fingerprint.hex().encode() for s in first.catalog)
+    await BusContext.connect(own)
+    assert await catalog_keys(own) == after_first
+
+
+async def test_connect_publishes_only_the_versions_the_catalog_topic_lacks(settings):
+    own = settings.model_copy(update={"topic_prefix": f"it-{uuid.uuid4().hex[:8]}."})
+    offline = BusContext.offline(own)
+    shipped = sorted(offline.catalog, key=lambda s: s.fingerprint)
+    admin = admin_client(own)
+    await admin.start()
+    try:
+        await ensure_topics(admin, topic_map(own).values())
+    finally:
+        await admin.close()
+    async with Publisher(own, offline.wire()) as publisher:
+        for schema in shipped[::2]:  # every other version is on the topic already
+            await publisher.send_raw(offline.topic("catalog"), Record(schema.fingerprint.hex().encode(),
+                                                                      schema.to_catalog_record(), ()))
+    await BusContext.connect(own)
+    keys = await catalog_keys(own)
+    assert len(keys) == len(set(keys)) == len(shipped)
+    assert set(keys) == {s.fingerprint.hex().encode() for s in shipped}
 
 
 async def test_key_directory_is_learnt_from_the_administrations_topic(settings, ctx):

@@ -1,9 +1,11 @@
-"""Unit tests of the DECP v2 adapter: reading, writing, the round trip and the schema checker."""
+"""Unit tests of the DECP v2 adapter: reading, writing, the round trip, the schema checker, `bus adapt|export`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -135,3 +137,36 @@ def test_fuzz_bytes_raise_only_adapter_errors(data: bytes) -> None:
         decp.to_pivots(data)
     except AdapterError:
         pass
+
+
+def _bus(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from bus.cli import main; main()", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_bus_adapt_prints_every_contract_of_a_package_and_export_writes_them_back(tmp_path) -> None:
+    (tmp_path / "decp.json").write_bytes(package(MARCHE, dict(MARCHE, id="2024-0043")))
+    adapted = _bus("adapt", str(tmp_path / "decp.json"))
+    assert adapted.returncode == 0, adapted.stderr
+    lines = [json.loads(line) for line in adapted.stdout.splitlines()]
+    assert [p["subject"] for p in lines] == ["contract:2024-0042", "contract:2024-0043"]
+    (tmp_path / "pivots.jsonl").write_text(adapted.stdout)
+    back = _bus("export", "decp", str(tmp_path / "pivots.jsonl"), "--out", str(tmp_path / "back.json"))
+    assert back.returncode == 0, back.stderr
+    assert json.loads((tmp_path / "back.json").read_bytes(), parse_float=Decimal) == json.loads(
+        package(MARCHE, dict(MARCHE, id="2024-0043")), parse_float=Decimal)
+    one_format = _bus("export", "ubl", str(tmp_path / "pivots.jsonl"))
+    assert one_format.returncode == 2 and len(one_format.stderr.strip().splitlines()) == 1, one_format.stderr
+    assert "holds 2 pivot events" in one_format.stderr
+
+
+def test_bus_export_into_a_missing_folder_is_one_line(tmp_path) -> None:
+    (tmp_path / "decp.json").write_bytes(package(MARCHE))
+    adapted = _bus("adapt", str(tmp_path / "decp.json"))
+    assert adapted.returncode == 0, adapted.stderr
+    (tmp_path / "pivot.json").write_text(adapted.stdout)
+    target = tmp_path / "missing" / "out.json"
+    out = _bus("export", "decp", str(tmp_path / "pivot.json"), "--out", str(target))
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines() == [f"bus: error: {target}: No such file or directory — "
+                                               "check the path and its permissions"]
