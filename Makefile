@@ -32,6 +32,7 @@ browser-deps:
 ## make test: every test; the session starts (and stops) its own broker; the browser tests must run
 test: venv browser-deps
 	$(BIN)/bus schemas check
+	$(BIN)/bus asyncapi --check contract
 	BUS_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -p no:cacheprovider -q
 
 ## make faults TRIALS=N: N fault trials on an embedded broker of their own (tests/faults)

@@ -5,11 +5,13 @@ the format) and raises only :class:`bus.AdapterError` subclasses. See :mod:`adap
 for the contract every module follows.
 """
 
-from ._base import Finding, Pivot, Sniff, to_json_value
-from ._registry import adapter_for, all_adapters, detect, sniff
+from ._base import Adapter, Finding, Pivot, Sniff, to_json_value
+from ._registry import ENTRY_POINT_GROUP, adapter_for, all_adapters, detect, sniff
 from ._xml import parse_xml, read_bounded
 
 __all__ = [
+    "Adapter",
+    "ENTRY_POINT_GROUP",
     "Finding",
     "Pivot",
     "Sniff",

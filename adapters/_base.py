@@ -19,9 +19,9 @@ import dataclasses
 import datetime as dt
 import decimal
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["Finding", "Pivot", "Sniff", "to_json_value"]
+__all__ = ["Adapter", "Finding", "Pivot", "Sniff", "to_json_value"]
 
 MediaKind = Literal["xml", "json", "pdf", "csv", "zip", "unknown"]
 
@@ -51,6 +51,18 @@ class Pivot:
     data: Mapping[str, Any]
     format: str
     warnings: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """What every adapter offers (a module of :mod:`adapters`, or a plugin's module or object)."""
+
+    FORMAT: str
+    FAMILY: str
+
+    def detect(self, sniff: Sniff) -> bool: ...
+
+    def to_pivot(self, data: bytes, *, name: str) -> Pivot: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,22 +1,49 @@
 """Find the adapter for a document: by explicit format name, or by sniffing its first bytes.
 
 Adapters are discovered as the public modules of the :mod:`adapters` package that define
-``FORMAT``; discovery imports them on first use, never at package import.
+``FORMAT``, then as the entry points of group ``dcant_bus.adapters`` of installed packages
+(a vendor's ``pip install``-able adapter: the entry point names a module or object following
+:class:`~adapters.Adapter`); discovery imports them on first use, never at package import. A
+plugin cannot replace a built-in format, and a plugin that fails to load stops discovery with
+a :class:`~bus.ConfigurationError` naming it rather than silently vanishing.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import importlib.metadata
 import pkgutil
 from types import ModuleType
+from typing import Any
 
-from bus._errors import UnknownFormatError
+from bus._errors import ConfigurationError, UnknownFormatError
 
-from ._base import Sniff
+from ._base import Adapter, Sniff
 from ._xml import root_qname
 
-__all__ = ["adapter_for", "all_adapters", "detect", "sniff"]
+__all__ = ["ENTRY_POINT_GROUP", "adapter_for", "all_adapters", "detect", "sniff"]
+
+ENTRY_POINT_GROUP = "dcant_bus.adapters"
+
+
+def _plugins(builtin: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for entry in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        where = f"entry point {entry.name} = {entry.value}"
+        try:
+            adapter = entry.load()
+        except Exception as exc:  # a third party's import may fail in any way; we name it
+            raise ConfigurationError(f"adapter plugin {where} does not load: {type(exc).__name__}: {exc}",
+                                     hint="fix or uninstall the package that declares it") from exc
+        if not isinstance(adapter, Adapter):
+            raise ConfigurationError(f"adapter plugin {where} lacks FORMAT, FAMILY, detect or to_pivot",
+                                     hint="see adapters.Adapter for the contract")
+        if adapter.FORMAT in builtin or adapter.FORMAT in found:
+            raise ConfigurationError(f"adapter plugin {where} claims format {adapter.FORMAT!r}, already taken",
+                                     hint="a plugin adds a format; it cannot replace one")
+        found[adapter.FORMAT] = adapter
+    return found
 
 
 @functools.cache
@@ -32,6 +59,7 @@ def all_adapters() -> dict[str, ModuleType]:
         fmt = getattr(module, "FORMAT", None)
         if fmt is not None:
             found[fmt] = module
+    found.update(_plugins(found))
     return found
 
 

@@ -107,6 +107,13 @@ def _large_document(ctx: dict[str, Any]) -> dict[str, Any]:
     return asyncio.run(bench_large_document.run(env, ctx["corpus"], ctx["quick"], ctx["progress"]))
 
 
+def _gateway(ctx: dict[str, Any]) -> dict[str, Any]:
+    from bench import bench_gateway
+
+    out = asyncio.run(bench_gateway.run(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"]))
+    return {**out, **asyncio.run(bench_gateway.inbox_latency(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"]))}
+
+
 def _tls(ctx: dict[str, Any]) -> dict[str, Any]:
     from bench import bench_tls
 
@@ -123,6 +130,7 @@ GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[s
     "processors": (True, ("ingest_vs_bare", "processors_vs_bare", "two_workers_vs_one", "latency_p99_ms",
                           "latency_p50_ms"), _processors),
     "large_document": (True, ("large_document_rss_mb",), _large_document),
+    "gateway": (True, ("gateway_submit_vs_sdk", "gateway_inbox_p99_ms"), _gateway),
     "tls": (True, ("tls_produce_vs_plaintext",), _tls),
 }
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CORES"]
+__all__ = ["CORES", "ENTRY_POINT_GROUP", "all_cores"]
+
+ENTRY_POINT_GROUP = "dcant_bus.processors"
 
 
 def _ingress(settings: Any) -> Any:
@@ -82,3 +84,30 @@ CORES: dict[str, Callable[[Any], Any]] = {
     "ingress": _ingress,
     "tell-us-once": _tell_us_once,
 }
+
+
+def all_cores() -> dict[str, Callable[[Any], Any]]:
+    """:data:`CORES` and the cores installed packages declare under entry point group
+    ``dcant_bus.processors`` (name → ``factory(settings)``, loaded only when the core runs).
+    A plugin cannot replace a core of this package."""
+    import importlib.metadata
+
+    out = dict(CORES)
+    for entry in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if entry.name in CORES:
+            from bus import ConfigurationError
+
+            raise ConfigurationError(f"processor plugin {entry.name} = {entry.value} reuses a core's name",
+                                     hint="a plugin adds a core under a name of its own")
+        out[entry.name] = _plugin(entry)
+    return out
+
+
+def _plugin(entry: Any) -> Callable[[Any], Any]:
+    def factory(settings: Any) -> Any:
+        import inspect
+
+        loaded = entry.load()
+        return loaded() if inspect.isclass(loaded) else loaded(settings)
+
+    return factory

@@ -36,12 +36,14 @@ from ._bundle import MAX_BUNDLE_BYTES, is_tar, read_actes_bundle
 
 __all__ = [
     "Adaptation",
+    "BUNDLE_FORMAT",
     "DOCUMENTS",
     "DocumentReader",
     "IngressCore",
     "SUBMITTED",
     "adapt",
     "binding",
+    "is_tar",
     "submit",
     "submitted_event",
 ]

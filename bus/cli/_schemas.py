@@ -11,9 +11,9 @@ from rich.table import Table
 from bus._catalog import Catalog, default_catalog
 from bus._errors import IncompatibleSchemaError
 
-from ._common import console
+from ._common import console, print_json
 
-__all__ = ["register"]
+__all__ = ["register", "register_contract"]
 
 
 def register(app: typer.Typer) -> None:
@@ -65,3 +65,27 @@ def _resolve(catalog: Catalog, name: str) -> str:
     if len(matches) == 1:
         return matches[0]
     raise typer.BadParameter(f"unknown schema {name!r}; see `bus schemas list`")
+
+
+def register_contract(app: typer.Typer) -> None:
+    @app.command("asyncapi")
+    def asyncapi_cmd(
+        out: Path = typer.Option(None, "--out", "-o", help="write the whole contract (asyncapi.json, jsonschema/, "
+                                                          "vectors/ from vectors/inputs/) under this folder"),
+        check: Path = typer.Option(None, "--check", help="fail when the contract under this folder is stale"),
+    ) -> None:
+        """The contract for other languages: AsyncAPI 3 document (stdout), JSON Schemas, signing test vectors."""
+        from bus._contract import asyncapi, check_contract, write_contract
+        from bus._errors import ConfigurationError
+
+        if check is not None:
+            stale = check_contract(check)
+            if stale:
+                raise ConfigurationError(f"{len(stale)} contract file(s) differ from the sources, first {stale[0]}",
+                                         hint=f"run `bus asyncapi --out {check}` and commit the result")
+            console.print(f"[green]✓[/] the contract under {check} matches the schemas and topics")
+        elif out is not None:
+            written = write_contract(out)
+            console.print(f"wrote {len(written)} file(s) under {out}")
+        else:
+            print_json(asyncapi())

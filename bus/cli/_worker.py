@@ -1,6 +1,6 @@
 """``bus worker``: run processor cores in a faust worker until SIGINT or SIGTERM.
 
-``--processor`` names a core of :data:`processors.CORES` (default: all of them) or
+``--processor`` names a core of :func:`processors.all_cores` (default: all of them) or
 ``module:attribute``, a core class (instantiated without arguments) or a factory taking the
 settings. Workers started with the same ``BUS_CONSUMER_GROUP`` and ``BUS_TOPIC_PREFIX`` share
 the partitions; a stopped worker's partitions, and their states, move to the others.
@@ -39,13 +39,14 @@ __all__ = ["load_cores", "register"]
 
 def load_cores(names: list[str], settings: BusSettings) -> list[Any]:
     """The cores (or bindings) named on the command line; every registered core when none is."""
-    from processors import CORES
+    from processors import all_cores
 
+    cores = all_cores()
     out = []
-    for name in names or sorted(CORES):
-        if name in CORES:
+    for name in names or sorted(cores):
+        if name in cores:
             try:
-                out.append(CORES[name](settings))
+                out.append(cores[name](settings))
             except ConfigurationError as err:
                 if names:  # asked for by name: its configuration must be there
                     raise
@@ -55,7 +56,7 @@ def load_cores(names: list[str], settings: BusSettings) -> list[Any]:
         module_name, _, attribute = name.partition(":")
         if not attribute:
             raise ConfigurationError(f"unknown processor {name!r}",
-                                     hint=f"use one of {', '.join(sorted(CORES))} or module:Class")
+                                     hint=f"use one of {', '.join(sorted(cores))} or module:Class")
         try:
             factory = getattr(importlib.import_module(module_name), attribute)
         except (ImportError, AttributeError) as exc:

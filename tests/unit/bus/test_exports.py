@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["adapters", "bus", "bus.client", "bus.ledger", "bus.testing"]
+PACKAGES = ["adapters", "bus", "bus.client", "bus.gateway", "bus.ledger", "bus.testing", "processors"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

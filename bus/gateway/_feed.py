@@ -1,0 +1,207 @@
+"""The gateway's view of the bus: one consumer tailing the family, notification and dead-letter topics.
+
+Every record is verified (``wire.open``) and kept as a :class:`FeedItem` with a gateway-wide
+sequence number (what waiting readers compare). The ingress topic is read only to learn which
+submissions gateways made (so statuses survive a restart). From the same stream come the statuses of
+submissions (events *caused* by a submission, dead letters *of* it) and the inboxes: an event
+concerns an administration when its source is that SIREN, when its payload names the SIREN
+(or a SIRET of it), or when it was caused by or correlated with one of its submissions.
+Readers wait on :meth:`Feed.wait` (long polling, SSE, webhooks) instead of polling Kafka.
+
+The index lives in memory and is rebuilt from the topics' beginning at start: fine for an
+administration's gateway, not for a national one (an issue-13 follow-up). Inbox cursors are
+per-partition offsets (:mod:`._cursor`), so they stay valid across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from bus._envelope import Envelope
+from bus._errors import BusError
+from bus._settings import BusSettings
+from bus._step import DLQ_PREFIX
+from bus._wire import Record, Wire
+
+from ._cursor import Cursor
+
+__all__ = ["DeadLetter", "Feed", "FeedItem", "names_siren"]
+
+log = logging.getLogger("bus.gateway.feed")
+_GATEWAY_SOURCE = re.compile(r"^urn:siren:(\d{9}):gateway$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FeedItem:
+    """A verified event as the gateway serves it (payload already JSON-friendly)."""
+
+    seq: int
+    topic: str
+    partition: int
+    offset: int
+    id: str
+    type: str
+    source: str
+    subject: str
+    time: str
+    correlationid: str | None
+    causationid: str | None
+    data: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "seq"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead-lettered record: which event, and the error class, message and hint."""
+
+    ce_id: str
+    error_class: str
+    message: str
+    hint: str
+    processor: str | None
+    topic: str
+    offset: int
+
+
+def names_siren(value: Any, siren: str) -> bool:
+    """True when a payload value is ``siren`` or a SIRET of it, anywhere in ``value``."""
+    if isinstance(value, str):
+        return value == siren or (len(value) == 14 and value.isdigit() and value.startswith(siren))
+    if isinstance(value, Mapping):
+        return any(names_siren(v, siren) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(names_siren(v, siren) for v in value)
+    return False
+
+
+class Feed:
+    """Tails ``topics`` (verified) and ``deadletter`` into an in-memory index; see the module doc."""
+
+    def __init__(self, settings: BusSettings, wire: Wire, topics: Iterable[str], deadletter: str, *,
+                 to_json: Callable[[Any], Any], submissions: str | None = None) -> None:
+        self.settings = settings
+        self.wire = wire
+        self.topics = tuple(topics)
+        self.deadletter = deadletter
+        self.submissions = submissions
+        self.to_json = to_json
+        self.items: list[FeedItem] = []
+        self.caused_by: dict[str, list[FeedItem]] = defaultdict(list)
+        self.by_id: dict[str, FeedItem] = {}
+        self.dead: dict[str, DeadLetter] = {}
+        self.submitted_by: dict[str, str] = {}  # submission ce_id -> SIREN
+        self.rejected = 0
+        self.ready = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._listeners: list[Callable[[FeedItem], None]] = []
+
+    def listen(self, callback: Callable[[FeedItem], None]) -> None:
+        """Call ``callback`` with every new item (webhook dispatch)."""
+        self._listeners.append(callback)
+
+    def concerns(self, item: FeedItem, siren: str) -> bool:
+        if item.source.startswith(f"urn:siren:{siren}:") or siren in item.subject:
+            return True
+        if self.submitted_by.get(item.causationid or "") == siren or \
+                self.submitted_by.get(item.correlationid or "") == siren:
+            return True
+        return names_siren(item.data, siren)
+
+    def inbox(self, siren: str, after: Cursor, limit: int, types: Callable[[str], bool] | None = None,
+              *, since: int = 0) -> list[FeedItem]:
+        """Up to ``limit`` items concerning ``siren`` past ``after`` (only from sequence ``since`` on)."""
+        out = []
+        for item in self.items[max(since, 0):]:
+            if after.admits(item.topic, item.partition, item.offset) and self.concerns(item, siren) \
+                    and (types is None or types(item.type)):
+                out.append(item)
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def wait(self, after: int, timeout: float) -> None:
+        """Return when an item with ``seq > after`` exists, or after ``timeout`` seconds."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: len(self.items) > after), timeout)
+            except TimeoutError:
+                return
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set (no consumer group: every gateway reads everything)."""
+        from bus.client import kafka_args
+
+        extra = (self.submissions,) if self.submissions else ()
+        consumer = AIOKafkaConsumer(*self.topics, self.deadletter, *extra, **kafka_args(self.settings), group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    metadata_max_age_ms=5000)
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                try:
+                    batch = await consumer.getmany(timeout_ms=200)
+                except KafkaError as exc:
+                    log.warning("feed: %s", exc)
+                    continue
+                for messages in batch.values():
+                    for m in messages:
+                        self._add(Record(m.key, m.value, tuple(m.headers or ()), m.topic, m.partition, m.offset,
+                                         m.timestamp))
+                if batch:
+                    async with self._changed:
+                        self._changed.notify_all()
+                elif not self.ready.is_set():
+                    self.ready.set()
+        finally:
+            await consumer.stop()
+
+    def _add(self, record: Record) -> None:
+        if record.topic == self.deadletter:
+            self._add_dead(record)
+            return
+        try:
+            received = self.wire.open(record)
+        except BusError as err:
+            self.rejected += 1
+            log.warning("feed: not serving %s[%s]@%s: %s", record.topic, record.partition, record.offset,
+                        type(err).__name__)
+            return
+        env = received.envelope
+        # What a gateway submitted (its source says so) is known again after a restart.
+        made_here = _GATEWAY_SOURCE.match(env.source)
+        if made_here:
+            self.submitted_by[env.id] = made_here.group(1)
+        if record.topic == self.submissions:
+            return  # documents awaiting ingress are not inbox content
+        item = FeedItem(len(self.items) + 1, record.topic or "", record.partition or 0, record.offset or 0, env.id,
+                        env.type, env.source, env.subject, env.time, env.correlationid, env.causationid,
+                        self.to_json(received.data))
+        self.items.append(item)
+        self.by_id.setdefault(item.id, item)
+        if env.causationid:
+            self.caused_by[env.causationid].append(item)
+        for listener in self._listeners:
+            listener(item)
+
+    def _add_dead(self, record: Record) -> None:
+        info = {k[len(DLQ_PREFIX):]: v.decode("utf-8", "replace") for k, v in record.headers
+                if k.startswith(DLQ_PREFIX)}
+        try:
+            ce_id = Envelope.from_headers(record.headers).id
+        except BusError:
+            ce_id = dict(record.headers).get("ce_id", b"").decode("utf-8", "replace")
+        if ce_id:
+            self.dead[ce_id] = DeadLetter(ce_id, info.get("error_class", "?"), info.get("error_message", ""),
+                                          info.get("error_hint", ""), info.get("processor"), record.topic or "",
+                                          record.offset or 0)
