@@ -4,7 +4,9 @@ The EN 16931 rules come compiled to XSLT by CEN (``phive-rules-en16931``, resolv
 :mod:`bus._packages`); rules published as ``.sch`` (the French CTC rules, BR-FR) are compiled
 here with SchXslt (include, expand, compile-for-svrl), once per process. Every failed assert and
 successful report of the SVRL becomes a :class:`Finding` with the rule id, its flag (``fatal``;
-``warning`` and ``information`` are warnings) and the XPath location the rule gives.
+``warning`` and ``information`` are warnings) and the XPath location the rule gives. A rule that
+cannot be evaluated on the document (``xs:decimal("abc")``: a value the XSD refuses too) stops the
+run with one fatal ``SCHEMATRON`` finding; a package that does not compile is a ConfigurationError.
 
 Bad input never reaches Saxon: callers pass a tree the hardened parser
 (:func:`adapters._xml.parse_xml`) accepted, and Saxon gets it re-serialised (no DOCTYPE, no
@@ -17,9 +19,11 @@ files from the package directory, never a document.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lxml import etree
@@ -55,6 +59,22 @@ def _processors() -> tuple[object, object]:
     return rules, compiler
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Saxon prints a stack trace on stderr for every dynamic error it also raises; a command prints one line.
+
+    Held under ``_LOCK``; another thread's stderr output in that window is lost, a price worth the one-line rule.
+    """
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _saxon_error(what: str, exc: Exception) -> ConfigurationError:
     return ConfigurationError(f"{what}: {str(exc).strip()[:300]}",
                               hint="re-resolve the official packages (delete the official-* folder of BUS_CACHE_DIR)")
@@ -68,7 +88,7 @@ def compile_schematron(sch: Path, schxslt: Path) -> str:
         if not path.is_file():
             raise ConfigurationError(f"not found: {path}",
                                      hint="resolve the official packages (`make venv`) and check BUS_SCHEMA_DIR")
-    with _LOCK:
+    with _LOCK, _quiet_stderr():
         try:
             xslt = compiler.new_xslt30_processor()
             node = compiler.parse_xml(xml_file_name=str(sch))
@@ -93,7 +113,7 @@ def _executable(path: Path, schxslt: Path | None) -> object:
         raise ConfigurationError(f"official rules not found: {path}",
                                  hint="resolve the official packages with `make venv` (Maven Central)")
     rules, _ = _processors()
-    with _LOCK:
+    with _LOCK, _quiet_stderr():
         try:
             return rules.new_xslt30_processor().compile_stylesheet(stylesheet_text=text)
         except Exception as exc:
@@ -108,12 +128,15 @@ def schematron_findings(rules: Path, root: etree._Element, *, schxslt: Path | No
     executable = _executable(rules, schxslt)
     processor, _ = _processors()
     text = etree.tostring(root, encoding="unicode")
-    with _LOCK:
+    with _LOCK, _quiet_stderr():
         try:
             document = processor.parse_xml(xml_text=text)
             svrl = executable.transform_to_string(xdm_node=document)
         except Exception as exc:
-            raise _saxon_error(f"Saxon failed running {rules.name}", exc) from exc
+            # A dynamic error of a rule (a value the XSD also refuses: xs:decimal("abc")...) is the
+            # document's fault, not the package's: one fatal finding beside the XSD ones.
+            message = " ".join(str(exc).split())[:300]
+            return [Finding("SCHEMATRON", "/", f"{rules.name} cannot evaluate the document: {message}")]
     return list(_findings(etree.fromstring(svrl.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))))
 
 
