@@ -91,3 +91,27 @@ def test_vat_category_mutants_break_their_official_rules(corpus: Path, official_
     broken = {f.rule for f in findings if f.severity == "fatal"}
     assert any(rule.startswith(family) for rule in broken), sorted(broken)
     assert all(f.location.startswith("/") for f in findings)
+
+
+@pytest.mark.parametrize(("syntax", "file_name", "rules"), [
+    ("ubl", "ubl-21-en16931.xml", "BR-FR-Flux2-Schematron-UBL.sch"),
+    ("ubl", "ubl-21-extended-ctc-fr.xml", "BR-FR-Flux2-Schematron-UBL.sch")])
+def test_french_ctc_rules_accept_the_french_samples(corpus: Path, official_packages: Path, syntax, file_name, rules):
+    sch = corpus / "invoices/fr-ctc/validation" / rules
+    findings = MODULES[syntax].validate((corpus / "invoices/fr-ctc" / file_name).read_bytes(), schema_dir=corpus,
+                                        name=file_name, rules_dir=official_packages, extra_rules=(sch,))
+    assert [str(f) for f in findings if f.severity == "fatal"] == []
+
+
+@pytest.mark.parametrize(("syntax", "folder", "file_name", "rules"), [
+    ("ubl", "en16931-ubl", "ubl-tc434-example1.xml", "BR-FR-Flux2-Schematron-UBL.sch"),
+    ("cii", "en16931-cii", "CII_example1.xml", "BR-FR-Flux2-Schematron-CII.sch")])
+def test_french_ctc_rules_refuse_an_invoice_without_the_french_mentions(corpus: Path, official_packages: Path, syntax,
+                                                                       folder, file_name, rules):
+    """A Dutch EN 16931 invoice lacks the legal mentions of French invoices (BR-FR-05: PMT, PMD, AAB notes)."""
+    sch = corpus / "invoices/fr-ctc/validation" / rules
+    findings = MODULES[syntax].validate((corpus / "invoices" / folder / file_name).read_bytes(), schema_dir=corpus,
+                                        name=file_name, rules_dir=official_packages, extra_rules=(sch,))
+    broken = {f.rule for f in findings if f.severity == "fatal"}
+    assert any(rule.startswith("BR-FR-05") for rule in broken), sorted(broken)
+    assert not any(rule.startswith("BR-") and not rule.startswith("BR-FR") for rule in broken)  # EN 16931 holds
