@@ -10,12 +10,14 @@ BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 
 .PHONY: browser-deps demo test faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
 
+# venv also resolves the official EN 16931 rules and UBL/CII XSDs from Maven Central (docker/rules-pom.xml)
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,bench,console,browser]'
+	$(BIN)/bus rules
 	touch $(STAMP)
 
 ## make demo: start the embedded broker and play the demo on it

@@ -80,7 +80,8 @@ def load_xsd(schema_dir: Path | str, relative: str | Path, *, package: str,
     if missing:
         raise ConfigurationError(
             f"XSD not found: {', '.join(str(p) for p in missing)}",
-            hint=hint or f"fetch {package} and unpack it so that {path} exists (BUS_SCHEMA_DIR is {schema_dir})",
+            hint=hint or f"fetch {package} and unpack it so that {path} exists (BUS_SCHEMA_DIR is {schema_dir}; "
+                         "README § 'Official rules and schemas' says where to get it)",
         )
     mapped = tuple(sorted((url, str(Path(local).resolve())) for url, local in (remote or {}).items()))
     with _LOCK:

@@ -19,6 +19,7 @@ from . import _en16931
 from ._base import Finding, Pivot, Sniff
 from ._cii_write import RAM, RSM, UDT, write
 from ._invoice_xsd import parse_date, schema_at, xsd_findings
+from ._schematron import official_findings
 from ._xml import parse_xml
 from ._xmlwalk import Index, Tags, child, every, find, first, index, text
 
@@ -375,10 +376,17 @@ def terms(pivot: Pivot) -> dict[str, Any]:
     return _en16931.terms(pivot.data)
 
 
-def validate(data: bytes, *, schema_dir: Path, name: str = "<bytes>") -> list[Finding]:
-    """XSD (CII D16B under ``schema_dir``) and EN 16931 business rule findings."""
+def validate(data: bytes, *, schema_dir: Path, name: str = "<bytes>", rules_dir: Path | None = None,
+             extra_rules: tuple[Path, ...] = ()) -> list[Finding]:
+    """XSD (CII D16B under ``schema_dir``) and EN 16931 business rule findings.
+
+    With ``rules_dir`` (the resolved official packages) the business rules are the official CEN
+    schematron, then ``extra_rules`` (e.g. the BR-FR ``.sch``); without it, the Python pre-check.
+    """
     root = parse_xml(data, name=name)
     findings = xsd_findings(schema_at(Path(schema_dir), XSD, package=_PACKAGE), root)
+    if rules_dir is not None:
+        return [*findings, *official_findings(root, syntax="cii", rules_dir=rules_dir, extra_rules=extra_rules)]
     return [*findings, *check_root(root, name=name)]
 
 

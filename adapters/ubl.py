@@ -18,6 +18,7 @@ from bus._errors import NonConformantError
 from . import _en16931
 from ._base import Finding, Pivot, Sniff
 from ._invoice_xsd import parse_date, schema_at, xsd_findings
+from ._schematron import official_findings
 from ._ubl_write import CAC, CBC, CN_NS, INV_NS, write
 from ._xml import parse_xml
 from ._xmlwalk import Index, Tags, child, every, find, first, index, text
@@ -376,13 +377,20 @@ def terms(pivot: Pivot) -> dict[str, Any]:
     return _en16931.terms(pivot.data)
 
 
-def validate(data: bytes, *, schema_dir: Path, name: str = "<bytes>") -> list[Finding]:
-    """XSD (UBL 2.1 maindoc under ``schema_dir``) and EN 16931 business rule findings."""
+def validate(data: bytes, *, schema_dir: Path, name: str = "<bytes>", rules_dir: Path | None = None,
+             extra_rules: tuple[Path, ...] = ()) -> list[Finding]:
+    """XSD (UBL 2.1 maindoc under ``schema_dir``) and EN 16931 business rule findings.
+
+    With ``rules_dir`` (the resolved official packages) the business rules are the official CEN
+    schematron, then ``extra_rules`` (e.g. the BR-FR ``.sch``); without it, the Python pre-check.
+    """
     root = parse_xml(data, name=name)
     credit = _ROOTS.get((etree.QName(root).namespace, etree.QName(root).localname))
     if credit is None:
         return [Finding("XSD", "/*", "the root element is not a UBL 2.1 Invoice or CreditNote")]
     findings = xsd_findings(schema_at(Path(schema_dir), _XSD[credit], package=_PACKAGE), root)
+    if rules_dir is not None:
+        return [*findings, *official_findings(root, syntax="ubl", rules_dir=rules_dir, extra_rules=extra_rules)]
     try:
         record = _en16931.complete(read(root, name=name))
     except NonConformantError as exc:

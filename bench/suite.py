@@ -86,6 +86,12 @@ def _adapters(ctx: dict[str, Any]) -> dict[str, Any]:
     return bench_adapters.run(ctx["quick"], ctx["corpus"])
 
 
+def _validate(ctx: dict[str, Any]) -> dict[str, Any]:
+    from bench import bench_validate
+
+    return bench_validate.run(ctx["quick"], ctx["corpus"])
+
+
 def _audit(ctx: dict[str, Any]) -> dict[str, Any]:
     from bench import bench_audit
 
@@ -125,6 +131,7 @@ GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[s
     "envelope": (False, ("envelope_vs_primitives",), _envelope),
     "wire": (False, ("encode_sign_vs_primitives", "verify_decode_vs_primitives", "event_wire_bytes"), _wire),
     "adapters": (False, ("adapter_ubl_vs_lxml", "adapter_cii_vs_lxml", "adapter_pes_vs_lxml"), _adapters),
+    "validate": (False, ("validate_official_vs_xsd",), _validate),
     "audit": (True, ("replay_verify_vs_ed25519", "replay_two_procs_vs_one", "replay_verify_pooled_per_core",
                      "ledger_append_us"), _audit),
     "processors": (True, ("ingest_vs_bare", "processors_vs_bare", "two_workers_vs_one", "latency_p99_ms",

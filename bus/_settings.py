@@ -61,7 +61,8 @@ class BusSettings(BaseSettings):
 
     # Places
     state_dir: Path = Field(default_factory=default_state_dir, description="broker data, keys, content store")
-    cache_dir: Path = Field(default_factory=default_cache_dir, description="Kafka jars resolved by Maven")
+    cache_dir: Path = Field(default_factory=default_cache_dir,
+                            description="what Maven resolves: the Kafka jars, the official EN 16931 rules and UBL/CII XSDs")
     schema_dir: Path | None = Field(default=None, description="official XSDs (the corpus layout)")
     keys_dir: Path | None = Field(default=None, description="private keys; default STATE_DIR/keys")
     key_passphrase: SecretStr | None = Field(default=None, description="encrypts the private keys at rest (PKCS#8)")

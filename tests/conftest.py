@@ -29,6 +29,22 @@ def corpus() -> Path:
     return CORPUS
 
 
+@pytest.fixture(scope="session")
+def official_packages() -> Path:
+    """The official EN 16931 rules and UBL/CII XSDs, resolved from Maven Central like the Kafka jars.
+
+    ``make venv`` resolves them into the cache; a session that finds them missing resolves them once.
+    """
+    from bus._errors import BusError
+    from bus._packages import ensure_official_packages
+    from bus._settings import BusSettings
+
+    try:
+        return ensure_official_packages(BusSettings())
+    except BusError as exc:
+        pytest.fail(f"the official packages cannot be resolved: {exc}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.fspath)).parts

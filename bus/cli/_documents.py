@@ -6,16 +6,54 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import typer
 
 from adapters import Pivot, adapter_for, detect, read_bounded, to_json_value
 from bus._catalog import default_catalog, from_json_value
 from bus._errors import ConfigurationError, MalformedDocumentError, NonConformantError
+from bus._packages import ensure_official_packages
+from bus._settings import BusSettings
 
 from ._common import console, print_json, settings
 
-__all__ = ["pivot_from_json", "pivot_to_json", "pivots_from_json", "pivots_of", "register"]
+__all__ = ["OFFICIAL_RULES", "pivot_from_json", "pivot_to_json", "pivots_from_json", "pivots_of", "register", "validation_options"]
+
+
+#: Formats whose business rules run as published (CEN EN 16931 schematron), with their BR-FR file.
+OFFICIAL_RULES = {"ubl": "BR-FR-Flux2-Schematron-UBL.sch", "cii": "BR-FR-Flux2-Schematron-CII.sch"}
+_FR_CTC = Path("invoices") / "fr-ctc" / "validation"
+#: The packages no registry carries, by family: named in the error when BUS_SCHEMA_DIR is unset.
+_UNPUBLISHED = {"accounting": "the DGFiP PES V2 schemas (v5.17)", "acts": "the ACTES v1.1 schemas",
+                "archives": "the SEDA 2.x schemas", "procurement": "the eForms SDK and UBL 2.3 schemas",
+                "invoices": "the Factur-X and CDAR schemas (FNFE-MPE)"}
+
+
+def validation_options(fmt: str, family: str, user_dir: Path | None, fr_ctc: bool, s: BusSettings) -> dict[str, Any]:
+    """The keyword arguments of ``validate``: schemas and rules from BUS_SCHEMA_DIR or the resolved packages.
+
+    UBL and CII take their XSDs from ``user_dir`` when it holds ``invoices/xsd``, else from the official
+    packages resolved by Maven; the other formats need ``user_dir`` (their packages are on no registry).
+    """
+    if fmt not in OFFICIAL_RULES:
+        if user_dir is None:
+            package = _UNPUBLISHED.get(family, "official schemas")
+            raise ConfigurationError(f"{fmt} is validated against {package}, which no package registry publishes",
+                                     hint="download them as README § 'Official rules and schemas' says and set "
+                                          "BUS_SCHEMA_DIR to their folder")
+        return {"schema_dir": user_dir}
+    packages = ensure_official_packages(s)
+    has_xsd = user_dir is not None and (Path(user_dir) / "invoices" / "xsd").is_dir()
+    extra: tuple[Path, ...] = ()
+    if fr_ctc:
+        sch = Path(user_dir or ".") / _FR_CTC / OFFICIAL_RULES[fmt]
+        if user_dir is None or not sch.is_file():
+            raise ConfigurationError(f"the French CTC rules are not at {sch}",
+                                     hint="unpack the FNFE-MPE BR-FR schematron as README § 'Official rules and "
+                                          "schemas' says and set BUS_SCHEMA_DIR to that folder")
+        extra = (sch,)
+    return {"schema_dir": Path(user_dir) if has_xsd else packages, "rules_dir": packages, "extra_rules": extra}
 
 
 def pivot_to_json(pivot: Pivot) -> dict:  # type: ignore[type-arg]
@@ -107,23 +145,31 @@ def register(app: typer.Typer) -> None:
         else:
             sys.stdout.buffer.write(native)
 
+    @app.command("rules")
+    def rules() -> None:
+        """Resolve the official validation packages (EN 16931 rules, UBL/CII XSDs) from Maven Central; print where."""
+        print(ensure_official_packages(settings()))
+
     @app.command("validate")
     def validate(
         file: Path = typer.Argument(..., exists=True, dir_okay=False, help="native document"),
         fmt: str = typer.Option(None, "--format", "-f", help="native format (detected when omitted)"),
         schema_dir: Path = typer.Option(None, help="official schemas root (default: BUS_SCHEMA_DIR)"),
+        fr_ctc: bool = typer.Option(False, "--fr-ctc", help="also run the French CTC rules (BR-FR, UBL and CII; "
+                                    "the .sch under <schema dir>/invoices/fr-ctc/validation)"),
     ) -> None:
-        """Run the official XSD and business rules; list each failure with its rule and location."""
+        """Run the official XSD and business rules; list each failure with its rule and location.
+
+        UBL and CII run the CEN EN 16931 schematron against the UBL 2.1 / CII D16B XSDs, all resolved
+        from Maven Central into the cache (no setting needed); other formats need BUS_SCHEMA_DIR.
+        """
         s = settings()
-        root = schema_dir or s.schema_dir
-        if root is None:
-            raise ConfigurationError("no schema directory configured",
-                                     hint="set BUS_SCHEMA_DIR to the folder holding the official XSD packages")
         data = read_bounded(file, max_bytes=s.max_document_bytes)
         module = adapter_for(fmt) if fmt else detect(data, name=str(file))
         if not hasattr(module, "validate"):
             raise typer.BadParameter(f"format {module.FORMAT} has no validation")
-        findings = module.validate(data, schema_dir=root, name=str(file))
+        findings = module.validate(data, name=str(file), **validation_options(
+            module.FORMAT, module.FAMILY, schema_dir or s.schema_dir, fr_ctc, s))
         fatal = [f for f in findings if f.severity == "fatal"]
         for finding in findings:
             console.print(f"{'[red]✗' if finding.severity == 'fatal' else '[yellow]!'}[/] {finding}")

@@ -73,11 +73,39 @@ def test_validate_reports_rule_and_location(corpus, tmp_path):
     assert "XSD" in bad.stderr or "BR-" in bad.stderr
 
 
-def test_validate_without_schema_dir_says_what_to_do(corpus, tmp_path, monkeypatch):
+def test_validate_an_invoice_needs_no_setting(corpus, tmp_path, monkeypatch, official_packages):
     monkeypatch.delenv("BUS_SCHEMA_DIR", raising=False)
     out = bus("validate", str(corpus / "invoices/en16931-ubl/ubl-tc434-example1.xml"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    broken = (corpus / "invoices/en16931-ubl/ubl-tc434-example1.xml").read_bytes().replace(
+        b'<cbc:PayableAmount currencyID="EUR">', b'<cbc:PayableAmount currencyID="EUR">1', 1)
+    (tmp_path / "broken.xml").write_bytes(broken)
+    bad = bus("validate", str(tmp_path / "broken.xml"))
+    assert bad.returncode == 2
+    assert "BR-CO-16" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_validate_without_schema_dir_names_the_unpublished_package(corpus, monkeypatch):
+    monkeypatch.delenv("BUS_SCHEMA_DIR", raising=False)
+    out = bus("validate", str(corpus / "accounting/pes-samples/pes_acquit.xml"))
     assert out.returncode == 2
-    assert "BUS_SCHEMA_DIR" in out.stderr
+    assert "PES V2" in out.stderr and "BUS_SCHEMA_DIR" in out.stderr and "README" in out.stderr
+
+
+@pytest.mark.parametrize("attack", ["xxe", "billion-laughs", "external-dtd"])
+def test_validate_hostile_invoice_exits_2_with_one_line(tmp_path, attack, official_packages):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("dcant-secret-marker")
+    doctype = {"xxe": f'<!DOCTYPE Invoice [<!ENTITY x SYSTEM "{secret.as_uri()}">]>',
+               "billion-laughs": '<!DOCTYPE Invoice [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>',
+               "external-dtd": f'<!DOCTYPE Invoice SYSTEM "{secret.as_uri()}">'}[attack]
+    path = tmp_path / "hostile.xml"
+    path.write_text(f'<?xml version="1.0"?>{doctype}<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:'
+                    f'Invoice-2"><ID>&amp;</ID></Invoice>')
+    out = bus("validate", "--format", "ubl", str(path))
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert "dcant-secret-marker" not in out.stdout + out.stderr
 
 
 def test_schemas_check_passes_on_the_shipped_schemas():
