@@ -110,11 +110,13 @@ async def _start_or_close(start: Callable[[], Awaitable[None]], close: Callable[
             await close()
         except (KafkaError, OSError):
             pass
+        refused = refusal(exc, settings, action="connect") if isinstance(exc, KafkaError) else None
+        if refused is not None:  # a TLS, SASL or ACL refusal, named with the setting to check
+            raise refused from exc
         if isinstance(exc, KafkaConnectionError):
             raise BrokerUnavailableError(f"no broker at {settings.bootstrap}") from exc
         if isinstance(exc, KafkaError):
-            raise (refusal(exc, settings, action="connect")  # a TLS, SASL or ACL refusal, named
-                   or DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}")) from exc
+            raise DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
         raise
 
 
