@@ -22,7 +22,8 @@ from ._errors import BusError, ConfigurationError, DeliveryError
 from ._settings import BusSettings
 from ._tls import explain_failure
 
-__all__ = ["Acl", "create_acls", "describe_acls", "librdkafka_config", "security_admin", "set_scram_password"]
+__all__ = ["Acl", "create_acls", "delete_acls", "describe_acls", "librdkafka_config", "security_admin",
+           "set_scram_password"]
 
 Operation = Literal["READ", "WRITE", "DESCRIBE", "CREATE", "DELETE", "ALTER", "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE",
                     "ALL"]
@@ -83,6 +84,31 @@ def create_acls(settings: BusSettings, acls: Iterable[Acl], timeout: float = 30)
     while not set(wanted) <= set(describe_acls(settings, timeout)):
         if time.monotonic() > deadline:
             raise DeliveryError(f"the broker did not apply {len(wanted)} new ACLs within {timeout:g}s",
+                                hint="check the broker with `bus broker logs`")
+        time.sleep(0.1)  # the broker replays the metadata log on its own; there is nothing to wait on
+
+
+def delete_acls(settings: BusSettings, acls: Iterable[Acl], timeout: float = 30) -> None:
+    """Delete exactly ``acls`` (each matched literally: principal, operation, resource, pattern type).
+
+    Returns once the broker no longer describes them, i.e. no longer enforces them.
+    """
+    from confluent_kafka.admin import AclBindingFilter
+
+    gone = list(dict.fromkeys(_normalised(acl) for acl in acls))
+    if not gone:
+        return
+    filters = []
+    for acl in gone:
+        b = _binding(acl)
+        filters.append(AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host,
+                                        b.operation, b.permission_type))
+    admin = security_admin(settings)
+    _wait(settings, admin.delete_acls(filters, request_timeout=timeout), "delete ACLs")
+    deadline = time.monotonic() + timeout
+    while set(gone) & set(describe_acls(settings, timeout)):
+        if time.monotonic() > deadline:
+            raise DeliveryError(f"the broker still enforces deleted ACLs after {timeout:g}s",
                                 hint="check the broker with `bus broker logs`")
         time.sleep(0.1)  # the broker replays the metadata log on its own; there is nothing to wait on
 

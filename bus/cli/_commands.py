@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import (_audit, _bench, _broker, _config, _demo, _dlq, _documents, _events, _keys, _pki, _ra, _schemas, _topics,
+from . import (_acl, _audit, _bench, _broker, _config, _demo, _dlq, _documents, _events, _keys, _pki, _ra, _schemas, _topics,
                _worker)
 
 REGISTRARS = [
@@ -19,5 +19,6 @@ REGISTRARS = [
     _worker.register,
     _config.register,
     _pki.register,
+    _acl.register,
     _bench.register,
 ]
