@@ -17,9 +17,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## make demo: start the embedded broker and play the demo on it
+## BUS_SECURE=1 make demo: the same on the secure broker (site CA made once, a certificate per party)
+SECURE := $(if $(filter 1 true yes,$(BUS_SECURE)),--secure,)
 demo: venv
-	$(BIN)/bus broker start
-	$(BIN)/bus demo
+	$(if $(SECURE),$(BIN)/bus pki init --exist-ok,)
+	$(BIN)/bus broker start $(SECURE)
+	$(BIN)/bus demo $(SECURE)
 
 ## make test: every test; the session starts (and stops) its own broker
 test: venv

@@ -17,7 +17,8 @@ module's one table, :data:`POLICY`, keyed by the kind of principal:
     User:operator      super user    (everything: ``super.users`` of the broker, no ACL needed)
 
 A SIREN is a public body when an approval records a SIRENE legal category 7xxx, or, without
-one, when it starts with 1 or 2 (INSEE numbers the State and local authorities so). Tenants
+one (no approval, or one made without the SIRENE check), when it starts with 1 or 2 (INSEE
+numbers the State and local authorities so). Tenants
 write their own key registrations (the RA approves them; a forged approval fails verification
 whatever its writer). Family topics are shared by every administration, so a tenant that could
 read one would read everyone's dossiers: tenants read only reference data and notifications.
@@ -103,7 +104,8 @@ async def bus_directory(settings: BusSettings) -> KeyDirectory:
 def kind_of(siren: str, directory: KeyDirectory) -> Kind:
     """``public body`` or ``supplier`` (see the module docstring)."""
     categories = [a.legal_category for key in directory.for_siren(siren)
-                  for a in directory.trust.approvals.get(key.key_id, []) if a.legal_category]
+                  for a in directory.trust.approvals.get(key.key_id, [])
+                  if a.legal_category and a.legal_category.isdigit()]  # not "unchecked" (no SIRENE check)
     if categories:
         return "public body" if any(c.startswith("7") for c in categories) else "supplier"
     return "public body" if siren[:1] in ("1", "2") else "supplier"
