@@ -3,7 +3,9 @@
 The policy is :data:`bus._acl.POLICY` (one table, described in the README). Run both as the
 operator (``BUS_SSL_CERTFILE`` of ``bus pki issue operator``): reading and changing ACLs is a
 super user's right. ``plan`` prints ``+`` for what the broker lacks and ``-`` for what it holds
-beyond the policy (within the bus's topics and groups only); ``apply`` makes it so.
+beyond the policy (within the bus's topics and groups only); ``apply`` makes it so. With
+``--quotas`` both also compare and set each tenant's produce and fetch quotas
+(:mod:`bus._quotas`, through Kafka's ``kafka-configs``: a JVM per call, hence opt-in).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import typer
 
 from bus._acl import AclPlan, bus_directory, kind_of, plan, tenants
 from bus._admin import create_acls, delete_acls, describe_acls
+from bus._quotas import alter_quotas, describe_quotas, quota_plan, wanted_quotas
 from bus._settings import BusSettings
 
 from ._common import console, run, settings
@@ -19,11 +22,19 @@ from ._common import console, run, settings
 __all__ = ["register"]
 
 
-def _plan(s: BusSettings) -> AclPlan:
+def _plan(s: BusSettings, quotas: bool) -> tuple[AclPlan, dict[str, dict[str, int]]]:
     directory = run(bus_directory(s))
     for siren in tenants(directory):
         console.print(f"User:{siren}: {kind_of(siren, directory)}", style="dim")
-    return plan(s, directory, describe_acls(s))
+    changes = quota_plan(wanted_quotas(directory), describe_quotas(s)) if quotas else {}
+    return plan(s, directory, describe_acls(s)), changes
+
+
+def _quota_line(user: str, quotas: dict[str, int]) -> str:
+    return f"~ User:{user:<11} quota {' '.join(f'{k}={v}' for k, v in sorted(quotas.items()))}"
+
+
+_QUOTAS = typer.Option(False, "--quotas", help="also each tenant's produce/fetch quotas (runs kafka-configs: Java)")
 
 
 def register(app: typer.Typer) -> None:
@@ -32,20 +43,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(acl, name="acl")
 
     @acl.command("plan")
-    def plan_cmd() -> None:
+    def plan_cmd(quotas: bool = _QUOTAS) -> None:
         """Print the difference between the policy and the broker's ACLs (nothing when they agree)."""
         s = settings()
-        difference = _plan(s)
-        for line in difference.lines():
+        difference, changes = _plan(s, quotas)
+        for line in [*difference.lines(), *(_quota_line(u, q) for u, q in sorted(changes.items()))]:
             typer.echo(line)
-        if not difference:
+        if not difference and not changes:
             console.print("no difference: the broker enforces the policy", style="dim")
 
     @acl.command("apply")
-    def apply_cmd() -> None:
+    def apply_cmd(quotas: bool = _QUOTAS) -> None:
         """Create the missing ACLs and delete those beyond the policy (idempotent)."""
         s = settings()
-        difference = _plan(s)
+        difference, changes = _plan(s, quotas)
         create_acls(s, difference.add)
         delete_acls(s, difference.remove)
-        console.print(f"{len(difference.add)} ACLs created, {len(difference.remove)} deleted")
+        for user, wanted in sorted(changes.items()):
+            alter_quotas(s, user, wanted)
+        console.print(f"{len(difference.add)} ACLs created, {len(difference.remove)} deleted"
+                      + (f", quotas of {len(changes)} tenants set" if quotas else ""))

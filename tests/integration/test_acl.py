@@ -16,6 +16,7 @@ import pytest
 from bus import AuthorizationError, Event, KeyDirectory, Wire, default_catalog, generate_key
 from bus._acl import bus_directory, plan
 from bus._admin import Acl, create_acls, describe_acls
+from bus._quotas import MIB, describe_quotas
 from bus._runtime import BusContext
 from bus._settings import BusSettings
 from bus.client import Publisher, read_topic
@@ -106,3 +107,17 @@ async def test_after_apply_a_tenant_writes_its_topic_and_is_refused_another(secu
     assert f"User:{SUPPLIER}" in str(refused.value) and acts in str(refused.value)
     assert len(await read_topic(operator, invoices)) == 1
     assert await read_topic(operator, acts) == before
+
+
+async def test_apply_with_quotas_gives_each_tenant_the_quotas_of_its_kind(secure_broker, bus_of_two):
+    operator, _ = bus_of_two
+
+    applied = cli(operator, secure_broker.PASSPHRASE, "apply", "--quotas")
+
+    assert applied.returncode == 0, applied.stderr
+    live = describe_quotas(operator)
+    assert live[COMMUNE] == {"producer_byte_rate": 4 * MIB, "consumer_byte_rate": 8 * MIB}
+    assert live[SUPPLIER] == {"producer_byte_rate": 1 * MIB, "consumer_byte_rate": 2 * MIB}
+    again = cli(operator, secure_broker.PASSPHRASE, "plan", "--quotas")
+    assert again.returncode == 0, again.stderr
+    assert [line for line in again.stdout.splitlines() if line[:2] in ("+ ", "- ", "~ ")] == []
