@@ -121,6 +121,7 @@ def describe_acls(settings: BusSettings, timeout: float = 30) -> list[Acl]:
     query = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
                              AclPermissionType.ALLOW)
     admin = security_admin(settings)
+    _require_cluster_describe(settings, admin, timeout)
     future = admin.describe_acls(query, request_timeout=timeout)
     found = _wait(settings, {"acls": future}, "describe ACLs")["acls"]
     kinds = {ResourceType.TOPIC: "topic", ResourceType.GROUP: "group", ResourceType.BROKER: "cluster"}
@@ -141,6 +142,18 @@ def set_scram_password(settings: BusSettings, user: str, password: str, *, itera
     admin = security_admin(settings)
     _wait(settings, admin.alter_user_scram_credentials([upsert], request_timeout=timeout),
           f"set the SCRAM credential of {user}")
+
+
+def _require_cluster_describe(settings: BusSettings, admin: Any, timeout: float) -> None:
+    """Refuse a client that may not describe the cluster: the broker answers its DescribeAcls with no ACL
+    at all rather than an error, which a plan would read as "nothing is allowed"."""
+    from ._errors import AuthorizationError
+
+    future = admin.describe_cluster(include_authorized_operations=True, request_timeout=timeout)
+    cluster = _wait(settings, {"cluster": future}, "describe the cluster")["cluster"]
+    if not any(op.name == "DESCRIBE" for op in cluster.authorized_operations or ()):
+        raise AuthorizationError("this client may not read the broker's ACLs (the broker would answer with none)",
+                                 hint="run it as the operator (BUS_SSL_CERTFILE of `bus pki issue operator`)")
 
 
 def _normalised(acl: Acl) -> Acl:

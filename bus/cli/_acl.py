@@ -23,11 +23,12 @@ __all__ = ["register"]
 
 
 def _plan(s: BusSettings, quotas: bool) -> tuple[AclPlan, dict[str, dict[str, int]]]:
+    live = describe_acls(s)  # first: refused at once unless run as the operator
     directory = run(bus_directory(s))
     for siren in tenants(directory):
         console.print(f"User:{siren}: {kind_of(siren, directory)}", style="dim")
     changes = quota_plan(wanted_quotas(directory), describe_quotas(s)) if quotas else {}
-    return plan(s, directory, describe_acls(s)), changes
+    return plan(s, directory, live), changes
 
 
 def _quota_line(user: str, quotas: dict[str, int]) -> str:

@@ -121,3 +121,13 @@ async def test_apply_with_quotas_gives_each_tenant_the_quotas_of_its_kind(secure
     again = cli(operator, secure_broker.PASSPHRASE, "plan", "--quotas")
     assert again.returncode == 0, again.stderr
     assert [line for line in again.stdout.splitlines() if line[:2] in ("+ ", "- ", "~ ")] == []
+
+
+async def test_a_tenant_cannot_plan_it_is_told_to_run_as_the_operator(secure_broker, bus_of_two):
+    operator, _ = bus_of_two
+    tenant = secure_broker.client(COMMUNE, topic_prefix=operator.topic_prefix)
+
+    refused = cli(tenant, secure_broker.PASSPHRASE, "plan")
+
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "run it as the operator" in refused.stderr
