@@ -6,14 +6,16 @@ STAMP  := $(VENV)/.installed
 
 TRIALS ?= 10
 
-.PHONY: demo test faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
+BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+
+.PHONY: browser-deps demo test faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,bench,console,browser]'
 	touch $(STAMP)
 
 ## make demo: start the embedded broker and play the demo on it
@@ -24,10 +26,16 @@ demo: venv
 	$(BIN)/bus broker start $(SECURE)
 	$(BIN)/bus demo $(SECURE)
 
-## make test: every test; the session starts (and stops) its own broker
-test: venv
+## make browser-deps: Debian's Chromium and chromium-driver for tests/browser (skipped when present)
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
+
+## make test: every test; the session starts (and stops) its own broker; the browser tests must run
+test: venv browser-deps
 	$(BIN)/bus schemas check
-	$(BIN)/python -m pytest -p no:cacheprovider -q
+	BUS_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -p no:cacheprovider -q
 
 ## make faults TRIALS=N: N fault trials on an embedded broker of their own (tests/faults)
 faults: venv

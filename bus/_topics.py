@@ -73,6 +73,8 @@ def topic_map(settings: BusSettings) -> dict[str, TopicSpec]:
              "key directory: registrations, the authority's approvals and revocations, its keys"),
         spec("notifications", 6, "delete", FOREVER,
              "explicit requests to an administration: documents to supply, deadlines, anomalies"),
+        spec("barometer", 3, "compact", FOREVER,
+             "barometer of digital public services: figures per administration, flow and month"),
         spec("deadletter", 3, "delete", FOREVER, "rejected records, original bytes untouched"),
         spec("catalog", 1, "compact", FOREVER, "Avro schemas by fingerprint"),
         spec("ledger.checkpoints", 1, "delete", FOREVER, "signed Merkle checkpoints of the family topics"),
@@ -89,6 +91,8 @@ _SCHEMA_TOPIC = {
     "fr.dcant.reference.KeyRevocation": "reference.administrations",
     # Not compacted: every request is kept, keyed by the dossier it concerns.
     "fr.dcant.reference.DocumentRequested": "notifications",
+    # Compacted: the latest figures of each administration, flow and month.
+    "fr.dcant.barometer.Barometer": "barometer",
 }
 
 

@@ -362,7 +362,7 @@ async def read_topic(settings: BusSettings, topic: str, *, from_offsets: dict[in
                      timeout_ms: int = 1000) -> list[Record]:
     """Every record of ``topic`` from the start (or given offsets) to its current end, without a group."""
     probe = AIOKafkaConsumer(**kafka_args(settings), group_id=None)
-    await start_client(probe, settings)
+    await start_client(probe, settings)  # closes the consumer itself when the broker is down
     try:
         if topic not in await probe.topics():
             return []

@@ -48,6 +48,12 @@ def _acts(settings: Any) -> Any:
     return ActsLifecycle(derived_pseudonym_keys(secret.get_secret_value().encode()))
 
 
+def _barometer(settings: Any) -> Any:
+    from .barometer import Barometer
+
+    return Barometer()
+
+
 def _digests(settings: Any) -> Any:
     from .digests import binding
 
@@ -70,6 +76,7 @@ CORES: dict[str, Callable[[Any], Any]] = {
     "accounting-chain": _accounting,
     "acts-lifecycle": _acts,
     "archiving": _archiving,
+    "barometer": _barometer,
     "deliberations-register": _register,
     "document-digests": _digests,
     "ingress": _ingress,

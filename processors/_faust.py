@@ -40,6 +40,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -68,6 +69,8 @@ from bus import (
     Watermarks,
     topic_map,
 )
+from bus._metrics import StepMetrics
+from bus._step import Decision
 from bus._topics import DAY_MS, FOREVER
 
 __all__ = ["Binding", "CoreShell", "ReferenceTables", "STATE_PARTITIONS", "changelog_spec", "partition_of", "rekey_spec"]
@@ -187,7 +190,8 @@ class CoreShell:
     def __init__(self, app: Any, binding: Binding, bus: BusContext, references: ReferenceTables, *,
                  timer_interval: float, batch_size: int, batch_within: float,
                  policy: ErrorPolicy | None = None, clock: str = "processing",
-                 lateness: dt.timedelta = dt.timedelta(hours=1), idle: float = 300.0) -> None:
+                 lateness: dt.timedelta = dt.timedelta(hours=1), idle: float = 300.0,
+                 metrics: StepMetrics | None = None) -> None:
         from mode import CrashingSupervisor  # faust's service library: crash the app, not just the agent
 
         self.app = app
@@ -209,6 +213,7 @@ class CoreShell:
         self.last_offsets: dict[Any, int] = {}
         self.last_batch: float | None = None  # loop time of the last batch: how long the stream is silent
         self.idle = idle
+        self.metrics = metrics
         self.stats: Counter[str] = Counter()
         self.batch_size, self.batch_within = batch_size, batch_within
         # One writer of states at a time: a timer tick running while a batch awaits its outputs
@@ -276,7 +281,15 @@ class CoreShell:
         return None if value is None else Entry.from_json(value)
 
     async def _handle(self, record: Record, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
-        """Drive the step for one record and do the I/O it decides; returns the sends to await."""
+        """Drive the step for one record, count its decision, do the I/O it decides; returns the sends."""
+        started = time.perf_counter()
+        decision = await self._decide(record)
+        if self.metrics is not None:
+            self.metrics.observe(record, decision, time.perf_counter() - started, now=self.bus.clock())
+        return await self._act(record, decision, staged)
+
+    async def _decide(self, record: Record) -> Decision:
+        """The step's final decision for ``record``: its ``prepare`` answered, retries done."""
         attempt = 1
         while True:
             ctx = self.context()
@@ -290,32 +303,38 @@ class CoreShell:
                 else:
                     # From here to the table write nothing awaits: the timer cannot interleave on this key.
                     decision = self.step.resume(decision, extra, ctx=ctx, lookup=self.lookup, attempt=attempt)
-            if isinstance(decision, Skip):
-                self.stats[decision.reason] += 1
-                return []
-            if isinstance(decision, Rekey):
-                self.stats["rekeyed"] += 1
-                return [await self._send(decision.record)]
-            if isinstance(decision, Emit):
-                if self.watermarks is not None and decision.time is not None:
-                    self.watermarks.observe((record.topic, record.partition), decision.time)
-                self._stage(staged, decision.key.encode(), decision.entry.to_json())
-                self.stats["processed"] += 1
-                self.stats["emitted"] += len(decision.outputs)
-                return [await self._send(r) for r in decision.outputs]
-            assert isinstance(decision, Fail)
-            if decision.action is Action.RETRY:
+            if isinstance(decision, Fail) and decision.action is Action.RETRY:
                 self.stats["retried"] += 1
                 await asyncio.sleep(decision.delay)  # the policy's backoff, not a wait for an event
                 attempt += 1
                 continue
-            if decision.action is Action.RAISE:
-                raise decision.error
-            assert decision.dead_letter is not None
-            self.stats["dead_lettered"] += 1
-            log.warning("%s dead-lettered %s[%s]@%s: %s", self.core.name, record.topic, record.partition,
-                        record.offset, type(decision.error).__name__)
-            return [await self._send(decision.dead_letter)]
+            return decision
+
+    async def _act(self, record: Record, decision: Decision, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
+        if isinstance(decision, Skip):
+            self.stats[decision.reason] += 1
+            return []
+        if isinstance(decision, Rekey):
+            self.stats["rekeyed"] += 1
+            return [await self._send(decision.record)]
+        if isinstance(decision, Emit):
+            if self.watermarks is not None and decision.time is not None:
+                self.watermarks.observe((record.topic, record.partition), decision.time)
+            self._stage(staged, decision.key.encode(), decision.entry.to_json())
+            self.stats["processed"] += 1
+            self.stats["emitted"] += len(decision.outputs)
+            return [await self._send(r) for r in decision.outputs]
+        assert isinstance(decision, Fail)
+        if decision.action is Action.RAISE:
+            raise decision.error
+        assert decision.dead_letter is not None
+        self.stats["dead_lettered"] += 1
+        ce_id = dict(record.headers).get("ce_id", b"").decode("utf-8", "replace")
+        log.warning("%s dead-lettered %s[%s]@%s: %s", self.core.name, record.topic, record.partition,
+                    record.offset, type(decision.error).__name__,
+                    extra={"ce_id": ce_id, "dossier": (record.key or b"").decode("utf-8", "replace"),
+                           "processor": self.core.name, "error_class": type(decision.error).__name__})
+        return [await self._send(decision.dead_letter)]
 
     def _stage(self, staged: dict[bytes, Any], key: bytes, value: Any) -> None:
         """Set a state in memory now; its changelog record is written by :meth:`_delivered`."""

@@ -193,6 +193,16 @@ class AccountingChain:
             events += self._settle(state, event)
         return state, events
 
+    def deadlines_within(self, state: Mapping[str, Any], today: dt.date, days: int) -> int:
+        """How many accepted, unpaid invoices of this state have their payment deadline within ``days``."""
+        due = 0
+        for entry in state.get("invoices", {}).values():
+            dgp = entry.get("dgp")
+            if entry.get("status") in ("accepted", "mandated") and dgp:
+                left = (dt.date.fromisoformat(dgp["deadline"]) - today).days
+                due += 0 <= left <= days
+        return due
+
     def on_time(self, state: dict[str, Any], key: str, ctx: Context) -> tuple[dict[str, Any], list[Event]]:
         """Announce once each unpaid accepted invoice whose payment period has expired."""
         today = paris_date(ctx.now)

@@ -17,14 +17,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from bus._errors import ConfigurationError
+from bus._metrics import BusMetrics, serve
 from bus._processor import Processor
 from bus._runtime import BusContext
 from bus._settings import BusSettings
+from bus._step import Binding
 from bus._topics import ensure_topics
 
-from bus._step import Binding
-
 from ._faust import CLOCKS, CoreShell, ReferenceTables, changelog_spec, rekey_spec
+from ._observe import observe, readiness
 
 __all__ = ["app_id", "guard_consumer", "make_app", "run_worker"]
 
@@ -166,7 +167,8 @@ async def _seek_inputs_to_committed(consumer: Any) -> dict[Any, int | None]:
 def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus: BusContext | None = None,
              timer_interval: float = 60.0, web_port: int | None = None, batch_size: int = 200,
              batch_within: float = 0.01, clock: str = "processing",
-             lateness: dt.timedelta = dt.timedelta(hours=1), idle: float = 300.0) -> Any:
+             lateness: dt.timedelta = dt.timedelta(hours=1), idle: float = 300.0,
+             metrics: BusMetrics | None = None) -> Any:
     """A faust app running ``cores`` (each a core, or a :class:`Binding` of a core and its I/O step).
 
     ``bus`` gives the catalog, key directory and signing key (default: the local files of
@@ -174,7 +176,8 @@ def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus
     ``web_port`` enables faust's web server on that port (default: disabled); ``clock`` is
     ``processing`` (timers and ``ctx.now`` on the wall clock) or ``event`` (``ctx.now`` is each
     event's time, timers follow the stream's watermark with ``lateness`` allowed, and the wall
-    clock once the stream was silent for ``idle`` seconds: see :class:`processors._faust.CoreShell`). Batches
+    clock once the stream was silent for ``idle`` seconds: see :class:`processors._faust.CoreShell`);
+    ``metrics`` counts every record's decision (``bus worker --metrics-port``). Batches
     (faust ``take_events``) hold up to ``batch_size`` records gathered for at most
     ``batch_within`` seconds: under load they fill at once, at a low rate the wait is latency
     (tell-us-once at 200 events/s through bench_processors' latency stage on a dev broker: p50
@@ -224,15 +227,36 @@ def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus
     references = ReferenceTables(bus, tables)
     app.task(references.run)
     app.bus_shells = [CoreShell(app, b, bus, references, timer_interval=timer_interval, batch_size=batch_size,
-                                batch_within=batch_within, clock=clock, lateness=lateness, idle=idle)
+                                batch_within=batch_within, clock=clock, lateness=lateness, idle=idle,
+                                metrics=metrics.step(b.core.name) if metrics is not None else None)
                       for b in bindings]
     app.bus_references = references
+    app.bus_context = bus
     return app
 
 
+async def _finish_batches(app: Any, grace: float) -> None:
+    """Wait until no shell has a batch in flight (each batch holds its shell's lock), at most ``grace`` s.
+
+    The locks stay taken: no new batch starts while faust stops. A batch that does not finish in
+    time is cut; it was not acknowledged, so it is redelivered to the next worker.
+    """
+    try:
+        await asyncio.wait_for(asyncio.gather(*(shell.writing.acquire() for shell in app.bus_shells)), grace)
+    except TimeoutError:
+        log.warning("a batch was still in flight after %s s: it will be redelivered", grace)
+
+
 async def run_worker(settings: BusSettings, cores: Sequence[Processor | Binding], *,
-                     stop: asyncio.Event, **options: Any) -> None:
-    """Connect, start the app, run until ``stop`` is set or the app crashes, then stop it cleanly."""
+                     stop: asyncio.Event, metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
+                     ready_lag: int = 1000, stop_grace: float = 30.0, **options: Any) -> None:
+    """Connect, start the app, run until ``stop`` is set or the app crashes, then stop it cleanly.
+
+    ``metrics_port``: serve ``/metrics``, ``/health/live`` and ``/health/ready`` (ready: assigned,
+    recovered, and within ``ready_lag`` records of every owned partition's end). A stop first
+    lets the batch in flight finish (at most ``stop_grace`` seconds), then stops faust, which
+    commits what was acknowledged and leaves the group.
+    """
     from bus.client import admin_client
 
     bindings = _bindings(cores)
@@ -244,8 +268,13 @@ async def run_worker(settings: BusSettings, cores: Sequence[Processor | Binding]
                                     for b in bindings for spec in (rekey_spec, changelog_spec)])
     finally:
         await admin.close()
-    app = make_app(settings, bindings, bus=bus, **options)
+    metrics = BusMetrics() if metrics_port is not None else None
+    app = make_app(settings, bindings, bus=bus, metrics=metrics, **options)
     await app.start()
+    server = None
+    if metrics is not None:
+        observe(app, metrics)
+        server = await serve(metrics, host=metrics_host, port=metrics_port or 0, ready=readiness(app, max_lag=ready_lag))
     # mode (faust's service library) has no public awaitable for "crashed"; _crashed is its Event.
     crashed = asyncio.ensure_future(app._crashed.wait())
     stopping = asyncio.ensure_future(stop.wait())
@@ -254,6 +283,9 @@ async def run_worker(settings: BusSettings, cores: Sequence[Processor | Binding]
     finally:
         crashed.cancel()
         stopping.cancel()
+        await _finish_batches(app, stop_grace)
         await app.stop()
+        if server is not None:
+            await server.cleanup()
     if app.crash_reason is not None:
         raise app.crash_reason

@@ -34,7 +34,17 @@ for register in _commands.REGISTRARS:
 def _configure_logging() -> None:
     """Our warnings on stderr; aiokafka's transient retry chatter only with BUS_LOG_LEVEL=DEBUG."""
     level = os.environ.get("BUS_LOG_LEVEL", "WARNING").upper()
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if os.environ.get("BUS_LOG_FORMAT", "text").lower() == "json":
+        # One JSON object a line, with the record's extras (ce_id, dossier, processor) as fields:
+        # one dossier's path can be followed across processes with a JSON log tool.
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"levelname": "level", "name": "logger"}))
+        logging.basicConfig(level=level, handlers=[handler])
+    else:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":
         # aiokafka logs every retried request (leader elections, metadata refresh) at ERROR;
         # real failures reach the user as typed DeliveryErrors instead.

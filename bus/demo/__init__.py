@@ -26,6 +26,7 @@ from bus.client import DLQ_PREFIX
 
 from ._acts import acts_phase
 from ._archives import archives_phase
+from ._barometer import barometer_phase
 from ._invoices import invoices_phase
 from ._keys import demo_keys
 from ._ledger import checkpoint_phase, demo_ledger_key
@@ -76,6 +77,7 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
                 summary.update(await invoices_phase(stage, worker, summary["contract"], console))
                 dossiers = [*summary["acts subjects"], f"contract:{summary['contract']}"]
                 summary.update(await archives_phase(stage, dossiers, console))
+                summary.update(await barometer_phase(stage, console))
         except WorkerError:
             raise
         except BaseException:

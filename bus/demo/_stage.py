@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 #: Logical topics the demo reads the processors' answers from.
 WATCHED = ("acts", "procurement", "invoices", "accounting", "archives",
-           topic_for_schema("fr.dcant.reference.DocumentRequested"), "deadletter")
+           topic_for_schema("fr.dcant.reference.DocumentRequested"), "barometer", "deadletter")
 
 
 class DemoTimeout(BusError):

@@ -91,15 +91,20 @@ def build(tag: str, store: LocalContentStore) -> Workload:
         event = _candidature(stage, 1 + p % 3, roles[p % 3])  # type: ignore[arg-type]
         wave1.append(Input("supplier", event, "CandidatureSubmitted", event.data["espd_id"]))
     contracts = [f"C{tag}{c}" for c in range(CONTRACTS)]
-    wave1 += [Input("commune", decp(c, amount="5000000.00"), "ContractDataPublished", c) for c in contracts]
+    # Dated like the rest of the year's stream: a contract published "now" (2026) would restart the
+    # payment period of an invoice held for it in 2026, and a 2025 payment would be on time.
+    published = dt.datetime(YEAR, 1, 3, 9, tzinfo=dt.UTC)
+    wave1 += [Input("commune", dataclasses.replace(decp(c, amount="5000000.00"), time=published),
+                    "ContractDataPublished", c) for c in contracts]
     numbers = [f"F-{tag}-{i:03d}" for i in range(INVOICES)]
     contract_of = {n: contracts[i % CONTRACTS] for i, n in enumerate(numbers)}
     received = dt.datetime(YEAR, 1, 10, 9, tzinfo=dt.UTC)
     wave1 += [Input("supplier", invoice(n, contract=contract_of[n], excl="1000.00", vat="200.00", received=received),
                     "InvoiceReceived", n) for n in numbers]
-    wave1 += [Input("commune", service_fait(n, contract=contract_of[n], certified="1000.00", bordereau=str(100 + i),
-                                            mandat=str(5000 + i), exercise=YEAR), "ServiceFaitRecorded", n)
-              for i, n in enumerate(numbers)]
+    certified = dt.datetime(YEAR, 1, 20, 9, tzinfo=dt.UTC)
+    wave1 += [Input("commune", dataclasses.replace(
+        service_fait(n, contract=contract_of[n], certified="1000.00", bordereau=str(100 + i), mandat=str(5000 + i),
+                     exercise=YEAR), time=certified), "ServiceFaitRecorded", n) for i, n in enumerate(numbers)]
     dossiers = []
     for n in range(DELIBERATIONS):
         dossier, (sent, ar, published) = _act(store, tag, n)
@@ -107,8 +112,10 @@ def build(tag: str, store: LocalContentStore) -> Workload:
         wave1 += [Input("commune", sent, "ActTransmitted", dossier), Input("commune", ar, "ActAcknowledged", dossier),
                   Input("commune", published, "ActPublicationRecorded", dossier)]
     paid = numbers[:PAID]
-    wave2 = [Input("commune", payment(n, amount="1200.00", paid_on=dt.date(YEAR, 5, 15), contract=contract_of[n],
-                                      mandat=str(5000 + i)), "PaymentRecorded", n) for i, n in enumerate(paid)]
+    paid_at = dt.datetime(YEAR, 5, 15, 9, tzinfo=dt.UTC)
+    wave2 = [Input("commune", dataclasses.replace(payment(n, amount="1200.00", paid_on=paid_at.date(),
+                                                          contract=contract_of[n], mandat=str(5000 + i)), time=paid_at),
+                   "PaymentRecorded", n) for i, n in enumerate(paid)]
     expected = {ENRICHED: {i.key for i in wave1 if i.kind == "CandidatureSubmitted"}, MANDAT: set(numbers),
                 INTEREST: set(paid), ENTRY: set(dossiers), TRANSFER: set(dossiers)}
     return Workload(wave1, wave2, expected, set(paid))

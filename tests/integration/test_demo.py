@@ -11,6 +11,7 @@ is clean on the family topics and names the company record the demo forged on pu
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -70,7 +71,10 @@ def first_run(env, tmp_path_factory) -> dict[str, object]:
     figures = summary(play(env, out).stdout)
     families = bus(env, "verify", "acts", "procurement", "invoices", "accounting", "archives")
     everything = bus(env, "verify", "--json")
-    return {"figures": figures, "out": out, "families": families, "everything": everything}
+    opendata = tmp_path_factory.mktemp("barometer")
+    barometer = bus(env, "barometer", "export", "--out", str(opendata))
+    return {"figures": figures, "out": out, "families": families, "everything": everything,
+            "barometer": barometer, "opendata": opendata}
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +104,34 @@ def test_the_demo_plays_every_flow_to_its_end(first):
     assert int(figures["archive replies"]) >= 1
     assert figures["archived"] == figures["archive replies"]
     assert int(figures["events produced by processors"]) > 0
+
+
+def test_the_barometer_export_matches_the_summary(first_run):
+    """``bus barometer export`` after the demo: the commune's figures are the summary's."""
+    assert first_run["barometer"].returncode == 0, first_run["barometer"].stderr
+    figures, opendata = first_run["figures"], first_run["opendata"]
+    rows = json.loads((opendata / "barometre.json").read_text(encoding="utf-8"))
+    with (opendata / "barometre.csv").open(encoding="utf-8", newline="") as handle:
+        written = list(csv.DictReader(handle))
+    reasons = [";".join(f"{x['reason']}:{x['count']}" for x in r["rejection_reasons"]) for r in rows]
+    assert written == [{**{k: "" if v is None else str(v) for k, v in r.items()}, "rejection_reasons": reason}
+                       for r, reason in zip(rows, reasons, strict=True)]
+    package = json.loads((opendata / "datapackage.json").read_text(encoding="utf-8"))
+    described = {f["name"]: f["description"] for f in package["resources"][0]["schema"]["fields"]}
+    assert set(described) == set(rows[0]) and all(described.values())
+
+    def total(flow: str, name: str) -> Decimal:
+        return sum((Decimal(r[name]) for r in rows if r["flow"] == flow), Decimal(0))
+
+    assert total("procurement", "documents_reused") == Decimal(figures["candidature documents reused"])
+    assert total("procurement", "documents_requested") == Decimal(figures["candidature documents requested"])
+    assert total("procurement", "candidatures") == Decimal(figures["candidatures"])
+    assert total("invoices", "days_late_total") == Decimal(figures["days late"])
+    assert total("invoices", "late_interest") == Decimal(figures["late payment interest"])
+    assert total("invoices", "late_indemnities") == Decimal(figures["late payment indemnity"])
+    assert total("invoices", "payments") == Decimal(figures["payments"])
+    assert total("acts", "acts_executory") == Decimal(figures["acts executory"])
+    assert total("archives", "transfers_accepted") == Decimal(figures["archived"])
 
 
 def test_every_document_written_validates_against_its_official_schema(first, corpus):
@@ -153,3 +185,29 @@ def test_the_demo_plays_after_the_readme_first_session(first, env, tmp_path):
     assert figures["acts executory"] == "2" and figures["register chain"] == "verified"
     assert figures["contract paid in full"] == "True"
     assert figures["archived"] == figures["archive replies"] == "3"
+
+
+def test_the_console_serves_the_demo(first_run, env):
+    """``bus console`` on the demo's broker: a dossier, its evidence, verification, dead letters, barometer."""
+    pytest.importorskip("starlette")
+    from bus._settings import BusSettings
+    from bus.console._data import BusData
+    from tests.browser._issuer import Issuer
+    from tests.browser.conftest import login, serve
+
+    contract = next(p.name[len("decp-"):-len(".json")] for p in first_run["out"].iterdir() if p.name.startswith("decp-"))
+    settings = BusSettings(bootstrap_servers=env["BUS_BOOTSTRAP_SERVERS"], topic_prefix=env["BUS_TOPIC_PREFIX"],
+                           state_dir=env["BUS_STATE_DIR"])
+    issuer = Issuer()
+    with issuer.served, serve(issuer, BusData(settings)) as console, \
+            login(issuer, console, operator=False) as client:
+        dossier = client.get(f"/dossiers/contract:{contract}")
+        bundle = client.get(f"/dossiers/contract:{contract}/preuves.zip")
+        verification = client.get("/verification")
+        letters = client.get("/lettres-mortes")
+        barometer = client.get("/barometre")
+    assert dossier.status_code == 200 and "ContractDataPublished" in dossier.text
+    assert bundle.status_code == 200 and bundle.content[:4] == b"PK\x03\x04"
+    assert verification.status_code == 200 and "dcant.invoices" in verification.text
+    assert letters.status_code == 200 and "SignatureError" in letters.text  # the forged company record
+    assert barometer.status_code == 200 and "Intérêts moratoires" in barometer.text and "<svg" in barometer.text
