@@ -6,15 +6,18 @@ module's one table, :data:`POLICY`, keyed by the kind of principal:
 
     principal          kind          writes                                   reads
     User:<SIREN>       public body   the five family topics, ingress.raw,     reference.*, catalog,
-                                     notifications, reference.attestations,   notifications
+                                     notifications, reference.attestations,   barometer, notifications
                                      reference.administrations
-    User:<SIREN>       supplier      procurement, invoices, ingress.raw,      reference.*, catalog
-                                     reference.administrations
+    User:<SIREN>       supplier      procurement, invoices, ingress.raw,      reference.*, catalog,
+                                     reference.administrations                barometer
     User:worker        service       the family topics, notifications,        the family topics, ingress.raw,
-                                     deadletter, catalog, its state topics    reference.*, catalog, notifications
-    User:ledger        service       ledger.checkpoints                       the family topics, directory,
+                                     barometer, deadletter, catalog, its      reference.*, catalog, barometer,
+                                     state topics                             notifications
+    User:ledger        service       ledger.checkpoints                       the family topics, reference.*,
                                                                               catalog, ledger.checkpoints
     User:operator      super user    (everything: ``super.users`` of the broker, no ACL needed)
+
+The barometer is open data (figures per administration, flow and month): every tenant reads it.
 
 A SIREN is a public body when an approval records a SIRENE legal category 7xxx, or, without
 one (no approval, or one made without the SIRENE check), when it starts with 1 or 2 (INSEE
@@ -61,13 +64,14 @@ class Rights:
 POLICY: dict[Kind, Rights] = {
     "public body": Rights(
         writes=(*FAMILIES, "ingress.raw", "notifications", "reference.attestations", "reference.administrations"),
-        reads=(*_REFERENCE, "notifications")),
+        reads=(*_REFERENCE, "barometer", "notifications")),
     "supplier": Rights(writes=("procurement", "invoices", "ingress.raw", "reference.administrations"),
-                       reads=_REFERENCE),
-    "worker": Rights(writes=(*FAMILIES, "notifications", "deadletter", "catalog", "reference.administrations"),
-                     reads=(*FAMILIES, "ingress.raw", *_REFERENCE, "notifications")),
-    "ledger": Rights(writes=("ledger.checkpoints",),
-                     reads=(*FAMILIES, "reference.administrations", "catalog", "ledger.checkpoints")),
+                       reads=(*_REFERENCE, "barometer")),
+    "worker": Rights(writes=(*FAMILIES, "notifications", "barometer", "deadletter", "catalog",
+                             "reference.administrations"),
+                     reads=(*FAMILIES, "ingress.raw", *_REFERENCE, "barometer", "notifications")),
+    # The ledger checkpoints the family topics and the directory, and snapshots the compacted reference tables.
+    "ledger": Rights(writes=("ledger.checkpoints",), reads=(*FAMILIES, *_REFERENCE, "ledger.checkpoints")),
 }
 SERVICES: dict[str, Kind] = {"worker": "worker", "ledger": "ledger"}
 
