@@ -110,8 +110,9 @@ async def _start_or_close(start: Callable[[], Awaitable[None]], close: Callable[
             await close()
         except (KafkaError, OSError):
             pass
-        if isinstance(exc, KafkaConnectionError):
-            raise BrokerUnavailableError(f"no broker at {settings.bootstrap}") from exc
+        if isinstance(exc, KafkaConnectionError):  # also how aiokafka reports a refused TLS or SASL handshake
+            raise (refusal(exc, settings, action="connect")
+                   or BrokerUnavailableError(f"no broker at {settings.bootstrap}")) from exc
         if isinstance(exc, KafkaError):
             raise (refusal(exc, settings, action="connect")  # a TLS, SASL or ACL refusal, named
                    or DeliveryError(f"cannot reach Kafka at {settings.bootstrap}: {exc}")) from exc
