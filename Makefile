@@ -21,9 +21,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## make demo: start the embedded broker and play the demo on it
+## BUS_SECURE=1 make demo: the same on the secure broker (site CA made once, a certificate per party)
+SECURE := $(if $(filter 1 true yes,$(BUS_SECURE)),--secure,)
 demo: venv
-	$(BIN)/bus broker start
-	$(BIN)/bus demo
+	$(if $(SECURE),$(BIN)/bus pki init --exist-ok,)
+	$(BIN)/bus broker start $(SECURE)
+	$(BIN)/bus demo $(SECURE)
 
 ## make browser-deps: Debian's Chromium and chromium-driver for tests/browser (skipped when present)
 browser-deps:

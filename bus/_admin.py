@@ -22,7 +22,8 @@ from ._errors import BusError, ConfigurationError, DeliveryError
 from ._settings import BusSettings
 from ._tls import explain_failure
 
-__all__ = ["Acl", "create_acls", "describe_acls", "librdkafka_config", "security_admin", "set_scram_password"]
+__all__ = ["Acl", "create_acls", "delete_acls", "describe_acls", "librdkafka_config", "security_admin",
+           "set_scram_password"]
 
 Operation = Literal["READ", "WRITE", "DESCRIBE", "CREATE", "DELETE", "ALTER", "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE",
                     "ALL"]
@@ -87,6 +88,31 @@ def create_acls(settings: BusSettings, acls: Iterable[Acl], timeout: float = 30)
         time.sleep(0.1)  # the broker replays the metadata log on its own; there is nothing to wait on
 
 
+def delete_acls(settings: BusSettings, acls: Iterable[Acl], timeout: float = 30) -> None:
+    """Delete exactly ``acls`` (each matched literally: principal, operation, resource, pattern type).
+
+    Returns once the broker no longer describes them, i.e. no longer enforces them.
+    """
+    from confluent_kafka.admin import AclBindingFilter
+
+    gone = list(dict.fromkeys(_normalised(acl) for acl in acls))
+    if not gone:
+        return
+    filters = []
+    for acl in gone:
+        b = _binding(acl)
+        filters.append(AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host,
+                                        b.operation, b.permission_type))
+    admin = security_admin(settings)
+    _wait(settings, admin.delete_acls(filters, request_timeout=timeout), "delete ACLs")
+    deadline = time.monotonic() + timeout
+    while set(gone) & set(describe_acls(settings, timeout)):
+        if time.monotonic() > deadline:
+            raise DeliveryError(f"the broker still enforces deleted ACLs after {timeout:g}s",
+                                hint="check the broker with `bus broker logs`")
+        time.sleep(0.1)  # the broker replays the metadata log on its own; there is nothing to wait on
+
+
 def describe_acls(settings: BusSettings, timeout: float = 30) -> list[Acl]:
     """Every ALLOW ACL on topics, groups and the cluster, as :class:`Acl`."""
     from confluent_kafka.admin import (AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType,
@@ -95,6 +121,7 @@ def describe_acls(settings: BusSettings, timeout: float = 30) -> list[Acl]:
     query = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
                              AclPermissionType.ALLOW)
     admin = security_admin(settings)
+    _require_cluster_describe(settings, admin, timeout)
     future = admin.describe_acls(query, request_timeout=timeout)
     found = _wait(settings, {"acls": future}, "describe ACLs")["acls"]
     kinds = {ResourceType.TOPIC: "topic", ResourceType.GROUP: "group", ResourceType.BROKER: "cluster"}
@@ -115,6 +142,18 @@ def set_scram_password(settings: BusSettings, user: str, password: str, *, itera
     admin = security_admin(settings)
     _wait(settings, admin.alter_user_scram_credentials([upsert], request_timeout=timeout),
           f"set the SCRAM credential of {user}")
+
+
+def _require_cluster_describe(settings: BusSettings, admin: Any, timeout: float) -> None:
+    """Refuse a client that may not describe the cluster: the broker answers its DescribeAcls with no ACL
+    at all rather than an error, which a plan would read as "nothing is allowed"."""
+    from ._errors import AuthorizationError
+
+    future = admin.describe_cluster(include_authorized_operations=True, request_timeout=timeout)
+    cluster = _wait(settings, {"cluster": future}, "describe the cluster")["cluster"]
+    if not any(op.name == "DESCRIBE" for op in cluster.authorized_operations or ()):
+        raise AuthorizationError("this client may not read the broker's ACLs (the broker would answer with none)",
+                                 hint="run it as the operator (BUS_SSL_CERTFILE of `bus pki issue operator`)")
 
 
 def _normalised(acl: Acl) -> Acl:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import (_audit, _barometer, _bench, _broker, _config, _console, _demo, _dlq, _documents, _events, _gateway, _keys,
-               _pki, _ra, _schemas, _topics, _worker)
+from . import (_acl, _audit, _barometer, _bench, _broker, _config, _console, _demo, _dlq, _documents, _events, _gateway,
+               _keys, _pki, _ra, _schemas, _topics, _worker)
 
 REGISTRARS = [
     _broker.register,
@@ -20,6 +20,7 @@ REGISTRARS = [
     _worker.register,
     _config.register,
     _pki.register,
+    _acl.register,
     _console.register,
     _bench.register,
     _gateway.register,

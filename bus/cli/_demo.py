@@ -15,11 +15,14 @@ __all__ = ["register"]
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
-    def demo(out: Path = typer.Option(None, "--out", help="write every native document the bus produced here")) -> None:
+    def demo(out: Path = typer.Option(None, "--out", help="write every native document the bus produced here"),
+             secure: bool = typer.Option(False, "--secure", envvar="BUS_SECURE",
+                                         help="on the secure broker (`bus broker start --secure`): a certificate "
+                                              "per party from the site's CA, ACLs applied from the directory")) -> None:
         """Play a commune's exchanges end to end on the bus and print a summary (start the broker first)."""
         from bus.demo import run_demo
 
         s = settings()
-        summary = run(run_demo(s, out=out, console=console))
+        summary = run(run_demo(s, out=out, console=console, secure=secure))
         if summary.get("forgeries dead-lettered", 0) < 1 or summary["companies verified"] != summary["companies published"]:
             raise BusError("the demo did not end as expected", hint="see the tables above")

@@ -29,9 +29,13 @@ def _passphrase(s: BusSettings) -> bytes | None:
 
 @pki_app.command("init")
 def init(site: str = typer.Option("site", help="Name of the site, written in the CA's subject."),
-         days: int = typer.Option(3650, min=1, help="Validity of the CA certificate.")) -> None:
+         days: int = typer.Option(3650, min=1, help="Validity of the CA certificate."),
+         exist_ok: bool = typer.Option(False, "--exist-ok", help="Keep the CA already there (print its path).")) -> None:
     """Create the CA (key 0600, encrypted with BUS_KEY_PASSPHRASE when set) and print its certificate's path."""
     s = settings()
+    if exist_ok and (s.resolved_pki_dir / "ca.crt").is_file():
+        typer.echo(s.resolved_pki_dir / "ca.crt")
+        return
     ca = CertificateAuthority.init(s.resolved_pki_dir, passphrase=_passphrase(s), site=site, days=days)
     if s.key_passphrase is None:
         console.print("[yellow]BUS_KEY_PASSPHRASE is not set: the CA key is stored unencrypted (0600)[/]")

@@ -29,31 +29,42 @@ from ._archives import archives_phase
 from ._barometer import barometer_phase
 from ._invoices import invoices_phase
 from ._keys import demo_keys
-from ._ledger import checkpoint_phase
+from ._ledger import checkpoint_phase, demo_ledger_key
 from ._procurement import procurement_phase, publish_attestations
 from ._reference import reference_phase
+from ._secure import apply_acls, approve_demo_keys, identities
 from ._stage import Stage, Watcher
 from ._worker import DemoWorker, WorkerError
 
 __all__ = ["run_demo"]
 
-async def run_demo(settings: BusSettings, *, out: Path | None = None, console: Console | None = None) -> dict[str, Any]:
+async def run_demo(settings: BusSettings, *, out: Path | None = None, console: Console | None = None,
+                   secure: bool = False) -> dict[str, Any]:
     """Play the demo on the cluster of ``settings``; returns the summary figures.
 
     ``out``: where to write the native documents the bus produced (created if needed).
+    ``secure``: on the secure broker, each party with its own certificate (:mod:`bus.demo._secure`).
     """
     console = console or Console()
+    principals = identities(settings) if secure else {}
+    settings = principals.get("operator", settings)
     ctx = await BusContext.connect(settings)
-    console.print(f"bus on [bold]{settings.bootstrap}[/], {len(ctx.catalog)} pivot schemas in the catalog")
+    console.print(f"bus on [bold]{settings.bootstrap}[/], {len(ctx.catalog)} pivot schemas in the catalog"
+                  + (" (mutual TLS, a certificate per party)" if secure else ""))
     keys = await demo_keys(ctx)
+    if secure or ctx.directory.trust.enforced:
+        await demo_ledger_key(ctx)  # made now so that the authority approves it with the others
+        await approve_demo_keys(ctx, console)
+    if secure:
+        await apply_acls(settings, console)
     worker_source = f"urn:siren:{keys['bus'].public.siren}:worker"
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
     async with await Watcher.from_now(ctx) as watcher:
-        stage = Stage(ctx, keys, watcher, worker_source, out)
+        stage = Stage(ctx, keys, watcher, worker_source, out, identities=principals)
         console.print(f"run [bold]{stage.run}[/]")
-        worker = DemoWorker(settings, source=worker_source,
+        worker = DemoWorker(principals.get("worker", settings), source=worker_source,
                             log_path=settings.state_dir / "demo" / f"worker-{stage.run}.log")
         try:
             summary.update(await reference_phase(ctx, keys, console))

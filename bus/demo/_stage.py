@@ -170,6 +170,8 @@ class Stage:
     run: str = dataclasses.field(default_factory=lambda: secrets.token_hex(3).upper())
     published: Counter[str] = dataclasses.field(default_factory=Counter)
     written: list[Path] = dataclasses.field(default_factory=list)
+    #: Each party's own connection settings (its certificate) on the secure broker, by SIREN.
+    identities: dict[str, BusSettings] = dataclasses.field(default_factory=dict)
     _publishers: dict[str, Publisher] = dataclasses.field(default_factory=dict)
 
     @property
@@ -190,7 +192,7 @@ class Stage:
             wire = Wire(self.ctx.catalog, self.ctx.directory, keyring_of(self.ctx, self.keys[role]),
                         source=self.source(role),
                         clock=self.ctx.clock, max_event_bytes=self.ctx.settings.max_event_bytes)
-            publisher = Publisher(self.ctx.settings, wire)
+            publisher = Publisher(self.identities.get(self.siren(role), self.ctx.settings), wire)
             await publisher.start()
             self._publishers[role] = publisher
         return self._publishers[role]

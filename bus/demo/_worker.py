@@ -69,6 +69,13 @@ class DemoWorker:
         # The embedded broker is reached through its port; the child must aim at the same cluster.
         env["BUS_BOOTSTRAP_SERVERS"] = s.bootstrap
         env.pop("BUS_KEY_ID", None)  # the worker signs with the operator's newest key
+        if s.security_protocol != "PLAINTEXT":  # its own certificate (User:worker) on the secure broker
+            env["BUS_SECURITY_PROTOCOL"] = s.security_protocol
+            env |= {f"BUS_SSL_{name.upper()}": str(value) for name, value in
+                    (("cafile", s.ssl_cafile), ("certfile", s.ssl_certfile), ("keyfile", s.ssl_keyfile))
+                    if value is not None}
+            if s.ssl_key_password is not None:
+                env["BUS_SSL_KEY_PASSWORD"] = s.ssl_key_password.get_secret_value()
         return env
 
     def command(self) -> list[str]:
