@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from . import (_audit, _bench, _broker, _config, _demo, _dlq, _documents, _events, _keys, _pki, _ra, _schemas, _topics,
+from . import (_audit, _bench, _broker, _cluster, _config, _demo, _dlq, _documents, _events, _keys, _pki, _ra, _schemas, _topics,
                _worker)
 
 REGISTRARS = [
     _broker.register,
+    _cluster.register,
     _documents.register,
     _events.register,
     _keys.register,
