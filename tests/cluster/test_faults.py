@@ -1,0 +1,182 @@
+"""Faults on a three-node cluster under idempotent acks=all producers: nothing acknowledged is lost.
+
+Each test runs :class:`~tests.cluster._load.Workload` (three producers, each its own producer id),
+injects one fault once records flow, waits for the cluster to get past it (a new leader, a new
+controller, the paused broker fenced, the restarted broker back in every ISR) and for records to
+flow again, then reads the topic back by ``ce_id``: lost and duplicated records must be 0. The
+figures go into the table printed at the end of the session (``pytest -s``) and, with
+``BUS_FAULT_REPORT=path``, into a JSON file. Every wait is on something read from the cluster,
+with a deadline naming what it waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+
+from bus import BusContext, BusSettings
+from bus._cluster import LocalCluster
+from tests.cluster._load import HEADER, Report, Workload, live_brokers, partitions
+
+pytestmark = [pytest.mark.cluster, pytest.mark.asyncio(loop_scope="session")]
+
+
+@pytest.fixture(scope="module")
+def fault_table() -> Iterator[list[Report]]:
+    reports: list[Report] = []
+    yield reports
+    print("\n" + "\n".join([HEADER, *(r.row() for r in reports)]))
+    target = os.environ.get("BUS_FAULT_REPORT")
+    if target:
+        with open(target, "w", encoding="utf-8") as handle:
+            json.dump([dataclasses.asdict(r) for r in reports], handle, indent=2)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 120) -> float:
+    """Poll ``check`` until it holds; the seconds it took. Fails naming ``what`` after ``timeout``."""
+    start = time.monotonic()
+    while not await check():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        await asyncio.sleep(0.25)
+    return time.monotonic() - start
+
+
+def fully_replicated(settings: BusSettings, topic: str, size: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        try:
+            parts = await partitions(settings, topic)
+        except Exception:  # noqa: BLE001 - a metadata request during a fault: ask again
+            return False
+        return bool(parts) and all(len(p["isr"]) == size for p in parts.values())
+    return check
+
+
+@pytest.fixture
+async def whole_cluster(cluster: LocalCluster, cluster_settings: BusSettings, cluster_ctx: BusContext) -> LocalCluster:
+    """The cluster with every node running and the workload's topic fully replicated again."""
+    for node in cluster.nodes():
+        if node.pid is not None:
+            os.kill(node.pid, signal.SIGCONT)
+    await asyncio.to_thread(cluster.start, 3, 240)
+    topic = Workload(cluster_settings, cluster_ctx.wire(), "").topic
+    await until(fully_replicated(cluster_settings, topic, 3), f"every partition of {topic} with an ISR of 3")
+    return cluster
+
+
+def without(settings: BusSettings, cluster: LocalCluster, node_id: int) -> BusSettings:
+    """Settings bootstrapping from the other nodes only (a paused node would hold a request)."""
+    others = ",".join(n.bootstrap for n in cluster.nodes() if n.node_id != node_id)
+    return settings.model_copy(update={"bootstrap_servers": others})
+
+
+async def leader_of(settings: BusSettings, topic: str, partition: int) -> int:
+    return int((await partitions(settings, topic))[partition]["leader"])  # type: ignore[call-overload]
+
+
+def kill(cluster: LocalCluster, node_id: int, sig: signal.Signals = signal.SIGKILL) -> None:
+    pid = cluster.node(node_id).pid
+    assert pid is not None, f"node {node_id} has no process to signal"
+    os.kill(pid, sig)
+
+
+def check(report: Report, fault_table: list[Report]) -> None:
+    fault_table.append(report)
+    assert (report.lost, report.duplicates) == (0, 0), report
+    assert report.acknowledged > 0
+
+
+async def test_leader_of_the_busiest_partition_killed(whole_cluster, cluster_settings, cluster_ctx, fault_table):
+    async with Workload(cluster_settings, cluster_ctx.wire(), "leader of the busiest partition SIGKILLed") as load:
+        await load.advance(300, "before the fault")
+        busiest = load.busiest_partition()
+        leader = await leader_of(cluster_settings, load.topic, busiest)
+        kill(whole_cluster, leader)
+        others = without(cluster_settings, whole_cluster, leader)
+        took = await until(lambda: _moved(others, load.topic, busiest, leader),
+                           f"partition {busiest} led by another node than {leader}")
+        await load.advance(300, f"after node {leader} was killed")
+    report = await load.account()
+    report.detail = f"node {leader} led partition {busiest}; a new leader in {took:.1f}s"
+    check(report, fault_table)
+
+
+async def _moved(settings: BusSettings, topic: str, partition: int, old: int) -> bool:
+    try:
+        return await leader_of(settings, topic, partition) not in (old, -1)
+    except Exception:  # noqa: BLE001 - metadata during the fault: ask again
+        return False
+
+
+async def test_active_controller_killed(whole_cluster, cluster_settings, cluster_ctx, fault_table):
+    async with Workload(cluster_settings, cluster_ctx.wire(), "active controller SIGKILLed") as load:
+        await load.advance(300, "before the fault")
+        controller = whole_cluster.active_controller()
+        assert controller is not None
+        kill(whole_cluster, controller)
+
+        async def elected() -> bool:
+            return whole_cluster.active_controller() not in (None, controller)
+
+        took = await until(elected, f"a controller other than node {controller}")
+        await load.advance(300, f"after controller {controller} was killed")
+    report = await load.account()
+    report.detail = f"node {controller} was the controller; node {whole_cluster.active_controller()} elected in {took:.1f}s"
+    check(report, fault_table)
+
+
+async def test_broker_paused_past_its_session_then_resumed(whole_cluster, cluster_settings, cluster_ctx, fault_table):
+    async with Workload(cluster_settings, cluster_ctx.wire(), "broker SIGSTOPped past its session, SIGCONTed") as load:
+        await load.advance(300, "before the fault")
+        busiest = load.busiest_partition()
+        paused = await leader_of(cluster_settings, load.topic, busiest)
+        others = without(cluster_settings, whole_cluster, paused)
+        kill(whole_cluster, paused, signal.SIGSTOP)
+        try:
+            async def fenced() -> bool:
+                try:
+                    return paused not in await live_brokers(others)
+                except Exception:  # noqa: BLE001
+                    return False
+
+            took = await until(fenced, f"node {paused} fenced by the controller (session expired)")
+            await load.advance(300, f"while node {paused} is paused")
+        finally:
+            kill(whole_cluster, paused, signal.SIGCONT)
+        back = await until(fully_replicated(cluster_settings, load.topic, 3), f"node {paused} back in every ISR")
+        await load.advance(300, f"after node {paused} resumed")
+    report = await load.account()
+    report.detail = f"node {paused} (leader of partition {busiest}) fenced after {took:.1f}s; back in every ISR {back:.1f}s after SIGCONT"
+    check(report, fault_table)
+
+
+async def test_killed_broker_restarted_catches_up(whole_cluster, cluster_settings, cluster_ctx, fault_table):
+    async with Workload(cluster_settings, cluster_ctx.wire(), "broker SIGKILLed, restarted, caught up") as load:
+        await load.advance(300, "before the fault")
+        victim = await leader_of(cluster_settings, load.topic, load.busiest_partition())
+        kill(whole_cluster, victim)
+        others = without(cluster_settings, whole_cluster, victim)
+
+        async def shrunk() -> bool:
+            try:
+                return all(victim not in p["isr"] for p in (await partitions(others, load.topic)).values())
+            except Exception:  # noqa: BLE001
+                return False
+
+        await until(shrunk, f"node {victim} out of every ISR")
+        await load.advance(300, f"while node {victim} is down")
+        restarted = time.monotonic()
+        await asyncio.to_thread(whole_cluster.node(victim).start, 240)
+        await until(fully_replicated(cluster_settings, load.topic, 3), f"node {victim} back in every ISR")
+        caught_up = time.monotonic() - restarted
+        await load.advance(300, f"after node {victim} caught up")
+    report = await load.account()
+    report.detail = f"node {victim} down, restarted: ISR back to 3 on every partition {caught_up:.1f}s after the restart"
+    check(report, fault_table)
