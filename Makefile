@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 TRIALS ?= 10
 
-.PHONY: demo test faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
+.PHONY: demo test faults cluster-faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ test: venv
 ## make faults TRIALS=N: N fault trials on an embedded broker of their own (tests/faults)
 faults: venv
 	$(BIN)/python -m tests.faults --trials $(TRIALS)
+
+## make cluster-faults: the fault tests on a three-node cluster of their own (tests/cluster, ~4 min)
+cluster-faults: venv
+	BUS_FAULT_REPORT=$${BUS_FAULT_REPORT:-cluster-faults.json} $(BIN)/python -m pytest -p no:cacheprovider -q -s tests/cluster
 
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit

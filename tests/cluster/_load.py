@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socket
 import time
 import uuid
 from collections import Counter
@@ -148,12 +149,16 @@ async def partitions(settings: BusSettings, topic: str) -> dict[int, dict[str, o
     return out
 
 
-async def live_brokers(settings: BusSettings) -> set[int]:
-    """Ids of the brokers the cluster's metadata lists (fenced ones are left out)."""
-    admin = admin_client(settings)
-    await admin.start()
-    try:
-        cluster = await admin.describe_cluster()
-    finally:
-        await admin.close()
-    return {broker["node_id"] for broker in cluster["brokers"]}
+def listed_brokers(address: str) -> int:
+    """How many brokers the node at ``address`` lists in its metadata (a fenced broker is left out).
+
+    Asked of one given node on a plain socket (as the broker's readiness probe does), so that a
+    paused node, which accepts connections and never answers, cannot hold the question.
+    """
+    from bus._broker import _api_versions, _metadata_brokers
+
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.settimeout(5)
+        low, high = _api_versions(sock).get(3, (0, -1))
+        return _metadata_brokers(sock, max(v for v in range(1, 9) if low <= v <= high))
