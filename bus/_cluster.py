@@ -128,13 +128,21 @@ class LocalCluster:
                     f"the cluster of {self.root} has {len(layout['nodes'])} nodes, not {size}",  # type: ignore[arg-type]
                     hint="run `bus cluster stop`, then remove that directory or set BUS_STATE_DIR to another one",
                 )
-            return layout
-        ports = list(range(base_port, base_port + 2 * size)) if base_port else _free_ports(2 * size)
-        layout = {
-            "cluster_id": _new_cluster_id(),
-            "version": self.settings.kafka_version,
-            "nodes": [{"id": i + 1, "port": ports[2 * i], "controller_port": ports[2 * i + 1]} for i in range(size)],
-        }
+            entries: list[dict[str, int]] = layout["nodes"]  # type: ignore[assignment]
+            if not self.settings.broker_secure or all("sasl_port" in n for n in entries):
+                return layout
+            for node, port in zip(entries, _free_ports(size)):  # first secure start of a plain cluster
+                node["sasl_port"] = port
+        else:
+            per_node = 3 if self.settings.broker_secure else 2  # broker, controller (and SASL) ports
+            ports = (list(range(base_port, base_port + per_node * size)) if base_port
+                     else _free_ports(per_node * size))
+            nodes = []
+            for i in range(size):
+                mine = ports[per_node * i: per_node * (i + 1)]
+                nodes.append({"id": i + 1, "port": mine[0], "controller_port": mine[1]}
+                             | ({"sasl_port": mine[2]} if per_node == 3 else {}))
+            layout = {"cluster_id": _new_cluster_id(), "version": self.settings.kafka_version, "nodes": nodes}
         self.root.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.layout_file, json.dumps(layout, indent=2) + "\n")
         return layout
@@ -150,15 +158,30 @@ class LocalCluster:
         for entry in entries:
             node_settings = self.settings.model_copy(update={
                 "state_dir": self.root / f"node-{entry['id']}", "broker_port": entry["port"],
-                "broker_controller_port": entry["controller_port"], "broker_secure": False,
+                "broker_controller_port": entry["controller_port"],
+                "broker_sasl_port": entry.get("sasl_port", self.settings.broker_sasl_port),
             })
             node = ClusterNode(node_settings, entry["id"], voters, len(entries))
             node.home.mkdir(parents=True, exist_ok=True)
+            if node.secure:
+                self._share_authority(node_settings.resolved_pki_dir)
             cluster_id = node.home / "cluster.id"  # EmbeddedBroker formats with this id: the same on every node
             if not cluster_id.is_file():
                 _write_atomic(cluster_id, f"{layout['cluster_id']}\n")
             out.append(node)
         return out
+
+    def _share_authority(self, pki_dir: Path) -> None:
+        """A node's pki folder: the site's CA (linked), and there its own broker certificate, issued on first start."""
+        site = self.settings.resolved_pki_dir
+        if not ((site / "ca.crt").is_file() and (site / "ca.key").is_file()):
+            raise ConfigurationError(f"no certificate authority in {site} for a secure cluster",
+                                     hint="create it with `bus pki init` (same BUS_STATE_DIR), then start again")
+        pki_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("ca.crt", "ca.key"):
+            link = pki_dir / name
+            if not link.is_symlink():
+                link.symlink_to(site / name)
 
     def node(self, node_id: int) -> ClusterNode:
         for node in self.nodes():
@@ -172,6 +195,15 @@ class LocalCluster:
         return ",".join(node.bootstrap for node in self.nodes())
 
     @property
+    def secure(self) -> bool:
+        """Whether the cluster's nodes run (or last ran) secure."""
+        return any(node.secure_marker.is_file() for node in self.nodes())
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{node.settings.broker_sasl_port}" for node in self.nodes())
+
+    @property
     def replication(self) -> tuple[int, int]:
         return replication_for(len(self.nodes()))
 
@@ -179,9 +211,6 @@ class LocalCluster:
 
     def start(self, size: int = 3, timeout: float = 180, base_port: int | None = None) -> str:
         """Start every node not running (all at once: none answers before a quorum is up); the bootstrap."""
-        if self.settings.broker_secure:
-            raise ConfigurationError("a secure local cluster is not built yet",
-                                     hint="start it without --secure, or use docker/compose.yaml for TLS")
         self.plan(size, base_port)
         nodes = self.nodes()
         nodes[0].ensure_jars()  # once, before the nodes race for it

@@ -28,11 +28,13 @@ def start(
     timeout: float = typer.Option(180.0, "--timeout", min=1, help="Seconds to wait until every node answers."),
     base_port: int = typer.Option(0, "--base-port", min=0, max=65000,
                                   help="First of 2N consecutive ports (broker, controller per node); 0 picks free ports."),
-    secure: bool = typer.Option(False, "--secure", help="Mutual TLS and SCRAM as `bus broker start --secure` (not built yet)."),
+    secure: bool = typer.Option(False, "--secure", help="Mutual TLS, SCRAM over TLS and ACLs, as `bus broker start --secure`."),
 ) -> None:
     """Start every node (idempotent) and print the bootstrap addresses once all answer.
 
-    Ports are chosen at the first start and kept (STATE_DIR/cluster/cluster.json).
+    Ports are chosen at the first start and kept (STATE_DIR/cluster/cluster.json). With --secure
+    (after `bus pki init`) each node gets its own broker certificate from the site's CA; clients
+    need a certificate (`bus pki issue`) or a SCRAM password, and ACLs, as with the single broker.
     """
     settings = BusSettings()
     if secure:
@@ -62,6 +64,8 @@ def status() -> None:
         role = "  active controller" if node_id == controller else ""
         pid = f"pid {node.pid}" if node.pid else "no process"
         typer.echo(f"  node {node_id}  {'up  ' if node.running else 'down'}  {node.bootstrap}  {pid}{role}")
+    if cluster.secure:
+        typer.echo(f"  secure: mutual TLS on the addresses above, SCRAM over TLS on {cluster.sasl_bootstrap}")
     if not state.running:
         raise SystemExit(1)
 
@@ -77,6 +81,10 @@ def env() -> None:
     typer.echo(f"export BUS_BOOTSTRAP_SERVERS={cluster.bootstrap}")
     typer.echo(f"export BUS_REPLICATION_FACTOR={factor}")
     typer.echo(f"export BUS_MIN_INSYNC_REPLICAS={min_isr}")
+    if cluster.secure:
+        typer.echo("export BUS_SECURITY_PROTOCOL=SSL")
+        typer.echo(f"export BUS_SSL_CAFILE={cluster.settings.resolved_pki_dir / 'ca.crt'}")
+        typer.echo("# and BUS_SSL_CERTFILE, BUS_SSL_KEYFILE of a certificate from `bus pki issue NAME`", err=True)
 
 
 @cluster_app.command("stop")

@@ -139,3 +139,31 @@ def test_cluster_env_prints_the_settings_of_the_bus(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == ["export BUS_BOOTSTRAP_SERVERS=127.0.0.1:20192,127.0.0.1:20194,127.0.0.1:20196",
                                           "export BUS_REPLICATION_FACTOR=3", "export BUS_MIN_INSYNC_REPLICAS=2"]
+
+
+def test_a_secure_cluster_gives_each_node_its_certificate_from_the_site_authority(tmp_path):
+    from bus._pki import CertificateAuthority
+    from bus._tls import broker_security
+
+    settings = BusSettings(bootstrap_servers=None, state_dir=tmp_path, broker_secure=True)
+    cluster = LocalCluster(settings)
+    cluster.plan(3, base_port=20192)
+    with pytest.raises(ConfigurationError, match="no certificate authority"):
+        cluster.nodes()
+    CertificateAuthority.init(settings.resolved_pki_dir)
+    nodes = cluster.nodes()
+    assert [(n.port, n.controller_port, n.settings.broker_sasl_port) for n in nodes] == [
+        (20192, 20193, 20194), (20195, 20196, 20197), (20198, 20199, 20200)]
+    certificates = set()
+    for node in nodes:
+        security, _ = broker_security(node.settings)
+        props = dict(line.split("=", 1) for line in node._server_properties(security).splitlines()
+                     if not line.startswith("#"))
+        assert props["listeners"] == (f"SSL://127.0.0.1:{node.port},SASL_SSL://127.0.0.1:{node.settings.broker_sasl_port},"
+                                      f"CONTROLLER://127.0.0.1:{node.controller_port}")
+        assert props["controller.quorum.voters"] == "1@127.0.0.1:20193,2@127.0.0.1:20196,3@127.0.0.1:20199"
+        assert props["ssl.client.auth"] == "required" and props["default.replication.factor"] == "3"
+        assert (node.settings.resolved_pki_dir / "ca.crt").read_bytes() == (tmp_path / "pki" / "ca.crt").read_bytes()
+        certificates.add((node.settings.resolved_pki_dir / "broker" / "broker.crt").read_bytes())
+    assert len(certificates) == 3  # one certificate per node, all from the site's CA
+    assert cluster.sasl_bootstrap == "127.0.0.1:20194,127.0.0.1:20197,127.0.0.1:20200"
