@@ -113,6 +113,12 @@ def _tls(ctx: dict[str, Any]) -> dict[str, Any]:
     return bench_tls.run(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"])
 
 
+def _cluster(ctx: dict[str, Any]) -> dict[str, Any]:
+    from bench import bench_cluster
+
+    return bench_cluster.run(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"])
+
+
 #: group name -> (needs a broker, entries it produces, function)
 GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "envelope": (False, ("envelope_vs_primitives",), _envelope),
@@ -124,6 +130,7 @@ GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[s
                           "latency_p50_ms"), _processors),
     "large_document": (True, ("large_document_rss_mb",), _large_document),
     "tls": (True, ("tls_produce_vs_plaintext",), _tls),
+    "cluster": (True, ("cluster_produce_vs_single",), _cluster),
 }
 
 
