@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import socket
 import threading
 from collections.abc import Callable
@@ -224,7 +226,15 @@ class LocalCluster:
         return self.bootstrap
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop every node at once (a lone node waits for a quorum that is gone); nothing is left running."""
+        """Stop every node at once (a lone node waits for a quorum that is gone); nothing is left running.
+
+        A paused node (SIGSTOP) is resumed first, so that it can stop gracefully too.
+        """
+        for node in self.nodes():
+            pid = node.pid
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGCONT)
         failures = _each(self.nodes(), lambda node: node.stop(timeout))
         if failures:
             raise BrokerError("; ".join(f"node {n}: {text}" for n, text in failures),

@@ -15,6 +15,7 @@ import socket
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from bus import BusSettings, Event, Wire
 from bus._errors import BusError
@@ -41,13 +42,14 @@ class Report:
     lost: int = 0
     duplicates: int = 0
     failed_sends: int = 0  # batches whose delivery raised and were sent again
-    longest_stall_s: float = 0.0
+    longest_stall_s: float | None = 0.0  # None: not measured (the worker trial counts effects)
     seconds: float = 0.0
     detail: str = ""
 
     def row(self) -> str:
+        stall = "—" if self.longest_stall_s is None else f"{self.longest_stall_s:.2f}"
         return (f"| {self.fault} | {self.acknowledged} | {self.lost} | {self.duplicates} | {self.failed_sends} "
-                f"| {self.longest_stall_s:.2f} | {self.seconds:.1f} | {self.detail} |")
+                f"| {stall} | {self.seconds:.1f} | {self.detail} |")
 
 
 HEADER = ("| fault | acknowledged | lost | duplicates | failed sends (re-sent) | longest stall (s) | duration (s) | what happened |\n"
@@ -162,3 +164,36 @@ def listed_brokers(address: str) -> int:
         sock.settimeout(5)
         low, high = _api_versions(sock).get(3, (0, -1))
         return _metadata_brokers(sock, max(v for v in range(1, 9) if low <= v <= high))
+
+
+async def busiest_leader(settings: BusSettings) -> int:
+    """The node leading the most partitions of the topics of ``settings``'s prefix."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    led = Counter(part["leader"] for entry in described for part in entry["partitions"] if part["leader"] >= 0)
+    return led.most_common(1)[0][0]
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 120) -> float:
+    """Poll ``check`` until it holds; the seconds it took. Fails naming ``what`` after ``timeout``."""
+    start = time.monotonic()
+    while not await check():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        await asyncio.sleep(0.25)
+    return time.monotonic() - start
+
+
+def fully_replicated(settings: BusSettings, topic: str, size: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        try:
+            parts = await partitions(settings, topic)
+        except Exception:  # noqa: BLE001 - a metadata request during a fault: ask again
+            return False
+        return bool(parts) and all(len(p["isr"]) == size for p in parts.values())
+    return check

@@ -8,7 +8,10 @@ cluster's directory is left.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
+import json
 import os
 import signal
 import uuid
@@ -19,6 +22,7 @@ import pytest
 from bus import BusContext, BusSettings, generate_key
 from bus._cluster import LocalCluster
 from bus._settings import default_cache_dir
+from tests.cluster._load import HEADER, Report, Workload, fully_replicated, until
 from tests.integration.conftest import kafka_processes_of
 
 NOW = dt.datetime.now(dt.UTC)
@@ -33,11 +37,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         local.start(3, timeout=240)
         yield local
     finally:
-        for node in local.nodes():  # a paused node would only die by SIGKILL after the grace
-            pid = node.pid
-            if pid is not None:
-                os.kill(pid, signal.SIGCONT)
-        local.stop()
+        local.stop()  # resumes a paused node first
         left = kafka_processes_of(state_dir)
         assert not left, f"Kafka processes {left} of {state_dir} survived the session"
 
@@ -56,3 +56,26 @@ async def cluster_ctx(cluster_settings: BusSettings) -> BusContext:
     await context.publish_keys([key])
     context.signer = key
     return context
+
+
+@pytest.fixture(scope="session")
+def fault_table() -> Iterator[list[Report]]:
+    reports: list[Report] = []
+    yield reports
+    print("\n" + "\n".join([HEADER, *(r.row() for r in reports)]))
+    target = os.environ.get("BUS_FAULT_REPORT")
+    if target:
+        with open(target, "w", encoding="utf-8") as handle:
+            json.dump([dataclasses.asdict(r) for r in reports], handle, indent=2)
+
+
+@pytest.fixture
+async def whole_cluster(cluster: LocalCluster, cluster_settings: BusSettings, cluster_ctx: BusContext) -> LocalCluster:
+    """The cluster with every node running and the workload's topic fully replicated again."""
+    for node in cluster.nodes():
+        if node.pid is not None:
+            os.kill(node.pid, signal.SIGCONT)
+    await asyncio.to_thread(cluster.start, 3, 240)
+    topic = Workload(cluster_settings, cluster_ctx.wire(), "").topic
+    await until(fully_replicated(cluster_settings, topic, 3), f"every partition of {topic} with an ISR of 3")
+    return cluster

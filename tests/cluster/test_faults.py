@@ -12,63 +12,17 @@ with a deadline naming what it waited for.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
-from bus import BusContext, BusSettings
+from bus import BusSettings
 from bus._cluster import LocalCluster
-from tests.cluster._load import HEADER, Report, Workload, listed_brokers, partitions
+from tests.cluster._load import Report, Workload, fully_replicated, listed_brokers, partitions, until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio(loop_scope="session")]
-
-
-@pytest.fixture(scope="module")
-def fault_table() -> Iterator[list[Report]]:
-    reports: list[Report] = []
-    yield reports
-    print("\n" + "\n".join([HEADER, *(r.row() for r in reports)]))
-    target = os.environ.get("BUS_FAULT_REPORT")
-    if target:
-        with open(target, "w", encoding="utf-8") as handle:
-            json.dump([dataclasses.asdict(r) for r in reports], handle, indent=2)
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 120) -> float:
-    """Poll ``check`` until it holds; the seconds it took. Fails naming ``what`` after ``timeout``."""
-    start = time.monotonic()
-    while not await check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        await asyncio.sleep(0.25)
-    return time.monotonic() - start
-
-
-def fully_replicated(settings: BusSettings, topic: str, size: int) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        try:
-            parts = await partitions(settings, topic)
-        except Exception:  # noqa: BLE001 - a metadata request during a fault: ask again
-            return False
-        return bool(parts) and all(len(p["isr"]) == size for p in parts.values())
-    return check
-
-
-@pytest.fixture
-async def whole_cluster(cluster: LocalCluster, cluster_settings: BusSettings, cluster_ctx: BusContext) -> LocalCluster:
-    """The cluster with every node running and the workload's topic fully replicated again."""
-    for node in cluster.nodes():
-        if node.pid is not None:
-            os.kill(node.pid, signal.SIGCONT)
-    await asyncio.to_thread(cluster.start, 3, 240)
-    topic = Workload(cluster_settings, cluster_ctx.wire(), "").topic
-    await until(fully_replicated(cluster_settings, topic, 3), f"every partition of {topic} with an ISR of 3")
-    return cluster
 
 
 def without(settings: BusSettings, cluster: LocalCluster, node_id: int) -> BusSettings:
