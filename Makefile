@@ -8,7 +8,7 @@ TRIALS ?= 10
 
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 
-.PHONY: browser-deps demo test faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
+.PHONY: browser-deps demo test faults cluster-faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
 
 # venv also resolves the official EN 16931 rules and UBL/CII XSDs from Maven Central (docker/rules-pom.xml)
 venv: $(STAMP)
@@ -43,6 +43,10 @@ test: venv browser-deps
 ## make faults TRIALS=N: N fault trials on an embedded broker of their own (tests/faults)
 faults: venv
 	$(BIN)/python -m tests.faults --trials $(TRIALS)
+
+## make cluster-faults: the fault tests on a three-node cluster of their own (tests/cluster, ~4 min)
+cluster-faults: venv
+	BUS_FAULT_REPORT=$${BUS_FAULT_REPORT:-cluster-faults.json} $(BIN)/python -m pytest -p no:cacheprovider -q -s tests/cluster
 
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit

@@ -35,8 +35,8 @@ def _records(count: int) -> list[Any]:
     return out
 
 
-async def _produce(settings: Any, topic: str, records: list[Any]) -> float:
-    """Events/s of sending ``records`` to ``topic`` and waiting for every acknowledgement."""
+async def _produce(settings: Any, topic: str, records: list[Any], replication: int = 1) -> float:
+    """Events/s of sending ``records`` to a new ``topic`` (min ISR: replication - 1), all acknowledged."""
     from aiokafka import AIOKafkaProducer
     from aiokafka.admin import NewTopic
 
@@ -45,7 +45,8 @@ async def _produce(settings: Any, topic: str, records: list[Any]) -> float:
     admin = admin_client(settings)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, 3, 1)])
+        await admin.create_topics([NewTopic(topic, 3, replication,
+                                            topic_configs={"min.insync.replicas": str(max(1, replication - 1))})])
     finally:
         await admin.close()
     producer = AIOKafkaProducer(**kafka_args(settings), enable_idempotence=True, acks="all", linger_ms=5,

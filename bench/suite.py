@@ -126,6 +126,12 @@ def _tls(ctx: dict[str, Any]) -> dict[str, Any]:
     return bench_tls.run(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"])
 
 
+def _cluster(ctx: dict[str, Any]) -> dict[str, Any]:
+    from bench import bench_cluster
+
+    return bench_cluster.run(ctx["bootstrap"], ctx["tmp"], quick=ctx["quick"])
+
+
 #: group name -> (needs a broker, entries it produces, function)
 GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "envelope": (False, ("envelope_vs_primitives",), _envelope),
@@ -139,6 +145,7 @@ GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[s
     "large_document": (True, ("large_document_rss_mb",), _large_document),
     "gateway": (True, ("gateway_submit_vs_sdk", "gateway_inbox_p99_ms"), _gateway),
     "tls": (True, ("tls_produce_vs_plaintext",), _tls),
+    "cluster": (True, ("cluster_produce_vs_single",), _cluster),
 }
 
 

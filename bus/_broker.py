@@ -212,10 +212,7 @@ class EmbeddedBroker:
         else:
             security = None
             self.secure_marker.unlink(missing_ok=True)
-        self.properties.write_text(
-            render_server_properties(port=self.port, controller_port=self.controller_port, data_dir=self.data_dir,
-                                     security=security)
-        )
+        self.properties.write_text(self._server_properties(security))
         log4j = self.home / "log4j2.properties"
         log4j.write_text(_LOG4J2)
         jvm = [java, *_JVM_OPTIONS, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
@@ -285,6 +282,11 @@ class EmbeddedBroker:
             return "".join(deque(handle, maxlen=max(lines, 0)))
 
     # internals ---------------------------------------------------------------------------------
+
+    def _server_properties(self, security: dict[str, str] | None) -> str:
+        """The ``server.properties`` written at every start (a cluster node renders its own)."""
+        return render_server_properties(port=self.port, controller_port=self.controller_port,
+                                        data_dir=self.data_dir, security=security)
 
     def _format(self, jvm: list[str], env: dict[str, str] | None) -> None:
         cluster_file = self.home / "cluster.id"

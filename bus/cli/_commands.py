@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from . import (_acl, _audit, _barometer, _bench, _broker, _config, _console, _demo, _dlq, _documents, _events, _gateway,
-               _keys, _pki, _ra, _schemas, _topics, _worker)
+from . import (_acl, _audit, _barometer, _bench, _broker, _cluster, _config, _console, _demo, _dlq, _documents, _events,
+               _gateway, _keys, _pki, _ra, _schemas, _topics, _worker)
 
 REGISTRARS = [
     _broker.register,
+    _cluster.register,
     _documents.register,
     _events.register,
     _keys.register,
