@@ -297,6 +297,15 @@ class KeyDirectory:
         return key_id in self._keys
 
 
+def write_private(path: Path, data: bytes) -> Path:
+    """Write a private key file mode 0600 (its folder 0700)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    return path
+
+
 class KeyStore:
     """Private keys on disk: ``<dir>/<siren>/<key id>.pem`` (PKCS#8) and ``.json`` (public record).
 
@@ -309,12 +318,8 @@ class KeyStore:
 
     def save(self, key: SigningKey) -> Path:
         folder = self.root / key.public.siren
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         stem = key.key_id.replace(":", "_")
-        pem = folder / f"{stem}.pem"
-        fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(key.private_pem(self._passphrase))
+        pem = write_private(folder / f"{stem}.pem", key.private_pem(self._passphrase))
         meta = {k: v for k, v in key.public.to_record().items()}
         meta["public_key"] = key.public.public_der.hex()
         meta["proof_of_possession"] = key.public.proof_of_possession.hex()

@@ -4,7 +4,9 @@ Every record a processor or a subscriber consumes goes through :meth:`Step.run`,
 
 1. **skip by type**: a record whose ``ce_type`` the core does not read is skipped unread;
 2. **open**: :meth:`bus.Wire.open` checks the envelope, verifies the signature against the key
-   directory at the event's time, then decodes the payload (nothing is decoded unverified);
+   directory at the event's time, decrypts an addressed event with the wire's decryption keys,
+   then decodes the payload (nothing is decrypted or decoded unverified); an addressed event
+   for which the reader holds no key is skipped (``not-a-recipient``): it is not for this reader;
 3. **key**: ``core.key(event)`` names the state; a record whose Kafka key (or topic's
    partitioning) is not that key is **re-keyed**: its bytes, untouched, go to the core's rekey
    topic keyed by the state key, and it is processed from there;
@@ -45,7 +47,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from ._errors import BusError, HandlerError
+from ._errors import BusError, HandlerError, NotARecipientError
 from ._policy import Action, ErrorPolicy
 from ._processor import Context, Processor, reads
 from ._topics import topic_for_schema
@@ -118,7 +120,7 @@ class Entry:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Skip:
-    """Nothing to do: ``reason`` is ``other-type``, ``no-key``, ``duplicate`` or ``policy``."""
+    """Nothing to do: ``reason`` is ``other-type``, ``no-key``, ``duplicate``, ``not-a-recipient`` or ``policy``."""
 
     reason: str
 
@@ -278,6 +280,10 @@ class Step:
             if self.prepares:
                 return Prepare(received, state_key, record)
             return self._process(received, state_key, ctx, lookup)
+        except NotARecipientError:
+            # Verified, but addressed to administrations whose keys this reader does not hold: it passes
+            # unread (issue 12 item 3), neither retried nor dead-lettered, as a record of another type.
+            return Skip("not-a-recipient")
         except Exception as error:
             return self.failure(record, error, attempt, now=ctx.now)
 

@@ -1,0 +1,229 @@
+"""Addressed, encrypted events (issue 12): round trips, and each refusal with its own error class."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import struct
+
+import pytest
+
+from bus import (
+    DecryptionError,
+    EncapsulationError,
+    EnvelopeError,
+    NotARecipientError,
+    SignatureError,
+    SwappedKeyError,
+    TruncatedCiphertextError,
+    Wire,
+)
+from bus._envelope import Envelope
+from bus._sealed import (
+    MAGIC,
+    DecryptionKeyring,
+    EncryptionKeyStore,
+    _parse,
+    decrypt_stream,
+    encrypt_stream,
+    generate_encryption_key,
+)
+from bus._wire import Record, _binding
+
+from .conftest import T0, company_event
+
+A, B, C = "210100012", "220200010", "230300018"
+
+
+@pytest.fixture(scope="module")
+def enc_keys():
+    return {A: generate_encryption_key(A), B: generate_encryption_key(B, suite="MLKEM768_X25519"),
+            C: generate_encryption_key(C)}
+
+
+def _producer(catalog, directory, key, enc_keys) -> Wire:
+    return Wire(catalog, directory, key, source="urn:siren:213105554:test", clock=lambda: T0,
+                encryption_keys={s: k.public for s, k in enc_keys.items()})
+
+
+def _reader(catalog, directory, *keys) -> Wire:
+    return Wire(catalog, directory, None, decryption=DecryptionKeyring(keys))
+
+
+def _addressed(*sirens: str):
+    return dataclasses.replace(company_event(), recipients=sirens)
+
+
+def _resign(record: Record, key, value: bytes) -> Record:
+    """``value`` signed by the producer itself (a faulty producer: the signature then holds)."""
+    envelope = Envelope.from_headers(record.headers)
+    headers = envelope.to_headers(signature=key.sign(envelope.signing_bytes(value)))
+    return dataclasses.replace(record, value=value, headers=tuple(headers))
+
+
+def _slots(value: bytes) -> list[tuple[str, int, bytes]]:
+    return _parse(value)[0]
+
+
+def _rebuild(value: bytes, slots) -> bytes:
+    _, nonce, ciphertext = _parse(value)
+    parts = [MAGIC, struct.pack(">B", len(slots))]
+    for kid, suite, wrapped in slots:
+        parts += [struct.pack(">H", len(kid.encode())), kid.encode(), struct.pack(">BH", suite, len(wrapped)), wrapped]
+    return b"".join([*parts, nonce, struct.pack(">I", len(ciphertext)), ciphertext])
+
+
+def test_broadcast_bytes_are_unchanged(wire, catalog, directory, key, enc_keys):
+    """No recipients: the same headers and signed bytes as before (v1 prefix, no ce_recipients)."""
+    record = _producer(catalog, directory, key, enc_keys).seal(company_event())
+    assert all(name != "ce_recipients" for name, _ in record.headers)
+    envelope = Envelope.from_headers(record.headers)
+    assert envelope.signing_bytes(record.value).startswith(b"dcant-bus-sig-v1\x00")
+    assert record.value[:2] == b"\xc3\x01"
+    assert _reader(catalog, directory).open(record).data["name"] == "ACME"
+
+
+@pytest.mark.parametrize("recipients", [(A,), (B,), (A, B, C)], ids=["x25519", "hybrid", "three"])
+def test_round_trip_for_each_recipient(catalog, directory, key, enc_keys, recipients):
+    record = _producer(catalog, directory, key, enc_keys).seal(_addressed(*recipients))
+    assert dict(record.headers)["ce_recipients"] == ",".join(sorted(recipients)).encode()
+    assert record.value.startswith(MAGIC) and b"ACME" not in record.value
+    for siren in recipients:
+        got = _reader(catalog, directory, enc_keys[siren]).open(record)
+        assert got.data["name"] == "ACME" and got.record.value == record.value
+        assert got.envelope.recipient_sirens == tuple(sorted(recipients))
+
+
+def test_non_recipient_gets_the_verified_envelope_only(catalog, directory, key, enc_keys):
+    record = _producer(catalog, directory, key, enc_keys).seal(_addressed(A, B))
+    for reader in (_reader(catalog, directory), _reader(catalog, directory, enc_keys[C])):
+        with pytest.raises(NotARecipientError) as caught:
+            reader.open(record)
+        assert caught.value.envelope.subject == "company:42082007800012"
+        assert caught.value.envelope.recipient_sirens == (A, B)
+        assert "ACME" not in str(caught.value) and not hasattr(caught.value, "data")
+
+
+@pytest.mark.parametrize("where", ["wrapped key", "ciphertext", "recipients header"])
+def test_alteration_fails_the_signature_before_any_decryption(catalog, directory, key, enc_keys, where):
+    record = _producer(catalog, directory, key, enc_keys).seal(_addressed(A, C))
+    value = bytearray(record.value)
+    if where == "wrapped key":
+        value[len(MAGIC) + 1 + 2 + len(_slots(record.value)[0][0]) + 3 + 5] ^= 1
+        record = dataclasses.replace(record, value=bytes(value))
+    elif where == "ciphertext":
+        value[-3] ^= 1
+        record = dataclasses.replace(record, value=bytes(value))
+    else:
+        record = dataclasses.replace(record, headers=tuple(
+            (k, A.encode() if k == "ce_recipients" else v) for k, v in record.headers))
+    # Even a reader holding no key gets SignatureError, not NotARecipientError: verification comes first.
+    for reader in (_reader(catalog, directory), _reader(catalog, directory, enc_keys[A])):
+        with pytest.raises(SignatureError):
+            reader.open(record)
+
+
+def test_truncated_ciphertext_is_refused(catalog, directory, key, enc_keys):
+    record = _producer(catalog, directory, key, enc_keys).seal(_addressed(A))
+    with pytest.raises(SignatureError):  # cut in transit
+        _reader(catalog, directory, enc_keys[A]).open(dataclasses.replace(record, value=record.value[:-10]))
+    cut = _resign(record, key, record.value[:-10])  # cut by the producer before signing
+    with pytest.raises(TruncatedCiphertextError):
+        _reader(catalog, directory, enc_keys[A]).open(cut)
+
+
+def test_swapped_wrapped_keys_are_refused(catalog, directory, key, enc_keys):
+    record = _producer(catalog, directory, key, enc_keys).seal(_addressed(A, C))
+    (ka, sa, wa), (kc, sc, wc) = _slots(record.value)
+    swapped = _resign(record, key, _rebuild(record.value, [(ka, sa, wc), (kc, sc, wa)]))
+    with pytest.raises(SwappedKeyError):
+        _reader(catalog, directory, enc_keys[A]).open(swapped)
+
+
+def test_encapsulation_for_another_recipient_is_refused(catalog, directory, key, enc_keys):
+    record = _producer(catalog, directory, key, enc_keys).seal(_addressed(A, C))
+    (ka, sa, wa), (kc, sc, wc) = _slots(record.value)
+    other = _resign(record, key, _rebuild(record.value, [(ka, sa, wc[:32] + wa[32:]), (kc, sc, wc)]))
+    with pytest.raises(EncapsulationError):
+        _reader(catalog, directory, enc_keys[A]).open(other)
+
+
+def test_ciphertext_under_another_envelope_does_not_decrypt(catalog, directory, key, enc_keys):
+    producer = _producer(catalog, directory, key, enc_keys)
+    first, second = producer.seal(_addressed(A)), producer.seal(_addressed(A))
+    moved = _resign(second, key, first.value)  # first's sealed value re-signed under second's envelope (ce_id)
+    with pytest.raises(EncapsulationError):  # the wrap's HPKE info names the envelope it was made for
+        _reader(catalog, directory, enc_keys[A]).open(moved)
+
+
+def test_sealed_value_without_recipients_header_is_refused(catalog, directory, key, enc_keys):
+    record = _producer(catalog, directory, key, enc_keys).seal(_addressed(A))
+    headers = tuple((k, v) for k, v in record.headers if k != "ce_recipients")
+    envelope = Envelope.from_headers(headers)
+    bare = dataclasses.replace(record, headers=tuple(envelope.to_headers(
+        signature=key.sign(envelope.signing_bytes(record.value)))))
+    with pytest.raises(EnvelopeError):
+        _reader(catalog, directory, enc_keys[A]).open(bare)
+
+
+def test_binding_names_the_recipients(catalog, directory, key, enc_keys):
+    record = _producer(catalog, directory, key, enc_keys).seal(_addressed(A, C))
+    envelope = Envelope.from_headers(record.headers)
+    assert _binding(envelope) != _binding(dataclasses.replace(envelope, recipients=A))
+
+
+def test_key_store_is_private_and_encrypted_at_rest(tmp_path, enc_keys):
+    store = EncryptionKeyStore(tmp_path, b"correct horse")
+    for k in enc_keys.values():
+        store.save(k)
+    pems = sorted(tmp_path.glob("*/*.enc.pem"))
+    assert len(pems) == 3 and all(p.stat().st_mode & 0o777 == 0o600 for p in pems)
+    assert all(b"ENCRYPTED PRIVATE KEY" in p.read_bytes() for p in pems)
+    loaded = {k.key_id: k for k in store.load_all()}
+    for k in enc_keys.values():
+        assert loaded[k.key_id].public == k.public
+    with pytest.raises(Exception) as caught:
+        EncryptionKeyStore(tmp_path, b"wrong").load_all()
+    assert type(caught.value).__name__ == "ConfigurationError"
+
+
+def test_keys_loaded_from_the_store_decrypt(tmp_path, catalog, directory, key, enc_keys):
+    EncryptionKeyStore(tmp_path, b"pw").save(enc_keys[B])
+    record = _producer(catalog, directory, key, enc_keys).seal(_addressed(B))
+    reader = Wire(catalog, directory, None, decryption=EncryptionKeyStore(tmp_path, b"pw").keyring())
+    assert reader.open(record).data["name"] == "ACME"
+
+
+# -- documents ----------------------------------------------------------------------------------
+
+
+def _stream(data: bytes, chunk: int = 1000) -> bytes:
+    return b"".join(encrypt_stream([data[i:i + 777] for i in range(0, len(data), 777)], b"k" * 32, b"doc",
+                                   chunk=chunk))
+
+
+@pytest.mark.parametrize("size", [0, 1, 999, 1000, 1001, 5000, 12345])
+def test_stream_round_trip(size):
+    data = os.urandom(size)
+    assert b"".join(decrypt_stream(io.BytesIO(_stream(data)).read, b"k" * 32, b"doc")) == data
+
+
+def test_stream_truncated_at_a_chunk_boundary_is_refused():
+    sealed = _stream(os.urandom(5000))
+    head, body = 28, 1016
+    for cut in (head + body, head + 2 * body, head):
+        with pytest.raises(TruncatedCiphertextError):
+            b"".join(decrypt_stream(io.BytesIO(sealed[:cut]).read, b"k" * 32, b"doc"))
+
+
+def test_stream_reordered_or_altered_is_refused():
+    sealed = _stream(os.urandom(5000))
+    head, body = 28, 1016
+    c = [sealed[head + i * body:head + (i + 1) * body] for i in range(5)]
+    reordered = sealed[:head] + c[1] + c[0] + b"".join(c[2:]) + sealed[head + 5 * body:]
+    with pytest.raises(DecryptionError) as caught:
+        b"".join(decrypt_stream(io.BytesIO(reordered).read, b"k" * 32, b"doc"))
+    assert type(caught.value) is DecryptionError
+    with pytest.raises(DecryptionError):
+        b"".join(decrypt_stream(io.BytesIO(sealed).read, b"k" * 32, b"another document"))
