@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 import os
 import struct
@@ -227,3 +228,38 @@ def test_stream_reordered_or_altered_is_refused():
     assert type(caught.value) is DecryptionError
     with pytest.raises(DecryptionError):
         b"".join(decrypt_stream(io.BytesIO(sealed).read, b"k" * 32, b"another document"))
+
+
+# -- through the test driver: a core reading an encrypted input --------------------------------
+
+
+def _driver_with_producer(enc_keys, reader_keys):
+    from bus import generate_key
+    from bus.testing import TopologyTestDriver
+
+    from .test_driver import CountingCore
+
+    driver = TopologyTestDriver(CountingCore())
+    driver.wire.decryption = DecryptionKeyring(reader_keys)  # the worker holds the keys of those it serves
+    producer_key = generate_key("213100000", "producer", valid_from=driver.clock.now - dt.timedelta(days=30))
+    driver.directory.add(producer_key.public)
+    producer = Wire(driver.catalog, driver.directory, producer_key, source="urn:siren:213100000:test",
+                    clock=driver.clock, encryption_keys={s: k.public for s, k in enc_keys.items()})
+    return driver, producer
+
+
+def test_a_core_reads_an_encrypted_input_as_a_recipient(enc_keys):
+    driver, producer = _driver_with_producer(enc_keys, [enc_keys[B]])
+    driver.input_topic("reference.companies").pipe_record(producer.seal(_addressed(A, B, C)))
+    out = driver.output_topic("reference.companies").read()
+    assert out.data["name"] == "seen 1" and out.data["siren"] == "420820078"
+    assert not driver.dead_letters
+
+
+def test_a_core_passes_an_event_for_others_unread(enc_keys):
+    driver, producer = _driver_with_producer(enc_keys, [enc_keys[C]])
+    topic = driver.input_topic("reference.companies")
+    topic.pipe_record(producer.seal(_addressed(A, B)))
+    topic.pipe_record(producer.seal(_addressed(C)))
+    assert driver.stats["not-a-recipient"] == 1 and not driver.dead_letters
+    assert [r.data["name"] for r in driver.output_topic("reference.companies").read_all()] == ["seen 1"]
