@@ -216,6 +216,8 @@ class KeyDirectory:
 
         self.trust = trust if trust is not None else Trust()
         self._keys: dict[str, PublicKey] = {}
+        #: Published encryption keys (:class:`bus.RecipientKey`) by SIREN, oldest first (:mod:`bus._directory`).
+        self.encryption_keys: dict[str, list[Any]] = {}
         for key in keys:
             self.add(key)
 
@@ -283,6 +285,31 @@ class KeyDirectory:
     def valid_keys(self, siren: str, at: dt.datetime) -> list[PublicKey]:
         """The keys of ``siren`` that could sign an event dated ``at``: in their period, approved, not revoked."""
         return [k for k in self.for_siren(siren) if k.valid_at(at) and self.trusted(k, at)]
+
+    def add_encryption_key(self, key: Any) -> None:
+        """Add (or retire) a published encryption key, already checked as signed by its SIREN."""
+        known = [k for k in self.encryption_keys.get(key.siren, []) if k.key_id != key.key_id]
+        self.encryption_keys[key.siren] = sorted([*known, key], key=lambda k: k.valid_from)
+
+    def encryption_key(self, siren: str, at: dt.datetime) -> Any:
+        """The newest encryption key of ``siren`` valid at ``at`` (approved for ENCRYPTION under a trust anchor)."""
+        from ._authority import fingerprint
+        from ._errors import UnapprovedKeyError
+
+        keys = [k for k in self.encryption_keys.get(siren, []) if k.valid_at(at)]
+        if self.trust.enforced:
+            approved = [k for k in keys if any(a.public_key_sha256 == fingerprint(k.public)
+                                                   and a.covers(at, "ENCRYPTION")
+                                                   for a in self.trust.approvals.get(k.key_id, ()))]
+            if keys and not approved:
+                raise UnapprovedKeyError(f"no encryption key of SIREN {siren} is approved for ENCRYPTION at "
+                                         f"{at.isoformat()}", key_id=keys[-1].key_id)
+            keys = approved
+        if not keys:
+            raise NoValidKeyError(f"no encryption key of SIREN {siren} is valid at {at.isoformat()}",
+                                  hint="the recipient must publish its encryption key (`bus keys encryption`)",
+                                  siren=siren)
+        return keys[-1]
 
     def for_siren(self, siren: str) -> list[PublicKey]:
         return sorted((k for k in self._keys.values() if k.siren == siren), key=lambda k: k.valid_from)

@@ -22,6 +22,7 @@ data, so memory stays bounded and truncation or reordering fails.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import os
 import struct
@@ -68,6 +69,28 @@ class RecipientKey:
     siren: str
     suite: Suite
     public: bytes  # X25519: 32 raw bytes; hybrid: ML-KEM-768 public key (1184) ‖ X25519 (32)
+    valid_from: dt.datetime | None = None
+    valid_until: dt.datetime | None = None
+    owner: str = ""
+
+    def valid_at(self, moment: dt.datetime) -> bool:
+        return (self.valid_from is None or moment >= self.valid_from) and (
+            self.valid_until is None or moment < self.valid_until)
+
+    def to_record(self) -> dict[str, Any]:
+        """The ``fr.dcant.reference.EncryptionKey`` record published on the directory topic."""
+        if self.valid_from is None:
+            raise ConfigurationError(f"encryption key {self.key_id} has no validity start to publish")
+        return {"key_id": self.key_id, "siren": self.siren, "owner": self.owner, "suite": self.suite,
+                "public_key": self.public, "valid_from": self.valid_from, "valid_until": self.valid_until}
+
+    @classmethod
+    def from_record(cls, r: Mapping[str, Any]) -> RecipientKey:
+        key = cls(r["key_id"], r["siren"], r["suite"], bytes(r["public_key"]), r["valid_from"], r.get("valid_until"),
+                  r.get("owner", ""))
+        if key.key_id != _key_id(key.siren, key.public):
+            raise ConfigurationError(f"encryption key id {key.key_id} does not match its public key")
+        return key
 
     def loaded(self) -> Any:
         if self.suite == "X25519":
@@ -94,7 +117,8 @@ class DecryptionKey:
         return hpke.MLKEM768X25519PrivateKey(self._mlkem, self._x25519)
 
 
-def generate_encryption_key(siren: str, *, suite: Suite = "X25519") -> DecryptionKey:
+def generate_encryption_key(siren: str, *, suite: Suite = "X25519", valid_from: dt.datetime | None = None,
+                            owner: str = "") -> DecryptionKey:
     """A new encryption key pair for administration ``siren`` (X25519, or the hybrid ML-KEM-768 + X25519)."""
     if not (len(siren) == 9 and siren.isdigit()):
         raise ConfigurationError(f"SIREN must be 9 digits, got {siren!r}")
@@ -105,7 +129,7 @@ def generate_encryption_key(siren: str, *, suite: Suite = "X25519") -> Decryptio
     public = xk.public_key().public_bytes_raw()
     if mk is not None:
         public = mk.public_key().public_bytes_raw() + public
-    return DecryptionKey(RecipientKey(_key_id(siren, public), siren, suite, public), xk, mk)
+    return DecryptionKey(RecipientKey(_key_id(siren, public), siren, suite, public, valid_from, None, owner), xk, mk)
 
 
 class DecryptionKeyring:
@@ -294,7 +318,8 @@ class EncryptionKeyStore:
         pem = write_private(folder / f"{stem}.enc.pem", self._pem(key._x25519)
                             + (b"" if key._mlkem is None else self._pem(key._mlkem)))
         meta = {"key_id": key.key_id, "siren": key.public.siren, "suite": key.public.suite,
-                "public": key.public.public.hex()}
+                "public": key.public.public.hex(), "owner": key.public.owner,
+                "valid_from": key.public.valid_from.isoformat() if key.public.valid_from else None}
         (folder / f"{stem}.enc.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return pem
 
@@ -314,7 +339,9 @@ class EncryptionKeyStore:
             except (TypeError, ValueError) as exc:
                 raise ConfigurationError(f"cannot load decryption key {meta['key_id']}",
                                          hint="check BUS_KEY_PASSPHRASE") from exc
-            public = RecipientKey(meta["key_id"], meta["siren"], meta["suite"], bytes.fromhex(meta["public"]))
+            since = meta.get("valid_from")
+            public = RecipientKey(meta["key_id"], meta["siren"], meta["suite"], bytes.fromhex(meta["public"]),
+                                  dt.datetime.fromisoformat(since) if since else None, None, meta.get("owner", ""))
             out.append(DecryptionKey(public, loaded[0], loaded[1] if len(loaded) > 1 else None))
         return out
 
@@ -322,10 +349,7 @@ class EncryptionKeyStore:
         return DecryptionKeyring(self.load_all())
 
 
-def recipients_of(directory: Mapping[str, RecipientKey], sirens: Sequence[str]) -> list[RecipientKey]:
-    """The encryption key of each SIREN; ConfigurationError naming the first one without any."""
-    missing = [s for s in sirens if s not in directory]
-    if missing:
-        raise ConfigurationError(f"no encryption key of SIREN {missing[0]} to address the event to",
-                                 hint="the recipient must publish its encryption key (purpose ENCRYPTION)")
-    return [directory[s] for s in sirens]
+def recipients_of(given: Mapping[str, RecipientKey], directory: Any, sirens: Sequence[str],
+                  at: dt.datetime) -> list[RecipientKey]:
+    """The encryption key of each SIREN at ``at``: the one ``given``, else the directory's approved one."""
+    return [given[s] if s in given else directory.encryption_key(s, at) for s in sirens]

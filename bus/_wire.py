@@ -172,8 +172,8 @@ class Wire:
             recipients=recipients,
         )
         if recipients is not None:
-            payload = seal_payload(payload, recipients_of(self.encryption_keys, envelope.recipient_sirens),
-                                   _binding(envelope))
+            keys = recipients_of(self.encryption_keys, self.keys, envelope.recipient_sirens, moment)
+            payload = seal_payload(payload, keys, _binding(envelope))
         headers = envelope.to_headers(signature=key.sign(envelope.signing_bytes(payload)))
         return Record(key=event.subject.encode(), value=payload, headers=tuple(headers))
 

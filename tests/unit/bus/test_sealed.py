@@ -263,3 +263,48 @@ def test_a_core_passes_an_event_for_others_unread(enc_keys):
     topic.pipe_record(producer.seal(_addressed(C)))
     assert driver.stats["not-a-recipient"] == 1 and not driver.dead_letters
     assert [r.data["name"] for r in driver.output_topic("reference.companies").read_all()] == ["seen 1"]
+
+
+# -- the directory: encryption keys published by their SIREN, approved for ENCRYPTION -------------
+
+
+def test_a_producer_addresses_an_event_to_the_approved_published_key(catalog, tmp_path):
+    from bus import NoValidKeyError, UnapprovedKeyError
+    from bus._directory import approval_event, encryption_approval, encryption_key_event
+
+    from .test_authority import DAY, SIREN, T0 as RA_T0, Bus
+
+    bus = Bus(catalog, tmp_path)
+    signer = bus.register()
+    bus.approve(signer)
+    recipient = "220200010"
+    recipient_signer = bus.register(siren=recipient)
+    bus.approve(recipient_signer)
+    enc = generate_encryption_key(recipient, suite="MLKEM768_X25519", valid_from=RA_T0 + DAY, owner="Région")
+    assert bus.publish(encryption_key_event(enc.public), recipient_signer, RA_T0 + DAY) == "encryption key"
+    at = RA_T0 + 3 * DAY
+    producer = Wire(catalog, bus.directory, signer, source=f"urn:siren:{SIREN}:test")
+    event = dataclasses.replace(company_event(), time=at, recipients=(recipient,))
+    with pytest.raises(UnapprovedKeyError):  # published, not yet approved for ENCRYPTION
+        producer.seal(event)
+    bus.publish(approval_event(encryption_approval(enc.public, at=RA_T0 + 2 * DAY)), bus.ra, RA_T0 + 2 * DAY)
+    record = dataclasses.replace(producer.seal(event), timestamp_ms=int(at.timestamp() * 1000))
+    reader = Wire(catalog, bus.directory, None, decryption=DecryptionKeyring([enc]))
+    assert reader.open(record).data["name"] == "ACME"
+    with pytest.raises(NoValidKeyError):  # an event dated before the key's validity cannot be addressed to it
+        producer.seal(dataclasses.replace(event, time=RA_T0 + dt.timedelta(hours=1)))
+
+
+def test_an_encryption_key_published_by_another_siren_is_refused(catalog, tmp_path):
+    from bus import ForgedRegistrationError
+    from bus._directory import encryption_key_event
+
+    from .test_authority import DAY, T0 as RA_T0, Bus
+
+    bus = Bus(catalog, tmp_path)
+    stranger = bus.register()
+    bus.approve(stranger)
+    enc = generate_encryption_key("220200010", valid_from=RA_T0 + DAY)
+    with pytest.raises(ForgedRegistrationError):
+        bus.publish(encryption_key_event(enc.public), stranger, RA_T0 + DAY)
+    assert "220200010" not in bus.directory.encryption_keys
