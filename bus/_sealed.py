@@ -248,20 +248,15 @@ def encrypt_stream(chunks: Iterable[bytes], data_key: bytes, aad: bytes = b"", *
     """
     prefix = os.urandom(4)
     yield _STREAM_MAGIC + prefix + struct.pack(">I", chunk)
-    aes, buffer, index = AESGCM(data_key), b"", 0
-    pending: bytes | None = None
+    aes, buffer, index = AESGCM(data_key), bytearray(), 0
     for piece in chunks:
         buffer += piece
-        while len(buffer) >= chunk:
-            if pending is not None:
-                yield _chunk(aes, prefix, index, pending, aad, final=False)
-                index += 1
-            pending, buffer = buffer[:chunk], buffer[chunk:]
-    if pending is not None and buffer:
-        yield _chunk(aes, prefix, index, pending, aad, final=False)
-        index += 1
-        pending = None
-    yield _chunk(aes, prefix, index, buffer if pending is None else pending, aad, final=True)
+        start = 0
+        while len(buffer) - start > chunk:  # more follows: this chunk is not the final one
+            yield _chunk(aes, prefix, index, bytes(buffer[start:start + chunk]), aad, final=False)
+            index, start = index + 1, start + chunk
+        del buffer[:start]
+    yield _chunk(aes, prefix, index, bytes(buffer), aad, final=True)
 
 
 def _chunk(aes: AESGCM, prefix: bytes, index: int, plain: bytes, aad: bytes, *, final: bool) -> bytes:

@@ -308,3 +308,47 @@ def test_an_encryption_key_published_by_another_siren_is_refused(catalog, tmp_pa
     with pytest.raises(ForgedRegistrationError):
         bus.publish(encryption_key_event(enc.public), stranger, RA_T0 + DAY)
     assert "220200010" not in bus.directory.encryption_keys
+
+
+class _Pipe:
+    """A ``read(n)`` over an iterator of byte strings (what a content store's stream gives)."""
+
+    def __init__(self, pieces) -> None:
+        self._pieces, self._buffer = iter(pieces), bytearray()
+
+    def read(self, n: int) -> bytes:
+        while len(self._buffer) < n:
+            piece = next(self._pieces, None)
+            if piece is None:
+                break
+            self._buffer += piece
+        out = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return out
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux) to read the RSS")
+def test_a_160_mb_document_streams_through_in_bounded_memory():
+    import hashlib
+
+    block = os.urandom(1 << 20)
+    sent, got = hashlib.sha256(), hashlib.sha256()
+
+    def document():
+        for i in range(160):
+            piece = i.to_bytes(4, "big") + block[4:]
+            sent.update(piece)
+            yield piece
+
+    data_key = os.urandom(32)
+    before = peak = _rss()
+    for plain in decrypt_stream(_Pipe(encrypt_stream(document(), data_key, b"act")).read, data_key, b"act"):
+        got.update(plain)
+        peak = max(peak, _rss())
+    assert got.digest() == sent.digest()
+    assert peak - before < 64 * 1024 * 1024, f"RSS grew by {(peak - before) >> 20} MB"
