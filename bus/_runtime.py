@@ -26,7 +26,7 @@ from ._settings import BusSettings
 from ._topics import ensure_topics, topic_map
 from ._wire import Event, Record, Wire, utc_now
 
-__all__ = ["BusContext", "key_store", "siren_of_source", "trust_of"]
+__all__ = ["BusContext", "encryption_key_store", "key_store", "siren_of_source", "trust_of"]
 
 log = logging.getLogger("bus.runtime")
 _SOURCE = re.compile(r"^urn:siren:(\d{9})(:.*)?$")
