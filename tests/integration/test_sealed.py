@@ -94,3 +94,39 @@ async def test_a_recipient_reads_a_non_recipient_passes_and_an_auditor_verifies(
     report = await verify_topics(settings, ctx.catalog, ctx.directory, [topic])  # no decryption key at all
     assert report.records == 3
     assert not [f for f in report.findings if f.kind == "bad-event"], report.findings
+
+
+async def test_bus_tail_decrypts_for_a_recipient_and_shows_the_envelope_to_others(settings, tmp_path_factory):
+    """``bus keys encryption`` publishes the key; ``bus tail`` reads with it, or without it shows the envelope."""
+    import json
+    import os
+    from pathlib import Path
+
+    from bus import BusSettings
+
+    from tests.integration.test_cli import bus
+
+    env = {**os.environ, "BUS_BOOTSTRAP_SERVERS": settings.bootstrap, "BUS_TOPIC_PREFIX": f"cli-{uuid.uuid4().hex[:6]}.",
+           "BUS_STATE_DIR": str(tmp_path_factory.mktemp("sealed-recipient")), "BUS_SOURCE": "urn:siren:213105554:test",
+           "COLUMNS": "200"}
+    bus(env, "keys", "generate", "213105554")
+    bus(env, "keys", "generate", OTHER)
+    out = bus(env, "keys", "encryption", OTHER, "--suite", "MLKEM768_X25519")
+    assert f"{OTHER}:enc:" in out.stdout
+
+    async def publish() -> None:
+        s = BusSettings(bootstrap_servers=env["BUS_BOOTSTRAP_SERVERS"], topic_prefix=env["BUS_TOPIC_PREFIX"],
+                        state_dir=Path(env["BUS_STATE_DIR"]), source=env["BUS_SOURCE"])
+        ctx = await BusContext.connect(s)
+        async with Publisher(s, ctx.wire()) as publisher:
+            await publisher.publish(dataclasses.replace(company("42082007800012", 7), recipients=(OTHER,)))
+
+    await publish()
+    read = [json.loads(line) for line in bus(env, "tail", "reference.companies").stdout.splitlines()]
+    assert [e["data"]["name"] for e in read] == ["ACME 7"]
+    stranger = {**env, "BUS_STATE_DIR": str(tmp_path_factory.mktemp("sealed-stranger"))}
+    shown = bus(stranger, "tail", "reference.companies")
+    (event,) = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert event["data"] == "not a recipient" and event["recipients"] == [OTHER]
+    assert event["subject"] == "company:42082007800012" and event["signed_by"].startswith("213105554:")
+    assert "ACME" not in shown.stdout + shown.stderr
