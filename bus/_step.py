@@ -17,7 +17,8 @@ Every record a processor or a subscriber consumes goes through :meth:`Step.run`,
    and the step resumes with its answer;
 6. **process**: ``core.process(state, event, ctx)``;
 7. **derived ids**: each output without an id gets one derived from (core, state key, cause,
-   rank) by :func:`derived_id`, so a re-run after a crash emits the same ``ce_id``;
+   rank) by :func:`derived_id`, so a re-run after a crash emits the same ``ce_id``; an output
+   of an addressed event that names no recipients of its own is addressed to the same ones;
 8. **seal**: outputs are signed by the wire, each with its topic;
 9. **error policy**: any failure above becomes the :class:`~bus.ErrorPolicy`'s decision: retry
    after a backoff, dead-letter (the original bytes with ``dlq_*`` headers, ready to send), skip,
@@ -411,6 +412,9 @@ class Step:
             else:
                 entry = Entry(entry.state, entry.seen, received.time)
         state, outputs = self.core.process(copy.deepcopy(entry.state), received, ctx)
+        if received.envelope.recipients is not None:  # what is derived from an addressed event stays addressed
+            outputs = [o if o.recipients is not None else dataclasses.replace(
+                o, recipients=received.envelope.recipient_sirens) for o in outputs]
         sealed = self._seal(outputs, key, received.id, received.envelope.id, ctx.now)
         return Emit(key, entry.after(state, received.id), (*timed, *sealed), received.id, received.time)
 

@@ -241,6 +241,7 @@ def _driver_with_producer(enc_keys, reader_keys):
 
     driver = TopologyTestDriver(CountingCore())
     driver.wire.decryption = DecryptionKeyring(reader_keys)  # the worker holds the keys of those it serves
+    driver.wire.encryption_keys = {s: k.public for s, k in enc_keys.items()}
     producer_key = generate_key("213100000", "producer", valid_from=driver.clock.now - dt.timedelta(days=30))
     driver.directory.add(producer_key.public)
     producer = Wire(driver.catalog, driver.directory, producer_key, source="urn:siren:213100000:test",
@@ -254,6 +255,8 @@ def test_a_core_reads_an_encrypted_input_as_a_recipient(enc_keys):
     out = driver.output_topic("reference.companies").read()
     assert out.data["name"] == "seen 1" and out.data["siren"] == "420820078"
     assert not driver.dead_letters
+    # Its output, derived from an addressed event, is addressed to the same recipients, encrypted.
+    assert out.envelope.recipient_sirens == (A, B, C) and b"seen 1" not in out.record.value
 
 
 def test_a_core_passes_an_event_for_others_unread(enc_keys):
