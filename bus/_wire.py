@@ -174,6 +174,9 @@ class Wire:
         if recipients is not None:
             keys = recipients_of(self.encryption_keys, self.keys, envelope.recipient_sirens, moment)
             payload = seal_payload(payload, keys, _binding(envelope))
+            if len(payload) > self.max_event_bytes:  # what travels is the sealed value: its readers check that
+                raise RecordTooLargeError(f"{event.type} sealed for {len(keys)} recipients is {len(payload)} bytes, "
+                                          f"above {self.max_event_bytes}", subject=event.subject)
         headers = envelope.to_headers(signature=key.sign(envelope.signing_bytes(payload)))
         return Record(key=event.subject.encode(), value=payload, headers=tuple(headers))
 

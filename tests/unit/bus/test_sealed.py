@@ -168,6 +168,17 @@ def test_sealed_value_without_recipients_header_is_refused(catalog, directory, k
         _reader(catalog, directory, enc_keys[A]).open(bare)
 
 
+def test_the_sealed_value_is_bounded_like_a_payload(catalog, directory, key, enc_keys):
+    from bus import RecordTooLargeError
+
+    producer = _producer(catalog, directory, key, enc_keys)
+    plain = producer.seal(company_event())
+    producer.max_event_bytes = len(plain.value) + 300  # the payload fits; with a hybrid wrapped key it does not
+    producer.seal(_addressed(A))
+    with pytest.raises(RecordTooLargeError):
+        producer.seal(_addressed(A, B))
+
+
 def test_binding_names_the_recipients(catalog, directory, key, enc_keys):
     record = _producer(catalog, directory, key, enc_keys).seal(_addressed(A, C))
     envelope = Envelope.from_headers(record.headers)
