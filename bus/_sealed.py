@@ -43,7 +43,8 @@ from ._keys import write_private
 
 __all__ = [
     "DecryptionKey", "DecryptionKeyring", "EncryptionKeyStore", "RecipientKey", "Suite", "binding",
-    "decrypt_stream", "encrypt_stream", "generate_encryption_key", "is_sealed", "open_sealed", "seal_payload",
+    "decrypt_stream", "encrypt_stream", "generate_encryption_key", "is_sealed", "open_sealed", "recipients_of",
+    "seal_payload",
 ]
 
 Suite = Literal["X25519", "MLKEM768_X25519"]
