@@ -85,6 +85,23 @@ def test_broadcast_bytes_are_unchanged(wire, catalog, directory, key, enc_keys):
     assert _reader(catalog, directory).open(record).data["name"] == "ACME"
 
 
+def test_broadcast_signed_bytes_are_the_v1_layout():
+    """The signed bytes of an event without recipients, rebuilt by hand from the v1 layout (DESIGN §3)."""
+    env = Envelope(id="i", source="urn:siren:213105554:t", type="fr.dcant.x.Y", subject="s", time="2026-03-02T08:30:00Z",
+                   dataschema="urn:avro:x", sigkeyid="k", causationid="c")
+
+    def field(text: str | None) -> bytes:
+        return b"\xff\xff\xff\xff" if text is None else len(text).to_bytes(4, "big") + text.encode()
+
+    expected = b"dcant-bus-sig-v1\x00" + b"".join(field(v) for v in (
+        "1.0", "i", "urn:siren:213105554:t", "fr.dcant.x.Y", "s", "2026-03-02T08:30:00Z", "application/avro",
+        "urn:avro:x", None, "c", "k")) + (3).to_bytes(8, "big") + b"abc"
+    assert env.signing_bytes(b"abc") == expected
+    assert [h for h, _ in env.to_headers(signature=b"x")] == [
+        "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "content-type", "ce_dataschema",
+        "ce_causationid", "ce_sigkeyid", "ce_sig"]
+
+
 @pytest.mark.parametrize("recipients", [(A,), (B,), (A, B, C)], ids=["x25519", "hybrid", "three"])
 def test_round_trip_for_each_recipient(catalog, directory, key, enc_keys, recipients):
     record = _producer(catalog, directory, key, enc_keys).seal(_addressed(*recipients))
