@@ -80,6 +80,12 @@ def _envelope(ctx: dict[str, Any]) -> dict[str, Any]:
     return bench_envelope.run(ctx["quick"], ctx["corpus"])
 
 
+def _sealed(ctx: dict[str, Any]) -> dict[str, Any]:
+    from bench import bench_sealed
+
+    return bench_sealed.run(ctx["quick"])
+
+
 def _adapters(ctx: dict[str, Any]) -> dict[str, Any]:
     from bench import bench_adapters
 
@@ -135,6 +141,7 @@ def _cluster(ctx: dict[str, Any]) -> dict[str, Any]:
 #: group name -> (needs a broker, entries it produces, function)
 GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "envelope": (False, ("envelope_vs_primitives",), _envelope),
+    "sealed": (False, ("seal_encrypt_vs_seal", "open_decrypt_vs_open"), _sealed),
     "wire": (False, ("encode_sign_vs_primitives", "verify_decode_vs_primitives", "event_wire_bytes"), _wire),
     "adapters": (False, ("adapter_ubl_vs_lxml", "adapter_cii_vs_lxml", "adapter_pes_vs_lxml"), _adapters),
     "validate": (False, ("validate_official_vs_xsd",), _validate),

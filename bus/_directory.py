@@ -8,6 +8,11 @@ whose subject names the key it is about:
     approval        fr.dcant.reference.KeyApproval        approval:<key id>  an RA key chaining to the anchor
     revocation      fr.dcant.reference.KeyRevocation      revocation:<key id> an RA key chaining to the anchor
     authority       fr.dcant.reference.AuthorityKey       authority:<key id> itself (anchor) or its predecessor
+    encryption key  fr.dcant.reference.EncryptionKey      enckey:<key id>    an EVENTS key of the same SIREN
+
+An encryption key (X25519 or ML-KEM-768 + X25519, :mod:`bus._sealed`) cannot sign its own
+registration, so its SIREN's signing key vouches for it; under a trust anchor a producer
+addresses events to it only once the authority approved it for the purpose ``ENCRYPTION``.
 
 The topic is append-only (``cleanup.policy=delete``, kept forever), not compacted: compaction
 would keep one record per key (a retirement would erase the registration it replaces, a
@@ -28,16 +33,20 @@ from ._envelope import Envelope
 from ._errors import ForgedRegistrationError, SignatureError, UntrustedKeyError
 from ._authority import RA_SIREN, Approval, AuthorityKey, Revocation, fingerprint
 from ._keys import KeyDirectory, PublicKey, SigningKey
+from ._sealed import RecipientKey
 from ._wire import Event, Record, Wire
 
 __all__ = [
     "APPROVAL_SCHEMA",
     "AUTHORITY_SCHEMA",
+    "ENCRYPTION_SCHEMA",
     "KEY_SCHEMA",
     "REVOCATION_SCHEMA",
     "approval_event",
     "approval_for",
     "authority_event",
+    "encryption_approval",
+    "encryption_key_event",
     "learn_record",
     "registration_event",
     "revocation_event",
@@ -47,12 +56,27 @@ KEY_SCHEMA = "fr.dcant.reference.AdministrationKey"
 APPROVAL_SCHEMA = "fr.dcant.reference.KeyApproval"
 REVOCATION_SCHEMA = "fr.dcant.reference.KeyRevocation"
 AUTHORITY_SCHEMA = "fr.dcant.reference.AuthorityKey"
+ENCRYPTION_SCHEMA = "fr.dcant.reference.EncryptionKey"
 _RA_SOURCE = f"urn:siren:{RA_SIREN}:ra"
 
 
 def registration_event(key: SigningKey) -> Event:
     return Event(type="fr.dcant.reference.AdministrationKeyPublished", subject=f"key:{key.key_id}", schema=KEY_SCHEMA,
                  data=key.public.to_record(), source=f"urn:siren:{key.public.siren}:keys", time=key.public.valid_from)
+
+
+def encryption_key_event(key: RecipientKey) -> Event:
+    """The publication of an encryption key, to be sealed by an EVENTS key of ``key.siren``."""
+    return Event(type="fr.dcant.reference.EncryptionKeyPublished", subject=f"enckey:{key.key_id}",
+                 schema=ENCRYPTION_SCHEMA, data=key.to_record(), source=f"urn:siren:{key.siren}:keys",
+                 time=key.valid_from)
+
+
+def encryption_approval(key: RecipientKey, *, at: dt.datetime, legal_category: str | None = None) -> Approval:
+    """The authority's approval of an encryption key for the purpose ENCRYPTION, over the key's own period."""
+    assert key.valid_from is not None
+    return Approval(key.key_id, key.siren, fingerprint(key.public), ("ENCRYPTION",), key.valid_from,
+                    key.valid_until, at, legal_category)
 
 
 def approval_event(approval: Approval) -> Event:
@@ -110,6 +134,15 @@ def learn_record(directory: KeyDirectory, catalog: Catalog, record: Record, wire
     if schema.name == REVOCATION_SCHEMA:
         trust.add_revocation(Revocation.from_record(data), envelope.sigkeyid, check, at, received)
         return "revocation"
+    if schema.name == ENCRYPTION_SCHEMA:
+        enc = RecipientKey.from_record(data)
+        opened = (wire or Wire(catalog, directory)).open(record)  # signature, key validity, trust of the signer
+        signer = directory.get(opened.envelope.sigkeyid)
+        if signer.siren != enc.siren or signer.purpose != "EVENTS":
+            raise ForgedRegistrationError(f"encryption key {enc.key_id} of SIREN {enc.siren} is published by "
+                                          f"{signer.key_id}, not an EVENTS key of that SIREN", key_id=enc.key_id)
+        directory.add_encryption_key(enc)
+        return "encryption key"
     if schema.name == AUTHORITY_SCHEMA:
         trust.add_authority(AuthorityKey.from_record(data), envelope.sigkeyid, check, at, received)
         return "authority"

@@ -30,8 +30,13 @@ SIGNED_ATTRIBUTES = (
     "datacontenttype", "dataschema", "correlationid", "causationid", "sigkeyid",
 )
 _SIG_PREFIX = b"dcant-bus-sig-v1\x00"
+#: Prefix of the signed bytes of an addressed (``ce_recipients``) event: its own signature version, so a
+#: broadcast event's signed bytes (v1) are unchanged and an addressed one cannot be read as broadcast.
+_SIG_PREFIX_ADDRESSED = b"dcant-bus-sig-v2\x00"
 _REQUIRED = ("specversion", "id", "source", "type", "subject", "time", "dataschema", "sigkeyid", "sig")
-_HEADER_OF = {name: f"ce_{name}" for name in SIGNED_ATTRIBUTES} | {"datacontenttype": "content-type", "sig": "ce_sig"}
+_HEADER_OF = {name: f"ce_{name}" for name in SIGNED_ATTRIBUTES} | {
+    "datacontenttype": "content-type", "sig": "ce_sig", "recipients": "ce_recipients"}
+_RECIPIENTS = re.compile(r"^\d{9}(,\d{9})*$")
 _ATTR_OF = {header: name for name, header in _HEADER_OF.items()}
 _ABSENT = struct.pack(">I", 0xFFFFFFFF)
 _TYPE = re.compile(r"^[a-z0-9]+(\.[A-Za-z0-9]+)+$")
@@ -71,6 +76,12 @@ class Envelope:
     sig: bytes | None = None
     specversion: str = SPECVERSION
     datacontenttype: str = CONTENT_TYPE
+    #: ``ce_recipients``: the SIRENs an addressed event is encrypted to, comma-separated (None: broadcast).
+    recipients: str | None = None
+
+    @property
+    def recipient_sirens(self) -> tuple[str, ...]:
+        return () if self.recipients is None else tuple(self.recipients.split(","))
 
     @property
     def timestamp(self) -> dt.datetime:
@@ -78,7 +89,7 @@ class Envelope:
 
     def signing_bytes(self, payload: bytes | memoryview) -> bytes:
         """The bytes the producer signs: attributes in fixed order, then the payload."""
-        parts = [_SIG_PREFIX]
+        parts = [_SIG_PREFIX if self.recipients is None else _SIG_PREFIX_ADDRESSED]
         for name in SIGNED_ATTRIBUTES:
             value = getattr(self, name)
             if value is None:
@@ -86,6 +97,9 @@ class Envelope:
             else:
                 raw = value.encode()
                 parts.append(len(raw).to_bytes(4, "big") + raw)
+        if self.recipients is not None:
+            raw = self.recipients.encode()
+            parts.append(len(raw).to_bytes(4, "big") + raw)
         parts.append(len(payload).to_bytes(8, "big"))
         parts.append(payload)
         return b"".join(parts)
@@ -100,6 +114,8 @@ class Envelope:
         """
         out = [(_HEADER_OF[name], value.encode()) for name in SIGNED_ATTRIBUTES
                if (value := getattr(self, name)) is not None]
+        if self.recipients is not None:
+            out.append(("ce_recipients", self.recipients.encode()))
         sig = self.sig if signature is None else signature
         if sig is not None:
             out.append(("ce_sig", base64.urlsafe_b64encode(sig).rstrip(b"=")))
@@ -141,9 +157,12 @@ class Envelope:
         if not _TYPE.match(values["type"]):
             raise EnvelopeError(f"ce_type {values['type']!r} is not a reverse-DNS event type", header="ce_type")
         parse_time(values["time"])
+        recipients = values.get("recipients")
+        if recipients is not None and not _RECIPIENTS.match(recipients):
+            raise EnvelopeError(f"ce_recipients {recipients!r} is not comma-separated SIRENs", header="ce_recipients")
         return cls(
             id=values["id"], source=values["source"], type=values["type"], subject=values["subject"],
             time=values["time"], dataschema=values["dataschema"], sigkeyid=values["sigkeyid"],
             correlationid=values.get("correlationid"), causationid=values.get("causationid"),
-            sig=sig, specversion=values["specversion"], datacontenttype=content_type,
+            sig=sig, specversion=values["specversion"], datacontenttype=content_type, recipients=recipients,
         )

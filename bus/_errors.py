@@ -28,6 +28,11 @@ context needed to act on it (topic, partition, offset, document, xpath, rule) an
     │   ├── KeyNotValidError .......... the key was not valid at the event's time
     │   ├── NoValidKeyError ........... no signing key of the source is valid at the event's time
     │   ├── SignatureError ............ the signature does not match the bytes
+    │   ├── DecryptionError ........... an addressed event's verified ciphertext does not decrypt (GCM tag)
+    │   │   ├── NotARecipientError .... the reader holds no key of the event's recipients (passes unread)
+    │   │   ├── EncapsulationError .... the HPKE encapsulation in the reader's slot is not to the reader's key
+    │   │   ├── SwappedKeyError ....... the reader's wrapped key sits in another recipient's slot
+    │   │   └── TruncatedCiphertextError the sealed payload or a document stream stops short
     │   ├── RegistrationRefusedError .. the authority will not approve: the SIREN fails the reference check
     │   └── UntrustedKeyError ......... the key does not chain to the trust anchor at the event's time
     │       ├── UnapprovedKeyError .... self-registered: no approval by the authority covers that time
@@ -54,9 +59,11 @@ __all__ = [
     "BusError",
     "ConfigurationError",
     "ContentNotFoundError",
+    "DecryptionError",
     "DeliveryError",
     "DocumentTooLargeError",
     "DuplicateEventError",
+    "EncapsulationError",
     "EnvelopeError",
     "ForgedApprovalError",
     "ForgedRegistrationError",
@@ -66,6 +73,7 @@ __all__ = [
     "MalformedDocumentError",
     "NoValidKeyError",
     "NonConformantError",
+    "NotARecipientError",
     "PayloadDecodeError",
     "PayloadEncodeError",
     "RecordTooLargeError",
@@ -74,6 +82,8 @@ __all__ = [
     "SchemaError",
     "SecurityError",
     "SignatureError",
+    "SwappedKeyError",
+    "TruncatedCiphertextError",
     "UnapprovedKeyError",
     "UnknownFormatError",
     "UnknownKeyError",
@@ -208,6 +218,42 @@ class NoValidKeyError(SecurityError):
 
 class SignatureError(SecurityError):
     default_hint = "the bytes were altered after signing, or signed by another key: ask the producer to resend"
+
+
+class DecryptionError(SecurityError):
+    """An addressed event verified, but its sealed payload does not decrypt with the data key (AES-GCM tag).
+
+    Raised only after the signature is checked, so the producer itself sealed it wrong. No partial
+    plaintext is ever returned. Context: ``key_id`` (the reader's decryption key), ``id`` (``ce_id``).
+    """
+
+    default_hint = "the producer sealed this event wrongly: ask it to publish it again"
+
+
+class NotARecipientError(DecryptionError):
+    """The event is addressed (``ce_recipients``) to administrations whose decryption keys this reader lacks.
+
+    ``envelope``: the verified envelope (its signature checked), so a non-recipient still reads who sent
+    what to whom and when. Shells skip such a record: it is not addressed to them.
+    """
+
+    default_hint = "nothing to do if the event is not for you; a recipient runs with its key (`bus keys encryption`)"
+
+    def __init__(self, message: str, *, envelope: Any = None, hint: str | None = None, **context: Any) -> None:
+        super().__init__(message, hint=hint, **context)
+        self.envelope = envelope
+
+
+class EncapsulationError(DecryptionError):
+    default_hint = "the data key in your slot was encapsulated to another key: ask the producer to re-send to your key"
+
+
+class SwappedKeyError(DecryptionError):
+    default_hint = "the producer put the recipients' wrapped keys in each other's slots: ask it to publish again"
+
+
+class TruncatedCiphertextError(DecryptionError):
+    default_hint = "the ciphertext stops short (or a chunk is missing): fetch the whole document or event again"
 
 
 class RegistrationRefusedError(SecurityError):

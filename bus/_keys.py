@@ -216,6 +216,8 @@ class KeyDirectory:
 
         self.trust = trust if trust is not None else Trust()
         self._keys: dict[str, PublicKey] = {}
+        #: Published encryption keys (:class:`bus.RecipientKey`) by SIREN, oldest first (:mod:`bus._directory`).
+        self.encryption_keys: dict[str, list[Any]] = {}
         for key in keys:
             self.add(key)
 
@@ -284,6 +286,31 @@ class KeyDirectory:
         """The keys of ``siren`` that could sign an event dated ``at``: in their period, approved, not revoked."""
         return [k for k in self.for_siren(siren) if k.valid_at(at) and self.trusted(k, at)]
 
+    def add_encryption_key(self, key: Any) -> None:
+        """Add (or retire) a published encryption key, already checked as signed by its SIREN."""
+        known = [k for k in self.encryption_keys.get(key.siren, []) if k.key_id != key.key_id]
+        self.encryption_keys[key.siren] = sorted([*known, key], key=lambda k: k.valid_from)
+
+    def encryption_key(self, siren: str, at: dt.datetime) -> Any:
+        """The newest encryption key of ``siren`` valid at ``at`` (approved for ENCRYPTION under a trust anchor)."""
+        from ._authority import fingerprint
+        from ._errors import UnapprovedKeyError
+
+        keys = [k for k in self.encryption_keys.get(siren, []) if k.valid_at(at)]
+        if self.trust.enforced:
+            approved = [k for k in keys if any(a.public_key_sha256 == fingerprint(k.public)
+                                                   and a.covers(at, "ENCRYPTION")
+                                                   for a in self.trust.approvals.get(k.key_id, ()))]
+            if keys and not approved:
+                raise UnapprovedKeyError(f"no encryption key of SIREN {siren} is approved for ENCRYPTION at "
+                                         f"{at.isoformat()}", key_id=keys[-1].key_id)
+            keys = approved
+        if not keys:
+            raise NoValidKeyError(f"no encryption key of SIREN {siren} is valid at {at.isoformat()}",
+                                  hint="the recipient must publish its encryption key (`bus keys encryption`)",
+                                  siren=siren)
+        return keys[-1]
+
     def for_siren(self, siren: str) -> list[PublicKey]:
         return sorted((k for k in self._keys.values() if k.siren == siren), key=lambda k: k.valid_from)
 
@@ -295,6 +322,15 @@ class KeyDirectory:
 
     def __contains__(self, key_id: object) -> bool:
         return key_id in self._keys
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Write a private key file mode 0600 (its folder 0700)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    return path
 
 
 class KeyStore:
@@ -309,12 +345,8 @@ class KeyStore:
 
     def save(self, key: SigningKey) -> Path:
         folder = self.root / key.public.siren
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         stem = key.key_id.replace(":", "_")
-        pem = folder / f"{stem}.pem"
-        fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(key.private_pem(self._passphrase))
+        pem = write_private(folder / f"{stem}.pem", key.private_pem(self._passphrase))
         meta = {k: v for k, v in key.public.to_record().items()}
         meta["public_key"] = key.public.public_der.hex()
         meta["proof_of_possession"] = key.public.proof_of_possession.hex()

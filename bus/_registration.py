@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._authority import PURPOSES, Authority, AuthorityKey, Revocation, fingerprint
-from ._directory import approval_event, approval_for, authority_event, revocation_event
-from ._errors import ConfigurationError, RegistrationRefusedError
+from ._directory import approval_event, approval_for, authority_event, encryption_approval, revocation_event
+from ._errors import ConfigurationError, RegistrationRefusedError, UnknownKeyError
 from ._runtime import BusContext
 from ._wire import Record
 
@@ -88,7 +88,20 @@ async def approve(ctx: BusContext, authority: Authority, key_id: str, *, at: dt.
                   companies: Iterable[Mapping[str, Any]] | None, supplier: bool = False,
                   purposes: Iterable[str] = (), valid_from: dt.datetime | None = None,
                   valid_until: dt.datetime | None = None) -> None:
-    """Countersign the published registration ``key_id``; ``companies`` None skips the reference check."""
+    """Countersign the published registration ``key_id``; ``companies`` None skips the reference check.
+
+    An encryption key (``<siren>:enc:<hash>``) is approved for ``ENCRYPTION`` over its own period.
+    """
+    if ":enc:" in key_id:
+        enc = next((k for k in ctx.directory.encryption_keys.get(key_id.split(":", 1)[0], []) if k.key_id == key_id),
+                   None)
+        if enc is None:
+            raise UnknownKeyError(f"no encryption key {key_id} in the directory", key_id=key_id,
+                                  hint="publish it first with `bus keys encryption SIREN`")
+        category = None if companies is None else check_siren(companies, enc.siren, supplier=supplier, key_id=key_id)
+        approval = encryption_approval(enc, at=at, legal_category=category if companies is not None else "unchecked")
+        await ctx.publish_directory([approval_event(approval)], authority.current(at))
+        return
     key = ctx.directory.get(key_id)
     category = None if companies is None else check_siren(companies, key.siren, supplier=supplier, key_id=key_id)
     approval = approval_for(key, purposes=_purposes(purposes), valid_from=valid_from, valid_until=valid_until,

@@ -21,11 +21,12 @@ from ._catalog import Catalog, default_catalog
 from ._directory import learn_record, registration_event
 from ._errors import BusError, ConfigurationError, SecurityError
 from ._keys import KeyDirectory, Keyring, KeyStore, SigningKey
+from ._sealed import DecryptionKeyring, EncryptionKeyStore
 from ._settings import BusSettings
 from ._topics import ensure_topics, topic_map
 from ._wire import Event, Record, Wire, utc_now
 
-__all__ = ["BusContext", "key_store", "siren_of_source", "trust_of"]
+__all__ = ["BusContext", "encryption_key_store", "key_store", "siren_of_source", "trust_of"]
 
 log = logging.getLogger("bus.runtime")
 _SOURCE = re.compile(r"^urn:siren:(\d{9})(:.*)?$")
@@ -55,6 +56,12 @@ def key_store(settings: BusSettings) -> KeyStore:
     return KeyStore(settings.resolved_keys_dir, passphrase)
 
 
+def encryption_key_store(settings: BusSettings) -> EncryptionKeyStore:
+    """The store of this process's decryption keys: ``<keys dir>/encryption`` (same passphrase)."""
+    passphrase = settings.key_passphrase.get_secret_value().encode() if settings.key_passphrase else None
+    return EncryptionKeyStore(settings.resolved_keys_dir / "encryption", passphrase)
+
+
 @dataclasses.dataclass
 class BusContext:
     """Everything a process needs to seal and open events on one cluster.
@@ -71,6 +78,8 @@ class BusContext:
     clock: Callable[[], dt.datetime] = utc_now
     rejected_keys: int = 0
     keyring: Keyring | None = None
+    #: The decryption keys of the administrations this process reads for (None: it is no recipient).
+    decryption: DecryptionKeyring | None = None
 
     @classmethod
     def offline(cls, settings: BusSettings, *, clock: Callable[[], dt.datetime] = utc_now) -> BusContext:
@@ -84,7 +93,9 @@ class BusContext:
             signer = store.current(siren, clock())
         except ConfigurationError:
             signer = None
-        return cls(settings, default_catalog(), directory, store, signer, clock, keyring=keyring)
+        held = encryption_key_store(settings).keyring()
+        return cls(settings, default_catalog(), directory, store, signer, clock, keyring=keyring,
+                   decryption=held if len(held) else None)
 
     @classmethod
     async def connect(cls, settings: BusSettings, *, clock: Callable[[], dt.datetime] = utc_now,
@@ -113,7 +124,7 @@ class BusContext:
 
     def wire(self) -> Wire:
         return Wire(self.catalog, self.directory, self.signing_keys(), source=self.settings.source,
-                    clock=self.clock, max_event_bytes=self.settings.max_event_bytes)
+                    clock=self.clock, max_event_bytes=self.settings.max_event_bytes, decryption=self.decryption)
 
     def topic(self, key: str) -> str:
         return topic_map(self.settings)[key].name

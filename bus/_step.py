@@ -4,7 +4,9 @@ Every record a processor or a subscriber consumes goes through :meth:`Step.run`,
 
 1. **skip by type**: a record whose ``ce_type`` the core does not read is skipped unread;
 2. **open**: :meth:`bus.Wire.open` checks the envelope, verifies the signature against the key
-   directory at the event's time, then decodes the payload (nothing is decoded unverified);
+   directory at the event's time, decrypts an addressed event with the wire's decryption keys,
+   then decodes the payload (nothing is decrypted or decoded unverified); an addressed event
+   for which the reader holds no key is skipped (``not-a-recipient``): it is not for this reader;
 3. **key**: ``core.key(event)`` names the state; a record whose Kafka key (or topic's
    partitioning) is not that key is **re-keyed**: its bytes, untouched, go to the core's rekey
    topic keyed by the state key, and it is processed from there;
@@ -15,7 +17,8 @@ Every record a processor or a subscriber consumes goes through :meth:`Step.run`,
    and the step resumes with its answer;
 6. **process**: ``core.process(state, event, ctx)``;
 7. **derived ids**: each output without an id gets one derived from (core, state key, cause,
-   rank) by :func:`derived_id`, so a re-run after a crash emits the same ``ce_id``;
+   rank) by :func:`derived_id`, so a re-run after a crash emits the same ``ce_id``; an output
+   of an addressed event that names no recipients of its own is addressed to the same ones;
 8. **seal**: outputs are signed by the wire, each with its topic;
 9. **error policy**: any failure above becomes the :class:`~bus.ErrorPolicy`'s decision: retry
    after a backoff, dead-letter (the original bytes with ``dlq_*`` headers, ready to send), skip,
@@ -45,7 +48,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from ._errors import BusError, HandlerError
+from ._errors import BusError, HandlerError, NotARecipientError
 from ._policy import Action, ErrorPolicy
 from ._processor import Context, Processor, reads
 from ._topics import topic_for_schema
@@ -118,7 +121,7 @@ class Entry:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Skip:
-    """Nothing to do: ``reason`` is ``other-type``, ``no-key``, ``duplicate`` or ``policy``."""
+    """Nothing to do: ``reason`` is ``other-type``, ``no-key``, ``duplicate``, ``not-a-recipient`` or ``policy``."""
 
     reason: str
 
@@ -278,6 +281,10 @@ class Step:
             if self.prepares:
                 return Prepare(received, state_key, record)
             return self._process(received, state_key, ctx, lookup)
+        except NotARecipientError:
+            # Verified, but addressed to administrations whose keys this reader does not hold: it passes
+            # unread (issue 12 item 3), neither retried nor dead-lettered, as a record of another type.
+            return Skip("not-a-recipient")
         except Exception as error:
             return self.failure(record, error, attempt, now=ctx.now)
 
@@ -405,6 +412,9 @@ class Step:
             else:
                 entry = Entry(entry.state, entry.seen, received.time)
         state, outputs = self.core.process(copy.deepcopy(entry.state), received, ctx)
+        if received.envelope.recipients is not None:  # what is derived from an addressed event stays addressed
+            outputs = [o if o.recipients is not None else dataclasses.replace(
+                o, recipients=received.envelope.recipient_sirens) for o in outputs]
         sealed = self._seal(outputs, key, received.id, received.envelope.id, ctx.now)
         return Emit(key, entry.after(state, received.id), (*timed, *sealed), received.id, received.time)
 

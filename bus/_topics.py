@@ -87,6 +87,7 @@ _SCHEMA_TOPIC = {
     "fr.dcant.reference.Attestation": "reference.attestations",
     "fr.dcant.reference.AdministrationKey": "reference.administrations",
     "fr.dcant.reference.AuthorityKey": "reference.administrations",
+    "fr.dcant.reference.EncryptionKey": "reference.administrations",
     "fr.dcant.reference.KeyApproval": "reference.administrations",
     "fr.dcant.reference.KeyRevocation": "reference.administrations",
     # Not compacted: every request is kept, keyed by the dossier it concerns.

@@ -21,8 +21,9 @@ from typing import Any
 from ._catalog import Catalog, Schema
 from ._codec import decode, encode, fingerprint_of
 from ._envelope import Envelope, format_time
-from ._errors import EnvelopeError, RecordTooLargeError
+from ._errors import EnvelopeError, NotARecipientError, RecordTooLargeError
 from ._keys import KeyDirectory, Keyring, SigningKey
+from ._sealed import DecryptionKeyring, RecipientKey, binding, is_sealed, open_sealed, recipients_of, seal_payload
 
 __all__ = ["Event", "Received", "Record", "Wire", "utc_now"]
 
@@ -60,6 +61,8 @@ class Event:
     correlationid: str | None = None
     causationid: str | None = None
     source: str | None = None
+    #: SIRENs to address the event to (``ce_recipients``); the payload is then encrypted to each. None: broadcast.
+    recipients: Sequence[str] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -119,6 +122,8 @@ class Wire:
         source: str | None = None,
         clock: Callable[[], dt.datetime] = utc_now,
         max_event_bytes: int = 256 * 1024,
+        encryption_keys: Mapping[str, RecipientKey] | None = None,
+        decryption: DecryptionKeyring | None = None,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
@@ -127,6 +132,9 @@ class Wire:
         self.clock = clock
         self.max_event_bytes = max_event_bytes
         self._ring = Keyring([signer]) if isinstance(signer, SigningKey) else signer
+        #: Recipients' public encryption keys by SIREN (to seal addressed events), and this reader's private ones.
+        self.encryption_keys = dict(encryption_keys or {})
+        self.decryption = decryption
 
     def signing_key(self, at: dt.datetime, source: str | None = None) -> SigningKey:
         """The key this wire signs an event of ``source`` (default: the wire's) dated ``at`` with."""
@@ -145,6 +153,12 @@ class Wire:
         if len(payload) > self.max_event_bytes:
             raise RecordTooLargeError(
                 f"{event.type} payload is {len(payload)} bytes, above {self.max_event_bytes}", subject=event.subject)
+        recipients = None
+        if event.recipients is not None:
+            sirens = sorted(set(event.recipients))
+            if not sirens:
+                raise EnvelopeError("an addressed event needs at least one recipient", subject=event.subject)
+            recipients = ",".join(sirens)
         envelope = Envelope(
             id=event.id or uuid7(),
             source=event.source or self.source or f"urn:siren:{key.public.siren}:bus",
@@ -155,7 +169,14 @@ class Wire:
             sigkeyid=key.key_id,
             correlationid=event.correlationid,
             causationid=event.causationid,
+            recipients=recipients,
         )
+        if recipients is not None:
+            keys = recipients_of(self.encryption_keys, self.keys, envelope.recipient_sirens, moment)
+            payload = seal_payload(payload, keys, _binding(envelope))
+            if len(payload) > self.max_event_bytes:  # what travels is the sealed value: its readers check that
+                raise RecordTooLargeError(f"{event.type} sealed for {len(keys)} recipients is {len(payload)} bytes, "
+                                          f"above {self.max_event_bytes}", subject=event.subject)
         headers = envelope.to_headers(signature=key.sign(envelope.signing_bytes(payload)))
         return Record(key=event.subject.encode(), value=payload, headers=tuple(headers))
 
@@ -189,6 +210,10 @@ class Wire:
             if hasattr(err, "context"):
                 err.context.update({k: v for k, v in context.items() if v is not None})
             raise
+        if envelope.recipients is not None:
+            value = self._decrypt(envelope, value, context)
+        elif is_sealed(value):
+            raise EnvelopeError("a sealed payload without ce_recipients", header="ce_recipients", **context)
         fp = fingerprint_of(value)
         if not envelope.dataschema.endswith(fp.hex()):
             raise EnvelopeError("ce_dataschema does not name the payload's schema fingerprint",
@@ -196,3 +221,20 @@ class Wire:
         writer, data = decode(self.catalog, value)
         reader = self.catalog.latest(writer.name)
         return Received(envelope=envelope, schema=reader, writer=writer, data=data, record=record)
+
+    def _decrypt(self, envelope: Envelope, value: bytes, context: Mapping[str, Any]) -> bytes:
+        """The plaintext of a verified addressed event (NotARecipientError carries the verified envelope)."""
+        if not is_sealed(value):
+            raise EnvelopeError("ce_recipients on a payload that is not sealed", header="ce_recipients", **context)
+        where = {k: v for k, v in context.items() if v is not None}
+        try:
+            return open_sealed(value, self.decryption, _binding(envelope), recipients=envelope.recipient_sirens,
+                               id=envelope.id, **where)
+        except NotARecipientError as err:
+            err.envelope = envelope
+            raise
+
+
+def _binding(envelope: Envelope) -> bytes:
+    return binding(envelope.id, envelope.source, envelope.type, envelope.subject, envelope.time,
+                   envelope.dataschema, envelope.recipients)

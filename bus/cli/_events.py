@@ -9,7 +9,7 @@ import typer
 from rich.progress import Progress
 
 from adapters import to_json_value
-from bus._errors import BusError
+from bus._errors import BusError, NotARecipientError
 from bus._runtime import BusContext
 from bus._wire import Event
 from bus.client import Publisher, read_topic
@@ -76,6 +76,16 @@ def register(app: typer.Typer) -> None:
                     offsets[record.partition or 0] = (record.offset or 0) + 1
                     try:
                         received = wire.open(record)
+                    except NotARecipientError as err:  # verified; the data is for its recipients only
+                        env = err.envelope
+                        print_json({"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                                    "id": env.id, "type": env.type, "source": env.source, "subject": env.subject,
+                                    "time": env.time, "signed_by": env.sigkeyid,
+                                    "recipients": list(env.recipient_sirens), "data": "not a recipient"})
+                        seen += 1
+                        if limit is not None and seen >= limit:
+                            return
+                        continue
                     except BusError as err:
                         err_console.print(f"[red]{record.topic}[{record.partition}]@{record.offset}: "
                                           f"{type(err).__name__}: {err}[/]")

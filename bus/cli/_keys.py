@@ -7,8 +7,10 @@ import datetime as dt
 import typer
 from rich.table import Table
 
+from bus._errors import ConfigurationError
 from bus._keys import Algorithm, generate_key
-from bus._runtime import BusContext, key_store
+from bus._runtime import BusContext, encryption_key_store, key_store
+from bus._sealed import generate_encryption_key
 
 from ._common import console, run, settings
 
@@ -58,6 +60,30 @@ def register(app: typer.Typer) -> None:
         if publish:
             run(_publish(s, [retired, successor]))
 
+    @keys.command("encryption")
+    def encryption(
+        siren: str = typer.Argument(..., help="SIREN of the administration events are addressed to"),
+        owner: str = typer.Option("", help="name of the administration"),
+        suite: str = typer.Option("X25519", help="X25519, or MLKEM768_X25519 (hybrid post-quantum)"),
+        publish: bool = typer.Option(True, help="publish the public key, signed by this SIREN's EVENTS key"),
+    ) -> None:
+        """Create an encryption key pair (issue 12): the private half in KEYS_DIR/encryption (0600), the public
+        half published on the administrations topic; the authority then approves it for ENCRYPTION."""
+        s = settings()
+        if suite.upper() not in ("X25519", "MLKEM768_X25519"):
+            raise typer.BadParameter("use X25519 or MLKEM768_X25519")
+        signing = key_store(s).keyring(siren) if publish else None
+        if signing is not None and not len(signing):
+            raise ConfigurationError(f"no signing key of SIREN {siren} to publish its encryption key with",
+                                     hint=f"create one with `bus keys generate {siren}`, or pass --no-publish")
+        key = generate_encryption_key(siren, suite=suite.upper(), valid_from=dt.datetime.now(dt.UTC),  # type: ignore[arg-type]
+                                      owner=owner or f"SIREN {siren}")
+        path = encryption_key_store(s).save(key)
+        console.print(f"encryption key [bold]{key.key_id}[/] ({key.public.suite}) stored in {path}")
+        if signing is not None:
+            run(_publish_encryption(s, key, signing))
+            console.print(f"published; ask the registration authority to `bus ra approve {key.key_id}`")
+
     @keys.command("publish")
     def publish_cmd(siren: str = typer.Argument(None, help="only this SIREN's keys")) -> None:
         """(Re)publish the locally stored public keys on the administrations topic."""
@@ -103,6 +129,17 @@ def _algorithm(name: str) -> Algorithm:
     if upper not in ("ED25519", "ECDSA_P256_SHA256"):
         raise typer.BadParameter("use ED25519 or ECDSA_P256_SHA256")
     return upper  # type: ignore[return-value]
+
+
+async def _publish_encryption(s, key, signing) -> None:  # type: ignore[no-untyped-def]
+    from bus._directory import encryption_key_event
+    from bus._wire import Wire
+    from bus.client import Publisher
+
+    ctx = await BusContext.connect(s)
+    wire = Wire(ctx.catalog, ctx.directory, signing, clock=ctx.clock, max_event_bytes=s.max_event_bytes)
+    async with Publisher(s, wire) as publisher:
+        await publisher.publish(encryption_key_event(key.public), topic="reference.administrations")
 
 
 async def _publish(s, keys) -> None:  # type: ignore[no-untyped-def]

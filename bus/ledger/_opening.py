@@ -32,12 +32,15 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from bus._catalog import Schema
 from bus._codec import MARKER, decode
 from bus._envelope import _ABSENT, _MAX_HEADER, _SIG_PREFIX, _TYPE, CONTENT_TYPE, SPECVERSION, Envelope
-from bus._errors import BusError, EnvelopeError
+from bus._errors import BusError, EnvelopeError, NotARecipientError
 from bus._keys import CLOCK_SKEW, PublicKey
 from bus._wire import Record, Wire
 from bus.ledger._avro import CompiledReader, compile_reader
 
-__all__ = ["FastOpener", "Opened", "json_value", "open_records", "peek"]
+__all__ = ["FastOpener", "NOT_A_RECIPIENT", "Opened", "json_value", "open_records", "peek"]
+
+#: The ``data`` of an addressed event opened by a reader that holds none of its recipients' keys.
+NOT_A_RECIPIENT = "not a recipient"
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
@@ -202,8 +205,8 @@ class FastOpener:
         if value is None or len(value) > self.wire.max_event_bytes:
             return None
         h = dict(headers)
-        if len(h) != len(headers):
-            return None  # a repeated header: Wire.open says which
+        if len(h) != len(headers) or "ce_recipients" in h:
+            return None  # a repeated header: Wire.open says which; an addressed (encrypted) event: Wire.open
         spec, id_, source, type_, subject, time = (h["ce_specversion"], h["ce_id"], h["ce_source"], h["ce_type"],
                                                    h["ce_subject"], h["ce_time"])
         dataschema, sigkeyid, sig = h["ce_dataschema"], h["ce_sigkeyid"], h["ce_sig"]
@@ -327,6 +330,12 @@ class FastOpener:
         """Wire.open itself: the reference for every record the fast path did not vouch for."""
         try:
             got = self.wire.open(record)
+        except NotARecipientError as err:  # verified (signature, key, trust) but not readable without its key
+            env = err.envelope
+            return Opened(record.topic, record.partition, record.offset, record.timestamp_ms, True,
+                          id=env.id, type=env.type, source=env.source, subject=env.subject, time=env.time,
+                          correlationid=env.correlationid, causationid=env.causationid, sigkeyid=env.sigkeyid,
+                          data=NOT_A_RECIPIENT)
         except BusError as err:
             env = peek(record)
             return Opened(record.topic, record.partition, record.offset, record.timestamp_ms, False,

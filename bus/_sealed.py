@@ -1,0 +1,351 @@
+"""Encryption per recipient: a fresh data key, AES-256-GCM over the payload, HPKE (RFC 9180) to wrap it.
+
+An addressed event (``ce_recipients``) travels as a *sealed value* in place of the Avro payload::
+
+    magic "\\xdc\\x5e\\x01" | u8 n | n × (u16 len, key id | u8 suite | u16 len, HPKE enc‖ct of the data key)
+    | 12-byte nonce | u32 len | AES-256-GCM(data key, nonce, Avro single-object payload, aad=binding)
+
+The ``binding`` (:func:`binding`) is the event's id, source, type, subject, time, schema and
+recipients, so a ciphertext cannot be replayed under another envelope; each wrapped key's HPKE
+``info`` names the recipient key it is for and the same binding. The producer signs the sealed
+value (every wrapped key and the ciphertext), so a verifier without any key checks integrity, and
+:meth:`bus.Wire.open` verifies before any decryption is tried.
+
+Suites: ``X25519`` (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM), the default, and
+``MLKEM768_X25519`` (the hybrid post-quantum KEM, same KDF and AEAD), chosen per recipient key.
+
+Documents (claim checks) use :func:`encrypt_stream` / :func:`decrypt_stream`: AES-256-GCM in
+chunks, each with its own nonce (prefix ‖ index) and its index and final flag in the associated
+data, so memory stays bounded and truncation or reordering fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import os
+import struct
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke, serialization
+from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ._errors import (
+    ConfigurationError, DecryptionError, EncapsulationError, NotARecipientError, SwappedKeyError,
+    TruncatedCiphertextError,
+)
+from ._keys import write_private
+
+__all__ = [
+    "DecryptionKey", "DecryptionKeyring", "EncryptionKeyStore", "RecipientKey", "Suite", "binding",
+    "decrypt_stream", "encrypt_stream", "generate_encryption_key", "is_sealed", "open_sealed", "recipients_of",
+    "seal_payload",
+]
+
+Suite = Literal["X25519", "MLKEM768_X25519"]
+MAGIC = b"\xdc\x5e\x01"
+_SUITE_CODE: dict[str, int] = {"X25519": 1, "MLKEM768_X25519": 2}
+_SUITE_OF = {v: k for k, v in _SUITE_CODE.items()}
+_HPKE = {
+    "X25519": hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM),
+    "MLKEM768_X25519": hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM),
+}
+_X25519_LEN = 32
+
+
+def _key_id(siren: str, public: bytes) -> str:
+    return f"{siren}:enc:{hashlib.sha256(public).hexdigest()[:16]}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecipientKey:
+    """An administration's public encryption key: what producers wrap data keys to."""
+
+    key_id: str
+    siren: str
+    suite: Suite
+    public: bytes  # X25519: 32 raw bytes; hybrid: ML-KEM-768 public key (1184) ‖ X25519 (32)
+    valid_from: dt.datetime | None = None
+    valid_until: dt.datetime | None = None
+    owner: str = ""
+
+    def valid_at(self, moment: dt.datetime) -> bool:
+        return (self.valid_from is None or moment >= self.valid_from) and (
+            self.valid_until is None or moment < self.valid_until)
+
+    def to_record(self) -> dict[str, Any]:
+        """The ``fr.dcant.reference.EncryptionKey`` record published on the directory topic."""
+        if self.valid_from is None:
+            raise ConfigurationError(f"encryption key {self.key_id} has no validity start to publish")
+        return {"key_id": self.key_id, "siren": self.siren, "owner": self.owner, "suite": self.suite,
+                "public_key": self.public, "valid_from": self.valid_from, "valid_until": self.valid_until}
+
+    @classmethod
+    def from_record(cls, r: Mapping[str, Any]) -> RecipientKey:
+        key = cls(r["key_id"], r["siren"], r["suite"], bytes(r["public_key"]), r["valid_from"], r.get("valid_until"),
+                  r.get("owner", ""))
+        if key.key_id != _key_id(key.siren, key.public):
+            raise ConfigurationError(f"encryption key id {key.key_id} does not match its public key")
+        return key
+
+    def loaded(self) -> Any:
+        if self.suite == "X25519":
+            return x25519.X25519PublicKey.from_public_bytes(self.public)
+        return hpke.MLKEM768X25519PublicKey(mlkem.MLKEM768PublicKey.from_public_bytes(self.public[:-_X25519_LEN]),
+                                            x25519.X25519PublicKey.from_public_bytes(self.public[-_X25519_LEN:]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DecryptionKey:
+    """A recipient's private half. Never printed: ``repr`` shows the key id only."""
+
+    public: RecipientKey
+    _x25519: x25519.X25519PrivateKey = dataclasses.field(repr=False)
+    _mlkem: mlkem.MLKEM768PrivateKey | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def key_id(self) -> str:
+        return self.public.key_id
+
+    def hpke_private(self) -> Any:
+        if self._mlkem is None:
+            return self._x25519
+        return hpke.MLKEM768X25519PrivateKey(self._mlkem, self._x25519)
+
+
+def generate_encryption_key(siren: str, *, suite: Suite = "X25519", valid_from: dt.datetime | None = None,
+                            owner: str = "") -> DecryptionKey:
+    """A new encryption key pair for administration ``siren`` (X25519, or the hybrid ML-KEM-768 + X25519)."""
+    if not (len(siren) == 9 and siren.isdigit()):
+        raise ConfigurationError(f"SIREN must be 9 digits, got {siren!r}")
+    if suite not in _SUITE_CODE:
+        raise ConfigurationError(f"unknown encryption suite {suite!r}", hint="use X25519 or MLKEM768_X25519")
+    xk = x25519.X25519PrivateKey.generate()
+    mk = mlkem.MLKEM768PrivateKey.generate() if suite == "MLKEM768_X25519" else None
+    public = xk.public_key().public_bytes_raw()
+    if mk is not None:
+        public = mk.public_key().public_bytes_raw() + public
+    return DecryptionKey(RecipientKey(_key_id(siren, public), siren, suite, public, valid_from, None, owner), xk, mk)
+
+
+class DecryptionKeyring:
+    """The decryption keys a reader holds (a worker: those of every administration it serves)."""
+
+    def __init__(self, keys: Iterable[DecryptionKey] = ()) -> None:
+        self.by_id: dict[str, DecryptionKey] = {k.key_id: k for k in keys}
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+
+def binding(*fields: str | None) -> bytes:
+    """The associated data tying a ciphertext to its envelope: each field length-prefixed."""
+    parts = [b"dcant-bus-sealed-v1\x00"]
+    for field in fields:
+        raw = b"" if field is None else field.encode()
+        parts.append(struct.pack(">I", len(raw)) + raw)
+    return b"".join(parts)
+
+
+def _info(key_id: str, aad: bytes) -> bytes:
+    return b"dcant-bus-dek-v1\x00" + key_id.encode() + b"\x00" + hashlib.sha256(aad).digest()
+
+
+def is_sealed(value: bytes) -> bool:
+    return value[:3] == MAGIC
+
+
+def seal_payload(payload: bytes, recipients: Sequence[RecipientKey], aad: bytes) -> bytes:
+    """The sealed value of ``payload`` for ``recipients`` (a fresh data key, wrapped once for each)."""
+    data_key = AESGCM.generate_key(256)
+    nonce = os.urandom(12)
+    parts = [MAGIC, struct.pack(">B", len(recipients))]
+    for key in recipients:
+        wrapped = _HPKE[key.suite].encrypt(data_key, key.loaded(), info=_info(key.key_id, aad))
+        kid = key.key_id.encode()
+        parts += [struct.pack(">H", len(kid)), kid, struct.pack(">BH", _SUITE_CODE[key.suite], len(wrapped)), wrapped]
+    ciphertext = AESGCM(data_key).encrypt(nonce, payload, aad)
+    parts += [nonce, struct.pack(">I", len(ciphertext)), ciphertext]
+    return b"".join(parts)
+
+
+def _parse(value: bytes) -> tuple[list[tuple[str, int, bytes]], bytes, bytes]:
+    """(slots (key id, suite code, wrapped), nonce, ciphertext); TruncatedCiphertextError when it stops short."""
+    view = memoryview(value)
+    pos = 3
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > len(view):
+            raise TruncatedCiphertextError(f"sealed value stops at {len(view)} bytes, {pos + n} expected")
+        out = bytes(view[pos:pos + n])
+        pos += n
+        return out
+
+    slots = []
+    for _ in range(take(1)[0]):
+        kid = take(struct.unpack(">H", take(2))[0]).decode("utf-8", "replace")
+        suite, length = struct.unpack(">BH", take(3))
+        slots.append((kid, suite, take(length)))
+    nonce = take(12)
+    ciphertext = take(struct.unpack(">I", take(4))[0])
+    if pos != len(view):
+        raise DecryptionError(f"sealed value has {len(view) - pos} bytes after its ciphertext")
+    return slots, nonce, ciphertext
+
+
+def _unwrap(key: DecryptionKey, suite: int, wrapped: bytes, aad: bytes) -> bytes | None:
+    if _SUITE_OF.get(suite) != key.public.suite:
+        return None
+    try:
+        return _HPKE[key.public.suite].decrypt(wrapped, key.hpke_private(), info=_info(key.key_id, aad))
+    except (InvalidTag, ValueError):
+        return None
+
+
+def open_sealed(value: bytes, keyring: DecryptionKeyring | None, aad: bytes, *, recipients: Sequence[str] = (),
+                **context: Any) -> bytes:
+    """The plaintext of a (verified) sealed value, or a typed DecryptionError; never a partial plaintext."""
+    slots, nonce, ciphertext = _parse(value)
+    mine = [(kid, suite, wrapped) for kid, suite, wrapped in slots if keyring is not None and kid in keyring.by_id]
+    if not mine:
+        raise NotARecipientError(
+            "not a recipient: this reader holds no decryption key of " + (", ".join(recipients) or "its recipients"),
+            **context)
+    kid, suite, wrapped = mine[0]
+    key = keyring.by_id[kid]  # type: ignore[union-attr]
+    data_key = _unwrap(key, suite, wrapped, aad)
+    if data_key is None:
+        # Diagnose (failure path only): is this reader's wrapped key in another slot?
+        if any(_unwrap(key, s, w, aad) is not None for k, s, w in slots if k != kid):
+            raise SwappedKeyError(f"the data key wrapped for {kid} sits in another recipient's slot",
+                                  key_id=kid, **context)
+        raise EncapsulationError(f"the HPKE encapsulation in slot {kid} does not open with that key for this event",
+                                 key_id=kid, **context)
+    if len(ciphertext) < 16:
+        raise TruncatedCiphertextError("ciphertext shorter than its GCM tag", key_id=kid, **context)
+    try:
+        return AESGCM(data_key).decrypt(nonce, ciphertext, aad)
+    except InvalidTag as exc:
+        raise DecryptionError("the payload does not decrypt with the unwrapped data key", key_id=kid,
+                              **context) from exc
+
+
+# -- documents: chunked, streamed ---------------------------------------------------------------
+
+CHUNK = 64 * 1024
+_STREAM_MAGIC = b"dcant-bus-stream-v1\x00"
+
+
+def encrypt_stream(chunks: Iterable[bytes], data_key: bytes, aad: bytes = b"", *, chunk: int = CHUNK) -> Iterator[bytes]:
+    """AES-256-GCM over a byte stream in ``chunk``-sized pieces: a header, then each sealed chunk.
+
+    Nonce = 4-byte random prefix ‖ u64 index; associated data = ``aad`` ‖ index ‖ final flag. Memory: one chunk.
+    """
+    prefix = os.urandom(4)
+    yield _STREAM_MAGIC + prefix + struct.pack(">I", chunk)
+    aes, buffer, index = AESGCM(data_key), bytearray(), 0
+    for piece in chunks:
+        buffer += piece
+        start = 0
+        while len(buffer) - start > chunk:  # more follows: this chunk is not the final one
+            yield _chunk(aes, prefix, index, bytes(buffer[start:start + chunk]), aad, final=False)
+            index, start = index + 1, start + chunk
+        del buffer[:start]
+    yield _chunk(aes, prefix, index, bytes(buffer), aad, final=True)
+
+
+def _chunk(aes: AESGCM, prefix: bytes, index: int, plain: bytes, aad: bytes, *, final: bool) -> bytes:
+    return aes.encrypt(prefix + struct.pack(">Q", index), plain, aad + struct.pack(">Q?", index, final))
+
+
+def decrypt_stream(read: Any, data_key: bytes, aad: bytes = b"") -> Iterator[bytes]:
+    """Plaintext chunks of an :func:`encrypt_stream` output read from ``read(n)``; refuses truncation and reordering."""
+    head = read(len(_STREAM_MAGIC) + 8)
+    if len(head) < len(_STREAM_MAGIC) + 8 or not head.startswith(_STREAM_MAGIC):
+        raise TruncatedCiphertextError("document stream has no header")
+    prefix = head[len(_STREAM_MAGIC):-4]
+    size = struct.unpack(">I", head[-4:])[0] + 16
+    aes, index = AESGCM(data_key), 0
+    piece = read(size)
+    while True:
+        if not piece:
+            raise TruncatedCiphertextError(f"document stream stops before its final chunk (after {index} chunks)")
+        following = read(size)
+        final = not following
+        nonce = prefix + struct.pack(">Q", index)
+        try:
+            yield aes.decrypt(nonce, piece, aad + struct.pack(">Q?", index, final))
+        except InvalidTag as exc:
+            if final:
+                raise TruncatedCiphertextError(f"chunk {index} is not the final chunk: the stream was cut") from exc
+            raise DecryptionError(f"chunk {index} does not decrypt (altered or out of order)") from exc
+        if final:
+            return
+        piece, index = following, index + 1
+
+
+# -- the local store of private halves ----------------------------------------------------------
+
+
+class EncryptionKeyStore:
+    """Private decryption keys on disk: ``<dir>/<siren>/<key id>.enc.pem`` (0600, PKCS#8, encrypted with the
+    passphrase ``BUS_KEY_PASSPHRASE`` when set) and ``.enc.json`` (the public record)."""
+
+    def __init__(self, root: Path, passphrase: bytes | None = None) -> None:
+        self.root = root
+        self._passphrase = passphrase
+
+    def _pem(self, key: Any) -> bytes:
+        enc = (serialization.BestAvailableEncryption(self._passphrase) if self._passphrase
+               else serialization.NoEncryption())
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+
+    def save(self, key: DecryptionKey) -> Path:
+        import json
+
+        folder = self.root / key.public.siren
+        stem = key.key_id.replace(":", "_")
+        pem = write_private(folder / f"{stem}.enc.pem", self._pem(key._x25519)
+                            + (b"" if key._mlkem is None else self._pem(key._mlkem)))
+        meta = {"key_id": key.key_id, "siren": key.public.siren, "suite": key.public.suite,
+                "public": key.public.public.hex(), "owner": key.public.owner,
+                "valid_from": key.public.valid_from.isoformat() if key.public.valid_from else None}
+        (folder / f"{stem}.enc.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return pem
+
+    def load_all(self) -> list[DecryptionKey]:
+        import json
+
+        if not self.root.is_dir():
+            return []
+        out = []
+        for meta_path in sorted(self.root.glob("*/*.enc.json")):
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            blocks = meta_path.with_name(meta_path.name.replace(".enc.json", ".enc.pem")).read_bytes()
+            end = b"-----END ENCRYPTED PRIVATE KEY-----" if self._passphrase else b"-----END PRIVATE KEY-----"
+            pems = [b + end for b in blocks.split(end) if b.strip()]
+            try:
+                loaded = [serialization.load_pem_private_key(p, password=self._passphrase) for p in pems]
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(f"cannot load decryption key {meta['key_id']}",
+                                         hint="check BUS_KEY_PASSPHRASE") from exc
+            since = meta.get("valid_from")
+            public = RecipientKey(meta["key_id"], meta["siren"], meta["suite"], bytes.fromhex(meta["public"]),
+                                  dt.datetime.fromisoformat(since) if since else None, None, meta.get("owner", ""))
+            out.append(DecryptionKey(public, loaded[0], loaded[1] if len(loaded) > 1 else None))
+        return out
+
+    def keyring(self) -> DecryptionKeyring:
+        return DecryptionKeyring(self.load_all())
+
+
+def recipients_of(given: Mapping[str, RecipientKey], directory: Any, sirens: Sequence[str],
+                  at: dt.datetime) -> list[RecipientKey]:
+    """The encryption key of each SIREN at ``at``: the one ``given``, else the directory's approved one."""
+    return [given[s] if s in given else directory.encryption_key(s, at) for s in sirens]
