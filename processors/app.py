@@ -274,7 +274,48 @@ def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus
                       for b in bindings]
     app.bus_references = references
     app.bus_context = bus
+    app.timer(STALL_CHECK_SECONDS, name="stall-watch")(_stall_watch(app))
     return app
+
+
+STALL_CHECK_SECONDS = 30.0
+
+
+def _stall_watch(app: Any) -> Any:
+    """A timer that says, with the consumer's state, when a worker has input left and reads none.
+
+    Evidence for the intermittent stall of a worker started on a group another worker just left
+    (seen under heavy load: recovered, "Worker ready", then nothing read for minutes). Logs only.
+    """
+    seen: dict[str, int] = {}
+
+    async def watch() -> None:
+        if not app.bus_references.ready.is_set():
+            return
+        done = sum(sum(shell.stats.values()) for shell in app.bus_shells)
+        if seen.get("done") != done:
+            seen["done"] = done
+            return
+        consumer = app.consumer
+        sources = {t for shell in app.bus_shells for t in (*shell.partitions, shell.rekey.name)}
+        tps = [tp for tp in consumer.assignment() if tp.topic in sources]
+        try:
+            ends = await consumer.highwaters(*tps)
+            behind = {tp: ends[tp] - position for tp in tps
+                      if (position := await consumer.position(tp)) is not None and ends.get(tp, 0) > position}
+        except Exception as exc:  # evidence only: never let the watch stop the worker
+            log.debug("stall watch could not read positions: %r", exc)
+            return
+        if not behind:
+            return
+        active = getattr(consumer, "_active_partitions", None)
+        log.warning("no record handled for %s s while %s partition(s) have input left (%s); assigned %s, "
+                    "active %s, paused %s, flow active %s", STALL_CHECK_SECONDS, len(behind),
+                    ", ".join(f"{tp.topic}[{tp.partition}]+{n}" for tp, n in sorted(behind.items())[:6]),
+                    len(consumer.assignment()), None if active is None else len(active),
+                    len(getattr(consumer, "_paused_partitions", ())), getattr(consumer, "flow_active", None))
+
+    return watch
 
 
 async def _finish_batches(app: Any, grace: float) -> None:
