@@ -318,27 +318,14 @@ def _stall_watch(app: Any) -> Any:
     return watch
 
 
-async def _finish_batches(app: Any, grace: float) -> None:
-    """Wait until no shell has a batch in flight (each batch holds its shell's lock), at most ``grace`` s.
-
-    The locks stay taken: no new batch starts while faust stops. A batch that does not finish in
-    time is cut; it was not acknowledged, so it is redelivered to the next worker.
-    """
-    try:
-        await asyncio.wait_for(asyncio.gather(*(shell.writing.acquire() for shell in app.bus_shells)), grace)
-    except TimeoutError:
-        log.warning("a batch was still in flight after %s s: it will be redelivered", grace)
-
-
 async def run_worker(settings: BusSettings, cores: Sequence[Processor | Binding], *,
                      stop: asyncio.Event, metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
-                     ready_lag: int = 1000, stop_grace: float = 30.0, **options: Any) -> None:
+                     ready_lag: int = 1000, **options: Any) -> None:
     """Connect, start the app, run until ``stop`` is set or the app crashes, then stop it cleanly.
 
     ``metrics_port``: serve ``/metrics``, ``/health/live`` and ``/health/ready`` (ready: assigned,
-    recovered, and within ``ready_lag`` records of every owned partition's end). A stop first
-    lets the batch in flight finish (at most ``stop_grace`` seconds), then stops faust, which
-    commits what was acknowledged and leaves the group.
+    recovered, and within ``ready_lag`` records of every owned partition's end). A stop stops
+    faust, which commits what was acknowledged and leaves the group.
     """
     from bus.client import admin_client
 
@@ -366,7 +353,6 @@ async def run_worker(settings: BusSettings, cores: Sequence[Processor | Binding]
     finally:
         crashed.cancel()
         stopping.cancel()
-        await _finish_batches(app, stop_grace)
         await app.stop()
         if server is not None:
             await server.cleanup()
