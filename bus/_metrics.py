@@ -53,10 +53,8 @@ class BusMetrics:
         self.lag = Gauge("bus_consumer_lag", "Records not yet read, per input partition",
                          ["topic", "partition"], registry=r)
         self.states = Gauge("bus_state_entries", "States held by a processor", ["processor"], registry=r)
-        self.checkpoint_age = Gauge("bus_checkpoint_age_seconds", "Age of the last ledger checkpoint of a log",
-                                    ["log"], registry=r)
-        self.checkpoints = Gauge("bus_checkpoints_published", "Ledger checkpoints published by this process",
-                                 ["log"], registry=r)
+        self.checkpoint_age = Gauge("bus_checkpoint_age_seconds", "Age of the last ledger checkpoint",
+                                    ["topic", "partition"], registry=r)
         self.payments_due = Gauge("bus_payments_due", "Unpaid invoices whose payment deadline falls within N days",
                                   ["within_days"], registry=r)
         self._refresh: list[Callable[[], Awaitable[None]]] = []

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import signal
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -47,30 +46,6 @@ def _when(text: str | None) -> dt.datetime | None:
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=err_console, transient=True)
-
-
-async def _serve_ledger_metrics(proc: Any, port: int) -> Any:
-    """The ledger's metrics: checkpoints published and the age of each log's last one."""
-    from bus._metrics import BusMetrics, serve
-
-    metrics = BusMetrics()
-
-    async def refresh() -> None:
-        newest: dict[str, int] = {}
-        for cp in proc.published:
-            newest[cp.log_id] = max(newest.get(cp.log_id, 0), cp.timestamp_ms)
-        now_ms = proc.clock().timestamp() * 1000
-        metrics.checkpoint_age.clear()
-        for log_id, at in newest.items():
-            metrics.checkpoint_age.labels(log_id).set(max(now_ms - at, 0) / 1000)
-        for log_id in newest:
-            metrics.checkpoints.labels(log_id).set(sum(1 for cp in proc.published if cp.log_id == log_id))
-
-    async def ready() -> tuple[bool, str]:
-        return True, "following the topics"
-
-    metrics.on_scrape(refresh)
-    return await serve(metrics, host="127.0.0.1", port=port, ready=ready)
 
 
 def register(app: typer.Typer) -> None:
@@ -325,8 +300,6 @@ def _register_ledger(app: typer.Typer) -> None:
         every_records: int = typer.Option(1000, help="checkpoint a partition every N records"),
         every_seconds: float = typer.Option(60.0, help="checkpoint changed partitions every T seconds"),
         witness_key: str = typer.Option(None, help="a local WITNESS key id to cosign each checkpoint"),
-        metrics_port: int = typer.Option(None, "--metrics-port",
-                                         help="serve /metrics (checkpoint ages) and /health/live|ready on this port"),
     ) -> None:
         """Follow the family topics and publish signed checkpoints until interrupted."""
         s = settings()
@@ -337,13 +310,10 @@ def _register_ledger(app: typer.Typer) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            server = await _serve_ledger_metrics(proc, metrics_port) if metrics_port is not None else None
             try:
                 await proc.run(stop)
             finally:
                 save_witness(s, witness)
-                if server is not None:
-                    await server.cleanup()
             return len(proc.published)
 
         console.print(f"{run(go())} checkpoint(s) published")
