@@ -89,13 +89,23 @@ def guard_consumer() -> None:
     - **never-committed partitions**: aiokafka's ``seek_to_committed`` seeks only partitions whose
       committed offset is above 0, so after a rebalance a partition this group never committed
       stayed past the dropped records. Here such an *input* partition is sought to its beginning,
-      what ``auto_offset_reset=earliest`` promises; changelogs are left to faust's recovery.
+      what ``auto_offset_reset=earliest`` promises; changelogs are left to faust's recovery;
+    - **the offset to commit**: faust commits the run of consecutive acked offsets, and checks the
+      run starts where the last commit ended with ``min(acked) - committed > 1``, an off-by-one
+      (a committed offset is the *next* record: one unacked record at the head passed) skipped
+      entirely when nothing was committed yet (``None``) or the partition starts at 0. On a fresh
+      group, records dropped during the first table recovery were committed before they were
+      fetched again; a worker killed then lost them (seen in the fault harness: 12 acts with no
+      state, every input offset committed). Here the run must start exactly at the partition's
+      start: its committed offset, or where the worker was sought to on assignment.
 
     Re-reading is always safe: the step skips an event whose id is among the processed ids kept
     with its state, and outputs carry ids derived from their cause.
     """
     from faust.transport import consumer as base
     from faust.transport.drivers import aiokafka as driver
+    from faust.transport.consumer import ensure_TP
+    from faust.utils.functional import consecutive_numbers
 
     thread = driver.AIOKafkaConsumerThread
     if getattr(thread, "_bus_guarded", False):
@@ -142,6 +152,36 @@ def guard_consumer() -> None:
                          offset)
                 await self.seek(tp, offset)
 
+    async def perform_seek(self: Any) -> None:
+        # faust's perform_seek, also keeping where each partition starts (0 included, which faust
+        # stores as None) for the commit check below.
+        committed = {ensure_TP(tp): offset for tp, offset in (await self.seek_to_committed()).items()}
+        self._read_offset.update({tp: offset if offset is not None and offset >= 0 else None
+                                  for tp, offset in committed.items()})
+        self._committed_offset.update({tp: offset or None for tp, offset in committed.items() if offset is not None})
+        starts = self.__dict__.setdefault("_bus_starts", {})
+        starts.update({tp: offset for tp, offset in committed.items() if offset is not None and offset >= 0})
+
+    def _new_offset(self: Any, tp: Any) -> int | None:
+        acked = self._acked[tp]
+        if not acked:
+            return None
+        acked.sort()
+        committed = self._committed_offset[tp]
+        start = committed if committed is not None else self.__dict__.get("_bus_starts", {}).get(tp)
+        if start is None:
+            return None
+        stale = [offset for offset in acked if offset < start]  # re-read below the last commit
+        if stale:
+            acked[: len(stale)] = []
+            self._acked_index[tp].difference_update(stale)
+        if not acked or acked[0] != start:
+            return None  # the record at the partition's head is not done yet: commit nothing
+        batch = next(consecutive_numbers(acked))
+        acked[: len(batch)] = []
+        self._acked_index[tp].difference_update(batch)
+        return batch[-1] + 1
+
     async def _add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
         log.warning("offsets %s..%s of %s[%s] were never handed to the agent: its commits stop there "
                     "until they are read", offset_from, offset_to, tp.topic, tp.partition)
@@ -150,6 +190,8 @@ def guard_consumer() -> None:
     thread.seek_to_committed = seek_to_committed
     base.Consumer.getmany = getmany
     base.Consumer._add_gap = _add_gap
+    base.Consumer.perform_seek = perform_seek
+    base.Consumer._new_offset = _new_offset
     thread._bus_guarded = True
 
 

@@ -123,3 +123,35 @@ async def test_a_gap_in_offsets_is_never_committed_as_done():
     consumer = SimpleNamespace(_committed_offset={INPUT: 9}, _gap={})
     await Consumer._add_gap(consumer, INPUT, 10, 14)
     assert consumer._gap == {}  # faust would mark 10..14 done; the guard leaves them to be read
+
+
+def committing(committed: dict, starts: dict, acked: dict) -> SimpleNamespace:
+    """What faust's ``Consumer._new_offset`` reads, for the guarded version."""
+    consumer = SimpleNamespace(_committed_offset=committed, _acked=acked,
+                               _acked_index={tp: set(offsets) for tp, offsets in acked.items()})
+    consumer.__dict__["_bus_starts"] = starts
+    return consumer
+
+
+async def test_a_missing_head_record_is_never_committed_past():
+    from faust.transport.consumer import Consumer
+
+    guard_consumer()
+    # committed 10 means "record 10 is next": 11 and 12 done, 10 not yet (faust would commit 13)
+    consumer = committing({INPUT: 10}, {}, {INPUT: [11, 12]})
+    assert Consumer._new_offset(consumer, INPUT) is None
+    consumer._acked[INPUT] = [12, 10, 11]
+    assert Consumer._new_offset(consumer, INPUT) == 13
+
+
+async def test_a_partition_never_committed_commits_only_from_where_it_started():
+    from faust.transport.consumer import Consumer
+
+    guard_consumer()
+    # nothing committed yet (faust's None, or 0): records 0..4 were dropped, 5..7 are done
+    consumer = committing({FRESH: None}, {FRESH: 0}, {FRESH: [5, 6, 7]})
+    assert Consumer._new_offset(consumer, FRESH) is None
+    consumer._acked[FRESH] += [0, 1, 2, 3, 4]
+    assert Consumer._new_offset(consumer, FRESH) == 8
+    unknown = committing({AT_ZERO: None}, {}, {AT_ZERO: [3]})
+    assert Consumer._new_offset(unknown, AT_ZERO) is None  # where it started is unknown: wait for the seek
