@@ -68,7 +68,7 @@ def guard_consumer() -> None:
     every record faust fetched but did not hand to the agent is fetched again**. faust acks a
     record when the agent's batch is done (the shell acknowledges a batch only once Kafka has
     its outputs and its states), and commits, per partition, the end of the run of consecutive
-    acked offsets. Four faust/aiokafka interplays broke that rule, each seen in a test (records
+    acked offsets. Six faust/aiokafka interplays broke that rule, each seen in a test (records
     fetched, dropped, never fetched again, yet committed):
 
     - **an empty set of active partitions**: faust hands the consumer thread its *live* set;
@@ -97,7 +97,16 @@ def guard_consumer() -> None:
       group, records dropped during the first table recovery were committed before they were
       fetched again; a worker killed then lost them (seen in the fault harness: 12 acts with no
       state, every input offset committed). Here the run must start exactly at the partition's
-      start: its committed offset, or where the worker was sought to on assignment.
+      start: its committed offset, or where the worker was sought to on assignment;
+    - **records skipped by the fetch**: a worker restarted after a SIGKILL was sought to its
+      committed offsets, yet its first fetches of some partitions began further on (seen in the
+      fault harness: ``accounting[0]`` sought to 6, first record handed over 21; the commits
+      then stopped at 6 for good and the records in between were never processed). Here each
+      input partition's next offset is tracked (set by every seek, moved by every record handed
+      over); a record beyond it is not handed over, the partition is sought back to it (in the
+      consumer's own thread: faust's ``seek`` calls aiokafka from another) and the last seeks
+      and fetches of the partition are logged as evidence. A skip seen three times from the
+      same offset is records deleted by retention before the group read them: logged, accepted.
 
     Re-reading is always safe: the step skips an event whose id is among the processed ids kept
     with its state, and outputs carry ids derived from their cause.
@@ -117,7 +126,11 @@ def guard_consumer() -> None:
         active = frozenset(active_partitions or ())
         if not active:
             return {}
-        return await fetch_records(self, consumer, active, timeout=timeout, max_records=max_records)
+        records = await fetch_records(self, consumer, active, timeout=timeout, max_records=max_records)
+        for tp, batch in (records or {}).items():
+            if batch:
+                _history(self.consumer, tp).append(f"fetched {batch[0].offset}..{batch[-1].offset}")
+        return records
 
     async def seek_to_committed(self: Any) -> Any:
         return await self.call_thread(_seek_inputs_to_committed, self._ensure_consumer())
@@ -136,6 +149,7 @@ def guard_consumer() -> None:
             return
         dropped: dict[Any, int] = {}
         stopped = False
+        expected = _expected(self)
         for tp, record in self.scheduler.iterate(records):
             if not stopped and (not self.flow_active or self.app.consumer_generation_id != generation_id):
                 stopped = True
@@ -143,14 +157,23 @@ def guard_consumer() -> None:
                                                 or tp in self._buffered_partitions):
                 dropped[tp] = min(dropped.get(tp, record.offset), record.offset)
                 continue
+            following = expected.get(tp)
+            if following is not None and record.offset > following and not _skip_accepted(self, tp, following,
+                                                                                           record.offset):
+                log.warning("%s[%s]: record %s fetched where %s was next: reading again from %s (%s)", tp.topic,
+                            tp.partition, record.offset, following, following, "; ".join(_history(self, tp)))
+                dropped[tp] = following
+                continue
+            if following is not None:
+                expected[tp] = max(following, record.offset + 1)
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
             yield tp, self._to_message(tp, record)
         assigned = self.assignment()
         for tp, offset in dropped.items():
-            if tp in assigned:
+            if tp in assigned and not _is_changelog(tp):
                 log.info("re-reading %s[%s] from %s: faust dropped it during a rebalance", tp.topic, tp.partition,
                          offset)
-                await self.seek(tp, offset)
+                await _seek_back(self, tp, offset)
 
     async def perform_seek(self: Any) -> None:
         # faust's perform_seek, also keeping where each partition starts (0 included, which faust
@@ -161,6 +184,11 @@ def guard_consumer() -> None:
         self._committed_offset.update({tp: offset or None for tp, offset in committed.items() if offset is not None})
         starts = self.__dict__.setdefault("_bus_starts", {})
         starts.update({tp: offset for tp, offset in committed.items() if offset is not None and offset >= 0})
+        expected = _expected(self)
+        for tp, offset in committed.items():
+            if offset is not None and offset >= 0 and not _is_changelog(tp):
+                expected[tp] = offset
+                _history(self, tp).append(f"sought to committed {offset}")
 
     def _new_offset(self: Any, tp: Any) -> int | None:
         acked = self._acked[tp]
@@ -193,6 +221,42 @@ def guard_consumer() -> None:
     base.Consumer.perform_seek = perform_seek
     base.Consumer._new_offset = _new_offset
     thread._bus_guarded = True
+
+
+def _is_changelog(tp: Any) -> bool:
+    return bool(tp.topic.endswith("-changelog"))
+
+
+def _expected(consumer: Any) -> dict[Any, int]:
+    """Per input partition, the offset of the next record the agent must get (set by seeks, moved by records)."""
+    return consumer.__dict__.setdefault("_bus_next", {})  # type: ignore[no-any-return]
+
+
+def _history(consumer: Any, tp: Any) -> Any:
+    """The last seeks and fetches of ``tp``: the evidence logged when a partition skips records."""
+    import collections
+
+    histories = consumer.__dict__.setdefault("_bus_history", {})
+    return histories.setdefault(tp, collections.deque(maxlen=12))
+
+
+def _skip_accepted(consumer: Any, tp: Any, following: int, offset: int) -> bool:
+    """A skip seen three times from the same offset is real (records deleted by retention): move on."""
+    seen = consumer.__dict__.setdefault("_bus_skips", {})
+    count = seen[tp, following, offset] = seen.get((tp, following, offset), 0) + 1
+    if count < 3:
+        return False
+    log.error("%s[%s]: offsets %s..%s are gone from the broker (deleted before this group read them)", tp.topic,
+              tp.partition, following, offset - 1)
+    _expected(consumer)[tp] = offset + 1
+    return True
+
+
+async def _seek_back(consumer: Any, tp: Any, offset: int) -> None:
+    """Seek ``tp`` back to ``offset`` in the consumer's own thread (faust's ``seek`` calls aiokafka from another)."""
+    _history(consumer, tp).append(f"sought back to {offset}")
+    _expected(consumer)[tp] = offset
+    await consumer.seek_wait({tp: offset})
 
 
 async def _seek_inputs_to_committed(consumer: Any) -> dict[Any, int | None]:
@@ -292,7 +356,7 @@ def _stall_watch(app: Any) -> Any:
     async def watch() -> None:
         if not app.bus_references.ready.is_set():
             return
-        done = sum(sum(shell.stats.values()) for shell in app.bus_shells)
+        done = sum(n for shell in app.bus_shells for kind, n in shell.stats.items() if kind != "ticked")
         if seen.get("done") != done:
             seen["done"] = done
             return
@@ -314,6 +378,11 @@ def _stall_watch(app: Any) -> Any:
                     ", ".join(f"{tp.topic}[{tp.partition}]+{n}" for tp, n in sorted(behind.items())[:6]),
                     len(consumer.assignment()), None if active is None else len(active),
                     len(getattr(consumer, "_paused_partitions", ())), getattr(consumer, "flow_active", None))
+        for tp in sorted(behind)[:6]:
+            acked = sorted(consumer._acked.get(tp, ()))[:3]
+            log.warning("  %s[%s]: committed %s, next expected %s, last read %s, acked %s; %s", tp.topic, tp.partition,
+                        consumer._committed_offset.get(tp), _expected(consumer).get(tp),
+                        consumer._read_offset.get(tp), acked, "; ".join(_history(consumer, tp)))
 
     return watch
 

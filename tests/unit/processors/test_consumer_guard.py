@@ -87,8 +87,8 @@ class StandInFaustConsumer:
     def assignment(self):
         return {INPUT, FRESH, AT_ZERO}
 
-    async def seek(self, tp, offset):
-        self.seeks[tp] = offset
+    async def seek_wait(self, partitions):  # faust's seek run in the consumer's thread
+        self.seeks.update(partitions)
 
 
 def records(tp: TopicPartition, *offsets: int) -> list:
@@ -114,6 +114,33 @@ async def test_records_cut_by_a_new_generation_are_read_again():
     got = [m async for _, m in Consumer.getmany(consumer, 1.0)]
     assert got == [(INPUT, 10), (INPUT, 11)]
     assert consumer.seeks == {INPUT: 12, AT_ZERO: 0}
+
+
+async def test_records_skipped_by_the_fetch_are_read_again():
+    from faust.transport.consumer import Consumer
+
+    guard_consumer()
+    # sought to 6 (committed) on assignment, yet the fetch returns 21: 6..20 were never handed over
+    consumer = StandInFaustConsumer({INPUT: records(INPUT, 21, 22), FRESH: records(FRESH, 4, 5)}, {INPUT, FRESH})
+    consumer.__dict__["_bus_next"] = {INPUT: 6, FRESH: 4}
+    got = [m async for _, m in Consumer.getmany(consumer, 1.0)]
+    assert got == [(FRESH, 4), (FRESH, 5)]
+    assert consumer.seeks == {INPUT: 6}
+    assert consumer.__dict__["_bus_next"] == {INPUT: 6, FRESH: 6}
+    consumer.records = {INPUT: records(INPUT, 6, 7)}  # read again from 6: handed over in order
+    assert [m async for _, m in Consumer.getmany(consumer, 1.0)] == [(INPUT, 6), (INPUT, 7)]
+    assert consumer.__dict__["_bus_next"][INPUT] == 8
+
+
+async def test_a_skip_seen_three_times_is_records_deleted_by_retention():
+    from faust.transport.consumer import Consumer
+
+    guard_consumer()
+    consumer = StandInFaustConsumer({INPUT: records(INPUT, 30)}, {INPUT})
+    consumer.__dict__["_bus_next"] = {INPUT: 6}
+    for _ in range(2):
+        assert [m async for _, m in Consumer.getmany(consumer, 1.0)] == []
+    assert [m async for _, m in Consumer.getmany(consumer, 1.0)] == [(INPUT, 30)]
 
 
 async def test_a_gap_in_offsets_is_never_committed_as_done():
