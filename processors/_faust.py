@@ -237,19 +237,25 @@ class CoreShell:
     async def _agent(self, stream: Any) -> None:
         await self.references.ready.wait()
         async for events in stream.take_events(self.batch_size, within=self.batch_within):
-            async with self.writing:
-                pending: list[Awaitable[Any]] = []
-                staged: dict[bytes, Any] = {}
-                for event in events:
-                    m = event.message
-                    record = Record(m.key, m.value, tuple(m.headers or ()), m.topic, m.partition, m.offset,
-                                    int(m.timestamp * 1000) if m.timestamp is not None else None)
-                    self.last_offsets[m.tp] = m.offset
-                    pending += await self._handle(record, staged)
-                # The batch is acknowledged (so committable) only when Kafka has every output, then
-                # every state it changed.
-                await self._delivered(pending, staged)
-                self.last_batch = asyncio.get_running_loop().time()
+            done = False
+            try:
+                async with self.writing:
+                    pending: list[Awaitable[Any]] = []
+                    staged: dict[bytes, Any] = {}
+                    for event in events:
+                        m = event.message
+                        record = Record(m.key, m.value, tuple(m.headers or ()), m.topic, m.partition, m.offset,
+                                        int(m.timestamp * 1000) if m.timestamp is not None else None)
+                        self.last_offsets[m.tp] = m.offset
+                        pending += await self._handle(record, staged)
+                    # The batch is acknowledged (so committable) only when Kafka has every output, then
+                    # every state it changed.
+                    await self._delivered(pending, staged)
+                    self.last_batch = asyncio.get_running_loop().time()
+                    done = True
+            finally:
+                if not done:
+                    _never_commit(events, self.app.consumer)
 
     async def _delivered(self, pending: list[Awaitable[Any]], staged: dict[bytes, Any]) -> None:
         """Wait for the outputs, then write and wait for the changed states (outputs first).
@@ -404,3 +410,18 @@ class CoreShell:
             self.stats["ticked"] += 1
             pending += [await self._send(r) for r in decision.outputs]
         return pending
+
+
+def _never_commit(events: Sequence[Any], consumer: Any) -> None:
+    """Keep a batch that was cut (stop, crash) out of the commits: it is redelivered to the next worker.
+
+    faust's ``take_events`` acknowledges a batch in a ``finally``, so a batch cancelled by a stop
+    (its agent cancelled while waiting for its outputs) was acknowledged, then committed by the
+    consumer's last commit, unprocessed. Marked as acknowledged here, its messages are skipped by
+    the consumer's ``ack`` and their offsets never reach a commit; no longer in the agent's hands,
+    they are re-read from the commit point (``processors.app``'s reconcile timer) if the worker
+    does not stop.
+    """
+    for event in events:
+        event.message.acked = True
+        consumer._unacked_messages.discard(event.message)

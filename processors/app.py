@@ -195,8 +195,7 @@ def guard_consumer() -> None:
         if not acked:
             return None
         acked.sort()
-        committed = self._committed_offset[tp]
-        start = committed if committed is not None else self.__dict__.get("_bus_starts", {}).get(tp)
+        start = _start(self, tp)
         if start is None:
             return None
         stale = [offset for offset in acked if offset < start]  # re-read below the last commit
@@ -221,6 +220,14 @@ def guard_consumer() -> None:
     base.Consumer.perform_seek = perform_seek
     base.Consumer._new_offset = _new_offset
     thread._bus_guarded = True
+
+
+def _kafka_paused(consumer: Any, tp: Any) -> Any:
+    """Whether aiokafka itself has ``tp`` paused (faust keeps its own view): evidence for the stall watch."""
+    try:
+        return tp in consumer._thread._ensure_consumer().paused()
+    except Exception as exc:  # evidence only
+        return repr(exc)
 
 
 def _is_changelog(tp: Any) -> bool:
@@ -339,10 +346,69 @@ def make_app(settings: BusSettings, cores: Sequence[Processor | Binding], *, bus
     app.bus_references = references
     app.bus_context = bus
     app.timer(STALL_CHECK_SECONDS, name="stall-watch")(_stall_watch(app))
+    app.timer(RECONCILE_SECONDS, name="reconcile")(_reconciler(app))
     return app
 
 
 STALL_CHECK_SECONDS = 30.0
+RECONCILE_SECONDS = 5.0
+RECONCILE_CHECKS = 3  # a partition unchanged for this many checks in a row, its head record missing, is re-read
+
+
+def _reconciler(app: Any) -> Any:
+    """A timer that re-reads, from its commit point, an input partition whose head record was lost in flight.
+
+    faust seeks to the committed offsets after each recovery while the consumer thread keeps
+    fetching, and it hands a fetched record to the agent only if no rebalance began in the
+    meantime; both can leave a partition whose position is past records the agent never got:
+    nothing left to fetch, the head never acknowledged, so nothing committed and the records in
+    between never processed (seen under load in the failover test: ``position 13, committed 11,
+    acked []`` for minutes, records 11 and 12 never counted). The guard's commit rule keeps such
+    records from being committed; this timer gets them read: when a partition's commit point,
+    position and acknowledgements did not move for :data:`RECONCILE_CHECKS` checks, its position
+    is past its commit point, and none of its messages is in the agent's hands, it is sought back
+    to the commit point (re-reading is idempotent: processed ids are kept with each state).
+    """
+    marks: dict[Any, tuple[Any, int]] = {}
+
+    async def reconcile() -> None:
+        consumer = app.consumer
+        if not getattr(consumer, "flow_active", False) or not app.bus_references.ready.is_set():
+            marks.clear()
+            return
+        sources = {t for shell in app.bus_shells for t in (*shell.partitions, shell.rekey.name)}
+        in_hand = {m.tp for m in list(consumer._unacked_messages)}
+        for tp in [tp for tp in consumer.assignment() if tp.topic in sources]:
+            start = _start(consumer, tp)
+            try:
+                position = await consumer.position(tp)
+            except Exception:  # a partition moving away: look again next time
+                marks.pop(tp, None)
+                continue
+            acked = sorted(consumer._acked.get(tp, ()))
+            stuck = (start is not None and position is not None and position > start and tp not in in_hand
+                     and (not acked or acked[0] != start))
+            if not stuck:
+                marks.pop(tp, None)
+                continue
+            state = (start, position, tuple(acked[:3]), len(acked))
+            seen, count = marks.get(tp, (None, 0))
+            count = count + 1 if seen == state else 1
+            marks[tp] = (state, count)
+            if count >= RECONCILE_CHECKS:
+                marks.pop(tp, None)
+                log.warning("%s[%s]: records %s..%s were fetched and never reached the agent (acked %s): reading "
+                            "again from %s (%s)", tp.topic, tp.partition, start, position - 1, acked[:3], start,
+                            "; ".join(_history(consumer, tp)))
+                await _seek_back(consumer, tp, start)
+
+    return reconcile
+
+
+def _start(consumer: Any, tp: Any) -> int | None:
+    """Where ``tp``'s next commit must start: its committed offset, or where it was sought to on assignment."""
+    committed = consumer._committed_offset.get(tp)
+    return committed if committed is not None else consumer.__dict__.get("_bus_starts", {}).get(tp)
 
 
 def _stall_watch(app: Any) -> Any:
@@ -365,8 +431,10 @@ def _stall_watch(app: Any) -> Any:
         tps = [tp for tp in consumer.assignment() if tp.topic in sources]
         try:
             ends = await consumer.highwaters(*tps)
-            behind = {tp: ends[tp] - position for tp in tps
-                      if (position := await consumer.position(tp)) is not None and ends.get(tp, 0) > position}
+            # behind: records not fetched yet, or fetched and still not committed (a lost record shows there)
+            behind = {tp: ends[tp] - start for tp in tps
+                      if (start := min(await consumer.position(tp) or 0,
+                                       consumer._committed_offset.get(tp) or 0)) < ends.get(tp, 0)}
         except Exception as exc:  # evidence only: never let the watch stop the worker
             log.debug("stall watch could not read positions: %r", exc)
             return
@@ -380,21 +448,41 @@ def _stall_watch(app: Any) -> Any:
                     len(getattr(consumer, "_paused_partitions", ())), getattr(consumer, "flow_active", None))
         for tp in sorted(behind)[:6]:
             acked = sorted(consumer._acked.get(tp, ()))[:3]
-            log.warning("  %s[%s]: committed %s, next expected %s, last read %s, acked %s; %s", tp.topic, tp.partition,
+            try:
+                position = await consumer.position(tp)
+            except Exception as exc:  # evidence only
+                position = repr(exc)
+            log.warning("  %s[%s]: position %s, committed %s, next expected %s, last read %s, acked %s, active %s, "
+                        "paused %s, kafka paused %s; %s", tp.topic, tp.partition, position,
                         consumer._committed_offset.get(tp), _expected(consumer).get(tp),
-                        consumer._read_offset.get(tp), acked, "; ".join(_history(consumer, tp)))
+                        consumer._read_offset.get(tp), acked, active is None or tp in active,
+                        tp in getattr(consumer, "_paused_partitions", ()), _kafka_paused(consumer, tp),
+                        "; ".join(_history(consumer, tp)))
 
     return watch
 
 
+async def _finish_batches(app: Any, grace: float) -> None:
+    """Wait until no shell has a batch in flight (each batch holds its shell's lock), at most ``grace`` s.
+
+    The locks stay taken: no new batch starts while faust stops. A batch that does not finish in
+    time is cut; it was not acknowledged, so it is redelivered to the next worker.
+    """
+    try:
+        await asyncio.wait_for(asyncio.gather(*(shell.writing.acquire() for shell in app.bus_shells)), grace)
+    except TimeoutError:
+        log.warning("a batch was still in flight after %s s: it will be redelivered", grace)
+
+
 async def run_worker(settings: BusSettings, cores: Sequence[Processor | Binding], *,
                      stop: asyncio.Event, metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
-                     ready_lag: int = 1000, **options: Any) -> None:
+                     ready_lag: int = 1000, stop_grace: float = 30.0, **options: Any) -> None:
     """Connect, start the app, run until ``stop`` is set or the app crashes, then stop it cleanly.
 
     ``metrics_port``: serve ``/metrics``, ``/health/live`` and ``/health/ready`` (ready: assigned,
-    recovered, and within ``ready_lag`` records of every owned partition's end). A stop stops
-    faust, which commits what was acknowledged and leaves the group.
+    recovered, and within ``ready_lag`` records of every owned partition's end). A stop first
+    lets the batch in flight finish (at most ``stop_grace`` seconds), then stops faust, which
+    commits what was acknowledged and leaves the group.
     """
     from bus.client import admin_client
 
@@ -422,6 +510,7 @@ async def run_worker(settings: BusSettings, cores: Sequence[Processor | Binding]
     finally:
         crashed.cancel()
         stopping.cancel()
+        await _finish_batches(app, stop_grace)
         await app.stop()
         if server is not None:
             await server.cleanup()

@@ -6,7 +6,10 @@ settings. Workers started with the same ``BUS_CONSUMER_GROUP`` and ``BUS_TOPIC_P
 the partitions; a stopped worker's partitions, and their states, move to the others.
 ``--workers N`` starts N worker processes of this command and waits for them.
 
-SIGINT/SIGTERM stops the worker cleanly (faust commits and leaves the group).
+A first SIGINT/SIGTERM lets the batch in flight finish and stops the worker cleanly (faust
+commits and leaves the group). If that takes longer than ``--stop-grace`` seconds (the broker is
+gone, say) or a second signal comes, the process exits at once: what it had not committed is
+redelivered to the next worker, and the states' processed ids absorb it, as after a crash.
 ``--metrics-port`` serves Prometheus metrics and the health endpoints (``/health/live``,
 ``/health/ready``); ``BUS_LOG_FORMAT=json`` writes the logs as JSON lines.
 """
@@ -17,6 +20,7 @@ import asyncio
 import datetime as dt
 import importlib
 import inspect
+import os
 import signal
 import subprocess
 import sys
@@ -62,13 +66,29 @@ def load_cores(names: list[str], settings: BusSettings) -> list[Any]:
     return out
 
 
-async def _serve(s: BusSettings, cores: list[Any], **options: Any) -> None:
+def on_stop_signal(stop: asyncio.Event, loop: asyncio.AbstractEventLoop, grace: float) -> None:
+    """First signal: stop cleanly, within ``grace`` seconds. Second signal, or grace over: exit now."""
+    if stop.is_set():
+        abandon("a second stop signal")
+        return
+    stop.set()
+    loop.call_later(grace + 5, abandon, f"still stopping after {grace:g} s")
+
+
+def abandon(why: str) -> None:
+    err_console.print(f"worker: {why}: exiting without a clean stop; the input it had not committed goes "
+                      "to the next worker (processed ids absorb the repeats: nothing is lost)")
+    sys.stderr.flush()
+    os._exit(1)
+
+
+async def _serve(s: BusSettings, cores: list[Any], *, stop_grace: float = 30.0, **options: Any) -> None:
     from processors.app import run_worker
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_stop_signal, stop, loop, stop_grace)
     try:
         await run_worker(s, cores, stop=stop, **options)
     finally:
@@ -118,6 +138,9 @@ def register(app: typer.Typer) -> None:
         metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="address of the metrics server"),
         ready_lag: int = typer.Option(1000, "--ready-lag", min=0,
                                       help="/health/ready: most records an owned partition may be behind"),
+        stop_grace: float = typer.Option(30.0, "--stop-grace", min=0,
+                                         help="seconds a clean stop may take before the worker exits anyway "
+                                              "(a second signal exits at once)"),
     ) -> None:
         """Run processor cores (faust) until SIGINT/SIGTERM; states recover from their changelogs."""
         s = settings()
@@ -129,7 +152,7 @@ def register(app: typer.Typer) -> None:
         err_console.print(f"worker {s.topic_prefix}{s.consumer_group} running: {names}")
         if clock not in ("processing", "event"):
             raise ConfigurationError(f"unknown clock {clock!r}", hint="use --clock processing or --clock event")
-        run(_serve(s, cores, metrics_port=metrics_port, metrics_host=metrics_host,
+        run(_serve(s, cores, stop_grace=stop_grace, metrics_port=metrics_port, metrics_host=metrics_host,
                    ready_lag=ready_lag,
                    timer_interval=timer_interval, web_port=web_port, clock=clock,
                    lateness=dt.timedelta(seconds=lateness), idle=idle))
