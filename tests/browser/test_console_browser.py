@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.wait import WebDriverWait
@@ -39,6 +40,7 @@ def shot(browser, name: str) -> None:
     browser.save_screenshot(str(path))
     readme = os.environ.get("BUS_README_SCREENSHOTS")
     if readme and name in README_VIEWS:
+        Path(readme).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, Path(readme) / f"console-{name}.png")
 
 
@@ -49,6 +51,17 @@ def log_in(browser, issuer, console, *, operator: bool) -> None:
     browser.get(console.url + "/")
     who = "Agent Opérateur" if operator else "Agent Auditeur"
     assert who in browser.find_element(By.TAG_NAME, "header").text
+
+
+def arrived(browser, condition) -> None:
+    """Wait (the page-load timeout at most) for the navigation a click or a key started to show ``condition``."""
+    WebDriverWait(browser, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        condition)
+
+
+def heading(browser, text: str) -> None:
+    """Wait for a page whose <h1> holds ``text``."""
+    arrived(browser, lambda b: text in b.find_element(By.TAG_NAME, "h1").text)
 
 
 def opened(browser, url: str, heading: str) -> str:
@@ -79,7 +92,7 @@ def test_every_page_opens_on_the_demos_data(browser, issuer, demo, demo_console)
     assert "ArchiveTransferReplied" in timeline
     shot(browser, "dossier")
     browser.find_element(By.LINK_TEXT, "LatePaymentInterestDue").click()
-    assert browser.find_element(By.TAG_NAME, "h1").text == "LatePaymentInterestDue"
+    heading(browser, "LatePaymentInterestDue")
     shot(browser, "evenement")
 
     status = opened(browser, url + "/verification", "État de la vérification")
@@ -107,14 +120,16 @@ def test_every_page_opens_on_the_demos_data(browser, issuer, demo, demo_console)
 def test_follow_a_demo_dossier_to_an_event_to_its_evidence(browser, issuer, demo, demo_console):
     log_in(browser, issuer, demo_console, operator=False)
     browser.find_element(By.ID, "dossier-id").send_keys(demo.contract, Keys.ENTER)  # keyboard only, by its label
-    assert demo.contract in browser.find_element(By.TAG_NAME, "h1").text
+    heading(browser, demo.contract)
     total = len(browser.find_elements(By.CSS_SELECTOR, "tbody tr"))
     browser.find_element(By.ID, "date").send_keys("05012025")  # 2025-05-01 typed into the date field
     browser.find_element(By.ID, "date").submit()
+    arrived(browser, lambda b: "date=2025-05-01" in b.current_url and b.find_element(By.ID, "etat"))
     assert f"(1 événement(s) sur {total})" in browser.find_element(By.TAG_NAME, "main").text  # the contract alone
     assert browser.find_element(By.ID, "etat").text == "ContractDataPublished"
 
     browser.find_element(By.LINK_TEXT, "LatePaymentInterestDue").click()
+    heading(browser, "LatePaymentInterestDue")
     data = json.loads(browser.find_element(By.ID, "donnees").text)
     assert data["interest_amount"] == demo.summary["late payment interest"]
     assert data["days_late"] == demo.summary["days late"]
@@ -142,6 +157,7 @@ def test_an_operator_redrives_the_demos_forged_record(browser, issuer, demo, dem
     browser.get(demo_console.url + "/lettres-mortes")
     row = browser.find_element(By.XPATH, f"//tr[td[text()='{demo.summary['forged record']}']]")
     row.find_element(By.XPATH, ".//button[starts-with(@aria-label, 'Renvoyer')]").click()
+    arrived(browser, lambda b: b.find_element(By.ID, "renvoi"))
     done = browser.find_element(By.ID, "renvoi").text
     shot(browser, "lettres-mortes-renvoi")
     position = re.fullmatch(r"Renvoyé vers (\S+)\.", done)
@@ -161,7 +177,7 @@ def test_an_auditor_is_refused_the_redrive(browser, issuer, demo, demo_console):
         "const f = document.createElement('form'); f.method = 'post'; f.action = arguments[0];"
         "const t = document.createElement('input'); t.name = 'csrf'; t.value = arguments[1]; f.append(t);"
         "document.body.append(f); f.submit();", f"/lettres-mortes/{partition}/{offset}/renvoyer", token)
-    WebDriverWait(browser, 30).until(lambda b: b.find_element(By.TAG_NAME, "h1").text == "Accès refusé")
+    heading(browser, "Accès refusé")
     assert "réservée aux opérateurs" in browser.find_element(By.TAG_NAME, "main").text
     shot(browser, "refus-auditeur")
     status, _ = fetch(browser, f"/lettres-mortes/{partition}/{offset}/renvoyer", "POST", {"csrf": token})
@@ -172,8 +188,10 @@ def test_hostile_event_data_shows_as_text(browser, issuer, data):
     with serve(issuer, data) as console:
         log_in(browser, issuer, console, operator=False)
         browser.find_element(By.ID, "dossier-id").send_keys(DOSSIER, Keys.ENTER)
+        heading(browser, DOSSIER)
         assert browser.find_element(By.ID, "etat").text == "LatePaymentInterestDue"
         browser.find_element(By.LINK_TEXT, "InvoiceReceived").click()
+        arrived(browser, lambda b: b.find_element(By.ID, "donnees"))
         shot(browser, "evenement-hostile")
         assert browser.find_element(By.ID, "donnees").text.count(HOSTILE) == 1  # shown as text
         assert browser.title.startswith("Événement") and "pwned" not in browser.title
