@@ -60,7 +60,6 @@ class Demo:
 
     settings: BusSettings
     summary: dict[str, object]
-    log: str
 
     @property
     def contract(self) -> str:
@@ -68,9 +67,25 @@ class Demo:
         return f"contract:{self.summary['contract']}"
 
 
+def require_chromium() -> None:
+    """Skip (fail under ``make test``) without Debian's Chromium and chromium-driver."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        if os.environ.get("BUS_REQUIRE_BROWSER"):  # make test: never a silent skip
+            pytest.fail("no Chromium: run `make browser-deps` (apt-get install chromium chromium-driver)")
+        pytest.skip("no Chromium: run `make browser-deps` (apt-get install chromium chromium-driver)")
+
+
 @pytest.fixture(scope="session")
-def demo(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    """``bus demo``'s year of a commune, played once on the session's broker (the worker is stopped after)."""
+def chromium() -> None:
+    require_chromium()
+
+
+@pytest.fixture(scope="session")
+def demo(chromium: None, bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """``bus demo``'s year of a commune, played once on the session's broker (the worker is stopped after).
+
+    Only the browser tests read it: without Chromium they skip before a broker is started or the demo played.
+    """
     from rich.console import Console
 
     from bus.demo import run_demo
@@ -84,7 +99,7 @@ def demo(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Demo:
         print(out.getvalue()[-6000:])  # shown by pytest with the failure
         raise
     assert summary["forgeries dead-lettered"] >= 1, out.getvalue()[-3000:]
-    return Demo(settings, summary, out.getvalue())
+    return Demo(settings, summary)
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +132,7 @@ def login(issuer: Issuer, console: Served, *, operator: bool) -> Iterator[httpx.
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        if os.environ.get("BUS_REQUIRE_BROWSER"):  # make test: never a silent skip
-            pytest.fail("no Chromium: run `make browser-deps` (apt-get install chromium chromium-driver)")
-        pytest.skip("no Chromium: run `make browser-deps` (apt-get install chromium chromium-driver)")
+    require_chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
