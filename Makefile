@@ -8,7 +8,7 @@ TRIALS ?= 10
 
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 
-.PHONY: browser-deps demo test faults cluster-faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
+.PHONY: browser-deps screenshots demo test faults cluster-faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
 
 # venv also resolves the official EN 16931 rules and UBL/CII XSDs from Maven Central (docker/rules-pom.xml)
 venv: $(STAMP)
@@ -33,6 +33,10 @@ browser-deps:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
+
+## make screenshots: the README's console screenshots (docs/console-*.png), taken by the browser tests on a demo run
+screenshots: venv browser-deps
+	BUS_README_SCREENSHOTS=$(CURDIR)/docs BUS_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -p no:cacheprovider -q tests/browser/test_console_browser.py
 
 ## make test: every test; the session starts (and stops) its own broker; the browser tests must run
 test: venv browser-deps

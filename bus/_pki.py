@@ -9,7 +9,9 @@ is set). It issues two kinds of certificate, each with a fresh ECDSA P-256 key:
   the broker's ``ssl.principal.mapping.rules`` turn it into ``User:<name>``, the principal the ACLs
   name (:data:`PRINCIPAL_MAPPING_RULES`);
 - the *broker* certificate (server and client use, SAN ``localhost`` and ``127.0.0.1``), whose
-  principal ``User:broker`` is a super user so the node can talk to its own controller listener.
+  principal ``User:broker`` is a super user so the node can talk to its own controller listener;
+- a *server* certificate for a web service of the bus (``bus console`` over HTTPS): server use
+  only, ``OU=server``, which the mapping rules turn into no Kafka principal.
 
 Keys are written 0600 as PKCS#8 PEM, encrypted when a passphrase is given. Nothing here talks to
 Kafka; :mod:`bus._broker` renders the listener settings from the files written here.
@@ -132,6 +134,16 @@ class CertificateAuthority:
         return self._issue(BROKER_PRINCIPAL, "broker", Path(out), days=days, not_before=None, passphrase=passphrase,
                            hosts=hosts)
 
+    def issue_server(self, name: str, out: Path, *, hosts: tuple[str, ...], days: int = 397,
+                     passphrase: bytes | None = None) -> IssuedCertificate:
+        """A web server's certificate (``bus console`` over HTTPS): server use only, SAN ``hosts``.
+
+        Its subject ``CN=<name>,OU=server`` maps to no Kafka principal: it cannot reach the broker.
+        """
+        if principal_kind(name) != "service":
+            raise ConfigurationError(f"{name!r} is not a service name", hint="name the server: bus pki issue-server console")
+        return self._issue(name, "server", Path(out), days=days, not_before=None, passphrase=passphrase, hosts=hosts)
+
     def _issue(self, name: str, kind: str, out: Path, *, days: int, not_before: dt.datetime | None,
                passphrase: bytes | None, hosts: tuple[str, ...] = ()) -> IssuedCertificate:
         start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
@@ -140,7 +152,7 @@ class CertificateAuthority:
         subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
                              x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, kind),
                              x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
+        usages = [] if kind == "server" else [ExtendedKeyUsageOID.CLIENT_AUTH]
         builder = (
             x509.CertificateBuilder().subject_name(subject).issuer_name(self.certificate.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -151,7 +163,7 @@ class CertificateAuthority:
                                          crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
         )
-        if kind == "broker":
+        if kind in ("broker", "server"):
             usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
             builder = builder.add_extension(x509.SubjectAlternativeName([_alt_name(h) for h in hosts]), critical=False)
         cert = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False).sign(self._key, hashes.SHA256())

@@ -9,6 +9,7 @@ test that xfailed or xpassed, or a run with no integration test.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,31 @@ def official_packages() -> Path:
         return ensure_official_packages(BusSettings())
     except BusError as exc:
         pytest.fail(f"the official packages cannot be resolved: {exc}")
+
+
+@pytest.fixture(scope="session")
+def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The bootstrap servers of the session's Kafka: started here, or the external cluster.
+
+    Shared by the integration and the browser tests (one broker per session, whichever runs).
+    """
+    from bus._broker import EmbeddedBroker, wait_until_ready
+    from bus._settings import BusSettings
+    from tests.integration.conftest import embedded_settings, kafka_processes_of
+
+    external = os.environ.get("BUS_BOOTSTRAP_SERVERS")
+    if external:
+        wait_until_ready(external, 120, settings=BusSettings())
+        yield external
+        return
+    state_dir = tmp_path_factory.mktemp("session-broker")
+    broker = EmbeddedBroker(embedded_settings(state_dir))
+    try:
+        yield broker.start(timeout=180)
+    finally:
+        broker.stop()
+        left = kafka_processes_of(state_dir)
+        assert not left, f"Kafka processes {left} of {state_dir} survived the session"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

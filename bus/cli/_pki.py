@@ -71,6 +71,22 @@ def issue_broker(days: int = typer.Option(397, min=1, help="Validity in days."),
     typer.echo(issued.certfile)
 
 
+@pki_app.command("issue-server")
+def issue_server(name: str = typer.Argument("console", help="The server's service name."),
+                 out: Path | None = typer.Option(None, "--out", help="Folder to write to; default STATE_DIR/pki/issued/NAME."),
+                 days: int = typer.Option(397, min=1, help="Validity in days."),
+                 host: list[str] = typer.Option(["localhost", "127.0.0.1"], "--host",
+                                                help="A host name or address it is reached at (repeat for each).")) -> None:
+    """Issue a web server's certificate (`bus console` over HTTPS). Prints the BUS_CONSOLE_TLS_* to set."""
+    s = settings()
+    ca = CertificateAuthority(s.resolved_pki_dir, passphrase=_passphrase(s))
+    password = s.ssl_key_password or s.key_passphrase
+    issued = ca.issue_server(name, out or s.resolved_pki_dir / "issued" / name, hosts=tuple(host), days=days,
+                             passphrase=password.get_secret_value().encode() if password else None)
+    typer.echo(f"BUS_CONSOLE_TLS_CERTFILE={issued.certfile}\nBUS_CONSOLE_TLS_KEYFILE={issued.keyfile}\n"
+               f"BUS_CONSOLE_TLS_CAFILE={issued.cafile}")
+
+
 @pki_app.command("scram")
 def scram(user: str = typer.Argument(..., help="The SASL user name; its principal is User:USER."),
           password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,

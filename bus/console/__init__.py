@@ -6,34 +6,61 @@ package loads none of them; :func:`create_app` and :class:`BusData` do.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["ConsoleSettings", "build_app"]
 
 
 class ConsoleSettings(BaseSettings):
-    """The console's OpenID Connect client and session secret (``BUS_CONSOLE_`` variables)."""
+    """The console's logins and session secret (``BUS_CONSOLE_`` variables).
+
+    Two ways in, either or both: an OpenID Connect provider (``oidc_issuer``), and the bus's
+    certificates: with ``tls_certfile``/``tls_keyfile`` the console serves HTTPS and verifies client
+    certificates against ``tls_cafile`` (the site CA, ``STATE_DIR/pki/ca.crt``); a certificate whose
+    name (its CN: a service or a SIREN) is in ``operators`` makes an operator, in ``auditors`` an
+    auditor, any other is refused. Names are comma-separated in the environment.
+    """
 
     model_config = SettingsConfigDict(env_prefix="BUS_CONSOLE_", frozen=True)
 
-    oidc_issuer: str
+    oidc_issuer: str | None = None
     oidc_client_id: str = "bus-console"
     oidc_client_secret: SecretStr = SecretStr("")
     session_secret: SecretStr
     public_url: str = "http://127.0.0.1:8080"
     secure_cookies: bool = False
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    tls_key_password: SecretStr | None = None
+    tls_cafile: Path | None = None
+    operators: Annotated[frozenset[str], NoDecode] = frozenset({"operator"})
+    auditors: Annotated[frozenset[str], NoDecode] = frozenset()
+
+    @field_validator("operators", "auditors", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        return frozenset(n.strip() for n in value.split(",") if n.strip()) if isinstance(value, str) else value
+
+    @property
+    def certificates(self) -> bool:
+        """Whether users log in with the bus's certificates (HTTPS verifying client certificates)."""
+        return self.tls_cafile is not None and self.tls_certfile is not None
 
 
 def build_app(bus_settings: Any, console: ConsoleSettings, data: Any = None) -> Any:
     """The console app on the broker of ``bus_settings`` (or on ``data``, a ``ConsoleData``)."""
     from ._app import create_app
-    from ._auth import OidcClient
+    from ._auth import CertificateRoles, OidcClient
     from ._data import BusData
 
-    oidc = OidcClient(console.oidc_issuer, console.oidc_client_id, console.oidc_client_secret.get_secret_value(),
-                      f"{console.public_url.rstrip('/')}/connexion/retour")
-    return create_app(data if data is not None else BusData(bus_settings), oidc,
+    oidc = None if console.oidc_issuer is None else OidcClient(
+        console.oidc_issuer, console.oidc_client_id, console.oidc_client_secret.get_secret_value(),
+        f"{console.public_url.rstrip('/')}/connexion/retour")
+    roles = CertificateRoles(console.operators, console.auditors) if console.certificates else None
+    return create_app(data if data is not None else BusData(bus_settings), oidc, certificates=roles,
                       session_secret=console.session_secret.get_secret_value(), secure_cookies=console.secure_cookies)
+

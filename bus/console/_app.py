@@ -2,7 +2,8 @@
 
 Pages: a dossier's timeline across families with its state at a date, an event, its evidence
 bundle; the verification status per topic and partition; the dead letters (re-drive for
-operators); the barometer with SVG charts. Every page needs a login (:mod:`._auth`); the one
+operators); the barometer with SVG charts. Every page needs a login (:mod:`._auth`: OpenID Connect, or a client certificate of the bus
+verified by the HTTPS server, which identifies every request of its connection); the one
 action, re-drive, needs the operator role and the session's CSRF token (403 otherwise). Jinja2
 autoescapes everything, so event data shows as text. A broker that cannot be reached gives a
 page that says so (503); an unknown dossier or event a French 404 page; nothing shows a trace.
@@ -26,7 +27,7 @@ from starlette.routing import Route
 
 from bus._errors import BusError, DeliveryError
 
-from ._auth import OidcClient, csrf_token, role_of
+from ._auth import CertificateRoles, OidcClient, csrf_token, role_of
 from ._charts import CHARTS, chart
 from ._data import ConsoleData
 
@@ -45,8 +46,9 @@ def _state(events: list[Any]) -> str:
     return str(last.data.get("status") or last.data.get("state") or last.short_type)
 
 
-def create_app(data: ConsoleData, oidc: OidcClient, *, session_secret: str, secure_cookies: bool = False) -> Starlette:
-    """The console over ``data``, logging users in with ``oidc``."""
+def create_app(data: ConsoleData, oidc: OidcClient | None, *, session_secret: str, secure_cookies: bool = False,
+               certificates: CertificateRoles | None = None) -> Starlette:
+    """The console over ``data``, logging users in with ``oidc`` and/or the bus's ``certificates``."""
 
     def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         session = request.scope.get("session", {})
@@ -56,6 +58,15 @@ def create_app(data: ConsoleData, oidc: OidcClient, *, session_secret: str, secu
         return HTMLResponse(html, status_code=status)
 
     def user(request: Request) -> dict[str, Any] | None:
+        """The session's user; with a client certificate, its principal (refused: 403) for every request."""
+        found = certificates.principal(request.scope) if certificates is not None else None
+        if found is not None:
+            name, role = found
+            if role is None:
+                raise HTTPException(403, f"Le certificat « {name} » n'ouvre pas la console")
+            if request.session.get("user", {}).get("sub") != f"certificat:{name}":
+                request.session.clear()  # another principal on this browser: a fresh session (and CSRF token)
+            request.session.update(user={"name": name, "sub": f"certificat:{name}"}, role=role)
         return request.session.get("user")
 
     def login_first(request: Request) -> Response | None:
@@ -68,9 +79,16 @@ def create_app(data: ConsoleData, oidc: OidcClient, *, session_secret: str, secu
         return login_first(request) or page(request, "home.html")
 
     async def login(request: Request) -> Response:
+        if user(request) is not None:  # a certificate already says who
+            return RedirectResponse(request.session.pop("next", "/"), status_code=303)
+        if oidc is None:
+            return page(request, "error.html", 401, title="Connexion par certificat",
+                        detail="Présentez un certificat du bus (bus pki issue) autorisé pour la console.")
         return RedirectResponse(await oidc.login_url(request.session), status_code=303)
 
     async def callback(request: Request) -> Response:
+        if oidc is None:
+            raise HTTPException(404)
         claims = await oidc.finish(request.session, request.query_params.get("code", ""),
                                    request.query_params.get("state", ""))
         request.session["user"] = {"name": claims.get("name") or claims["sub"], "sub": claims["sub"]}

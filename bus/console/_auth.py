@@ -1,4 +1,9 @@
-"""Who is at the console: OpenID Connect login, two roles, and CSRF tokens for operator actions.
+"""Who is at the console: OpenID Connect login or the bus's certificates, two roles, CSRF tokens.
+
+With certificates (``bus console`` over HTTPS, :mod:`._serve`), the TLS handshake has verified
+the client's certificate against the site CA; :class:`CertificateRoles` reads its subject
+(``CN=<name>,OU=service|administration,O=dcant-bus``, as ``bus pki issue`` writes it) and maps the
+name to a role: every request on that connection is that principal's.
 
 Login is the authorisation code flow with PKCE against the provider named by
 ``BUS_CONSOLE_OIDC_ISSUER`` (discovery document, token endpoint, JWKS); the ID token is verified
@@ -11,6 +16,7 @@ every operator form posts back; the token never leaves the server.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import secrets
 import time
@@ -22,7 +28,7 @@ from joserfc.jwk import KeySet
 
 from bus._errors import SecurityError
 
-__all__ = ["OidcClient", "Role", "csrf_token", "role_of"]
+__all__ = ["CertificateRoles", "OidcClient", "Role", "csrf_token", "role_of"]
 
 Role = Literal["auditeur", "operateur"]
 
@@ -30,6 +36,36 @@ Role = Literal["auditeur", "operateur"]
 def role_of(claims: dict[str, Any]) -> Role:
     roles = claims.get("roles") or []
     return "operateur" if "operateur" in roles else "auditeur"
+
+
+@dataclasses.dataclass(frozen=True)
+class CertificateRoles:
+    """Which of the bus's certificates open the console, and as what."""
+
+    operators: frozenset[str]
+    auditors: frozenset[str]
+
+    def principal(self, scope: dict[str, Any]) -> tuple[str, Role | None] | None:
+        """The verified client certificate's name and role (``None``: not allowed in); ``None`` without one."""
+        chain = ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_chain")
+        if not chain:
+            return None
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        from bus._pki import ORGANISATION
+
+        subject = x509.load_pem_x509_certificate(chain[0].encode()).subject
+
+        def value(oid: x509.ObjectIdentifier) -> str:
+            found = subject.get_attributes_for_oid(oid)
+            return str(found[0].value) if len(found) == 1 else ""
+
+        name = value(NameOID.COMMON_NAME)
+        if value(NameOID.ORGANIZATION_NAME) != ORGANISATION or \
+                value(NameOID.ORGANIZATIONAL_UNIT_NAME) not in ("service", "administration"):
+            return name, None
+        return name, "operateur" if name in self.operators else "auditeur" if name in self.auditors else None
 
 
 def csrf_token(session: dict[str, Any]) -> str:

@@ -24,12 +24,13 @@ def free_port() -> int:
 
 
 class Served:
-    """An ASGI app served by uvicorn in a thread on a free loopback port."""
+    """An ASGI app served by uvicorn in a thread on a free loopback port (``configure``: its uvicorn.Config)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, configure: Any = None) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        config = (configure or (lambda a, port: uvicorn.Config(a, host="127.0.0.1", port=port, log_level="warning")))
+        self.server = uvicorn.Server(config(app, self.port))
+        self.url = f"{'https' if self.server.config.is_ssl else 'http'}://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> Served:

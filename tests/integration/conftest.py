@@ -1,13 +1,13 @@
 """The real Kafka of the integration tests: one per session, or the cluster of BUS_BOOTSTRAP_SERVERS.
 
-Without ``BUS_BOOTSTRAP_SERVERS`` the session starts an :class:`EmbeddedBroker` on free ports with
-its state in a temporary directory (the jars come from the normal user cache, so a machine
-resolves them once) and stops it at the end, checking that no Kafka process is left.
+Without ``BUS_BOOTSTRAP_SERVERS`` the session (fixture ``bootstrap``, in tests/conftest.py so that
+the browser tests share it) starts an :class:`EmbeddedBroker` on free ports with its state in a
+temporary directory (the jars come from the normal user cache, so a machine resolves them once)
+and stops it at the end, checking that no Kafka process is left.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bus._broker import EmbeddedBroker, wait_until_ready
+from bus._broker import EmbeddedBroker
 from bus._pki import CertificateAuthority
 from bus._settings import BusSettings, default_cache_dir
 
@@ -61,24 +61,6 @@ def embedded_settings(state_dir: Path, **overrides: object) -> BusSettings:
     }
     values.update(overrides)
     return BusSettings(**values)
-
-
-@pytest.fixture(scope="session")
-def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The bootstrap servers of the session's Kafka: started here, or the external cluster."""
-    external = os.environ.get("BUS_BOOTSTRAP_SERVERS")
-    if external:
-        wait_until_ready(external, 120, settings=BusSettings())
-        yield external
-        return
-    state_dir = tmp_path_factory.mktemp("session-broker")
-    broker = EmbeddedBroker(embedded_settings(state_dir))
-    try:
-        yield broker.start(timeout=180)
-    finally:
-        broker.stop()
-        left = kafka_processes_of(state_dir)
-        assert not left, f"Kafka processes {left} of {state_dir} survived the session"
 
 
 @pytest.fixture

@@ -93,6 +93,20 @@ def test_the_broker_certificate_serves_localhost_and_its_keystore_is_encrypted(t
     assert pkcs12.load_key_and_certificates(keystore.read_bytes(), b"p")[1] == cert
 
 
+def test_a_server_certificate_is_for_servers_only_and_maps_to_no_kafka_principal(tmp_path: Path) -> None:
+    ca = CertificateAuthority.init(tmp_path / "pki")
+    issued = ca.issue_server("console", tmp_path / "console", hosts=("console.example.gouv.fr",))
+    cert = x509.load_pem_x509_certificate(issued.certfile.read_bytes())
+
+    usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usages) == [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["console.example.gouv.fr"]
+    assert _kafka_principal(issued.certfile) is None  # OU=server: no principal on the broker
+    with pytest.raises(ConfigurationError, match="service name"):
+        ca.issue_server("219990017", tmp_path / "x", hosts=("localhost",))
+
+
 def test_an_encrypted_client_key_without_its_password_is_a_configuration_error(tmp_path: Path) -> None:
     issued = CertificateAuthority.init(tmp_path / "pki").issue("219990017", tmp_path / "t", passphrase=b"secret")
     settings = BusSettings(security_protocol="SSL", ssl_cafile=issued.cafile, ssl_certfile=issued.certfile,
