@@ -39,12 +39,18 @@ def company(n: int, at: dt.datetime) -> Event:
 
 
 @pytest.fixture(scope="module")
+def settings(wire_settings):  # type: ignore[no-untyped-def]
+    """On the plaintext then the secure broker (the wire set: conftest.py)."""
+    return wire_settings
+
+
+@pytest.fixture(scope="module")
 async def world(settings, tmp_path_factory):
     state = tmp_path_factory.mktemp("trust")
     authority = Authority(state / "ra")
     ra = authority.create(NOW - dt.timedelta(days=2))
     authority.save(ra)
-    s = settings.model_copy(update={"topic_prefix": f"trust-{uuid.uuid4().hex[:6]}.", "state_dir": state,
+    s = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}trust-{uuid.uuid4().hex[:6]}.", "state_dir": state,
                                     "trust_anchor": fingerprint(ra.public.public_der)})
     ctx = await BusContext.connect(s)
     await ctx.publish_directory([authority_event(AuthorityKey(ra.key_id, ra.public.public_der, ra.public.valid_from),
