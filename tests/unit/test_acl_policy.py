@@ -25,3 +25,31 @@ def test_the_ledger_writes_only_its_checkpoints_and_reads_only_what_it_checkpoin
             if a.operation not in ("READ", "WRITE") or a.resource != "topic"} == {
         ("DESCRIBE", "topic", "t.dcant.", True), ("DESCRIBE_CONFIGS", "topic", "t.dcant.", True),
         ("READ", "group", "t.dcant.ledger.", True)}  # no CREATE, no cluster right, its own groups only
+
+
+def test_with_an_anchor_a_tenant_takes_part_while_an_approved_key_of_it_is_not_revoked():
+    from bus._acl import tenants
+    from bus._authority import Revocation, Trust, TrustAnchor
+    from bus._directory import approval_for
+
+    now = dt.datetime.now(dt.UTC)
+    keys = {name: generate_key(siren, name, valid_from=now - dt.timedelta(days=30))
+            for name, siren in (("approved", "219990017"), ("self-registered", "219990018"),
+                                ("revoked", "219990019"), ("revoked later", "219990020"))}
+    trust = Trust(TrustAnchor.parse("ab" * 32))
+    directory = KeyDirectory([k.public for k in keys.values()], trust=trust)
+    for name in ("approved", "revoked", "revoked later"):
+        public = keys[name].public
+        trust.approvals[public.key_id] = [approval_for(public, purposes=(), valid_from=None, valid_until=None,
+                                                       legal_category=None, at=now)]
+    for name, start in (("revoked", now - dt.timedelta(days=1)), ("revoked later", now + dt.timedelta(days=1))):
+        trust.revocations[keys[name].key_id] = [Revocation(keys[name].key_id, keys[name].public.siren, start,
+                                                           "laptop stolen", now)]
+
+    assert tenants(directory) == ["219990017", "219990020"]
+    assert tenants(directory, at=now + dt.timedelta(days=2)) == ["219990017"]
+    assert tenants(KeyDirectory([k.public for k in keys.values()])) == sorted(
+        k.public.siren for k in keys.values())  # without an anchor: every registered key, as before
+    settings = BusSettings(topic_prefix="t.")
+    revoked = {a for a in wanted_acls(settings, directory) if a.principal == "User:219990019"}
+    assert revoked == set()  # its ACLs go with its last key: `bus acl apply` removes them
