@@ -118,6 +118,25 @@ async def test_bus_verify_names_the_untrusted_records_and_the_directory_verifies
     assert all(d.startswith(("UnapprovedKeyError", "ForgedApprovalError")) for d in refused), refused
 
 
+async def test_bus_keys_show_at_a_date_lists_the_keys_that_could_sign_then(world, env_of):
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from bus.cli import app
+
+    s, _topic, keys = world
+    env = {**env_of(s), "COLUMNS": "300"}
+
+    def show(at: dt.datetime) -> set[str]:
+        out = CliRunner().invoke(app, ["keys", "show", SIREN, "--at", at.isoformat()], env=env)
+        assert out.exit_code == 0, out.output
+        return {name for name, key in keys.items() if key.key_id in out.output}
+
+    assert await asyncio.to_thread(show, NOW) == {"honest", "revoked"}
+    assert await asyncio.to_thread(show, NOW + dt.timedelta(hours=1)) == {"honest"}  # after the revocation
+
+
 async def test_keys_valid_at_a_date_from_the_topic(world):
     s, _topic, keys = world
     verifier = await BusContext.connect(s, create_topics=False)
