@@ -5,7 +5,7 @@ its state in a temporary directory (the jars come from the normal user cache, so
 resolves them once) and stops it at the end, checking that no Kafka process is left.
 
 The wire set: the modules whose tests touch the wire (publish, subscribe, dead letters, the key
-directory, replay, verify, the ledger, trust) take their ``settings`` from :func:`wire_settings`,
+directory, replay, verify, the ledger, trust, the commands) take their ``settings`` from :func:`wire_settings`,
 so each runs twice: once on the plaintext broker, once on the secure broker over mutual TLS as
 a principal of its own (a certificate of the site's CA) that the StandardAuthorizer lets touch
 only its namespace (:data:`WIRE_SET` names them; collection fails when one of them does not use
@@ -171,7 +171,7 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
 
 
 #: The modules that run on both brokers (plaintext, then mutual TLS with ACLs): what touches the wire.
-WIRE_SET = ("test_audit", "test_client", "test_trust")
+WIRE_SET = ("test_audit", "test_cli", "test_client", "test_trust")
 #: Group names the wire set's tests choose (``g-<hex>``) besides those under their topic prefix.
 WIRE_GROUPS = "g-"
 
