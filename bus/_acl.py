@@ -1,7 +1,7 @@
 """ACLs as code: the rights of every principal, computed from the key directory and the topic table.
 
 The directory says who takes part (a SIREN with a registered key; with a trust anchor, only
-keys the registration authority approved); it does not record rights. The rights are this
+keys the registration authority approved and has not revoked); it does not record rights. The rights are this
 module's one table, :data:`POLICY`, keyed by the kind of principal:
 
     principal          kind          writes                                   reads
@@ -37,6 +37,7 @@ named ``<prefix>dcant…``): ACLs elsewhere are not the bus's and are left alone
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable
 from typing import Literal
 
@@ -115,11 +116,17 @@ def kind_of(siren: str, directory: KeyDirectory) -> Kind:
     return "public body" if siren[:1] in ("1", "2") else "supplier"
 
 
-def tenants(directory: KeyDirectory) -> list[str]:
-    """The SIRENs that take part: a registered key (with an anchor: an approved one)."""
-    enforced = directory.trust.enforced
-    return sorted({k.siren for k in directory if k.siren != RA_SIREN
-                   and (not enforced or directory.trust.approvals.get(k.key_id))})
+def tenants(directory: KeyDirectory, at: dt.datetime | None = None) -> list[str]:
+    """The SIRENs that take part at ``at`` (default now): a registered key (with an anchor: an approved
+    one not revoked by then). A SIREN whose last approved key is revoked loses its rights on the wire."""
+    trust = directory.trust
+    now = at or dt.datetime.now(dt.UTC)
+
+    def takes_part(key_id: str) -> bool:
+        return not trust.enforced or (bool(trust.approvals.get(key_id))
+                                      and not any(r.revoked_from <= now for r in trust.revocations.get(key_id, ())))
+
+    return sorted({k.siren for k in directory if k.siren != RA_SIREN and takes_part(k.key_id)})
 
 
 def wanted_acls(settings: BusSettings, directory: KeyDirectory) -> list[Acl]:

@@ -30,9 +30,11 @@ from cryptography.exceptions import InvalidSignature
 from ._errors import AuthenticationError, AuthorizationError, BusError, ConfigurationError
 from ._settings import BusSettings
 
-__all__ = ["broker_probe_context", "broker_security", "broker_security_properties", "client_principal",
+__all__ = ["SUPER_USERS", "broker_probe_context", "broker_security", "broker_security_properties", "client_principal",
            "client_ssl_context", "explain_failure", "refusal", "uses_tls"]
 
+#: The secure broker's super users: the operator, and the nodes themselves (inter-broker, controller).
+SUPER_USERS = ("User:operator", "User:broker")
 _CERT_SETTINGS = "BUS_SSL_CERTFILE and BUS_SSL_KEYFILE"
 _AUTHORIZATION = (kafka_errors.TopicAuthorizationFailedError, kafka_errors.GroupAuthorizationFailedError,
                   kafka_errors.ClusterAuthorizationFailedError, kafka_errors.TransactionalIdAuthorizationFailed)
@@ -274,7 +276,7 @@ def broker_security(settings: BusSettings) -> tuple[dict[str, str], dict[str, st
     security = broker_security_properties(
         port=settings.broker_port, sasl_port=settings.broker_sasl_port, controller_port=settings.broker_controller_port,
         cafile=cafile, keystore=keystore, keystore_password_env=password_env,
-        super_users=("User:operator", "User:broker"))
+        super_users=SUPER_USERS)
     return security, env
 
 

@@ -27,7 +27,7 @@ from ._policy import Action, ErrorPolicy
 from ._processor import Context
 from ._settings import BusSettings
 from ._step import DLQ_PREFIX, Deliver, Entry, Fail, Skip, Step, dead_letter_headers
-from ._tls import client_ssl_context, refusal
+from ._tls import client_principal, client_ssl_context, refusal
 from ._topics import topic_for_schema, topic_map
 from ._wire import Event, Received, Record, Wire
 
@@ -35,6 +35,7 @@ __all__ = ["DLQ_PREFIX", "Publisher", "Subscriber", "admin_client", "dead_letter
            "partitions_of", "probe_broker", "read_topic", "start_client"]
 
 log = logging.getLogger("bus.client")
+_PRODUCE = 0  # the Kafka API key of Produce
 Handler = Callable[[Received], Awaitable[None]]
 
 
@@ -155,18 +156,42 @@ async def partitions_of(settings: BusSettings, topics: Sequence[str]) -> list[To
 
 
 class Publisher:
-    """Signs and sends events; one per process is enough (it is safe for concurrent use)."""
+    """Signs and sends events; one per process is enough (it is safe for concurrent use).
+
+    ``throttled_ms`` adds up the time the broker held this publisher back for its produce quota
+    (each throttled answer is also logged in one line): a quota delays records, it never drops them.
+    """
 
     def __init__(self, settings: BusSettings, wire: Wire, *, linger_ms: int = 5,
                  max_batch_size: int = 256 * 1024) -> None:
         self.settings = settings
         self.wire = wire
+        self.throttled_ms = 0
         self._topics = topic_map(settings)
         self._producer = AIOKafkaProducer(
             **kafka_args(settings), enable_idempotence=True, acks="all",
             linger_ms=linger_ms, max_batch_size=max_batch_size,
             max_request_size=max(settings.max_event_bytes * 2, 1024 * 1024),
         )
+        self._watch_throttling()
+
+    def _watch_throttling(self) -> None:
+        """Read the throttle time of every produce answer: aiokafka parses it and drops it (since KIP-219
+        the broker answers at once and then holds the connection back for that long)."""
+        client = self._producer.client
+        send = client.send
+
+        async def send_and_watch(node_id: int, request: Any, **kwargs: Any) -> Any:
+            response = await send(node_id, request, **kwargs)
+            throttle = getattr(response, "throttle_time_ms", 0) if request.API_KEY == _PRODUCE else 0
+            if throttle:
+                self.throttled_ms += throttle
+                log.warning("the broker throttles %s for %d ms: its produce quota is exceeded (records are delayed, "
+                            "not lost; `bus acl plan --quotas` shows the quotas)",
+                            client_principal(self.settings) or "this client", throttle)
+            return response
+
+        client.send = send_and_watch
 
     async def __aenter__(self) -> Publisher:
         await self.start()

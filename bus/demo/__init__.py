@@ -89,7 +89,7 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
             await stage.close()
         how = "killed after the stop deadline" if worker.killed else f"stopped, exit status {worker.exit_status}"
         console.print(f"bus worker {how}")
-        summary.update(await checkpoint_phase(ctx, summary["forged record"], console))
+        summary.update(await checkpoint_phase(ctx, summary["forged record"], console, principals.get("ledger")))
         published = summary.get("companies published", 0) + summary.get("forgeries dead-lettered", 0)
         summary["events published"] = published + sum(stage.published.values())
         summary["events produced by processors"] = len(watcher.produced_by(worker_source))

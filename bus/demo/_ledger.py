@@ -3,7 +3,8 @@
 After it, ``bus verify`` holds every record the demo left on the bus against signed Merkle
 checkpoints: the family topics verify clean, and the one thing it reports is what the demo
 did on purpose, the forged company record of phase 1 (a payload byte changed after signing).
-The checkpoints are signed with the bus operator's ``LEDGER`` key, created on the first run.
+The checkpoints are signed with the bus operator's ``LEDGER`` key, created on the first run; on
+the secure broker the ledger connects as its own principal, ``User:ledger``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from rich.console import Console
 from bus._errors import ConfigurationError
 from bus._keys import SigningKey, generate_key
 from bus._runtime import BusContext
+from bus._settings import BusSettings
+from bus._tls import client_principal
 from bus._wire import utc_now
 from bus.ledger._processor import LedgerProcessor, ledger_key
 
@@ -37,11 +40,20 @@ async def demo_ledger_key(ctx: BusContext) -> SigningKey:
     return key
 
 
-async def checkpoint_phase(ctx: BusContext, forged: str, console: Console) -> dict[str, Any]:
-    """Checkpoint every log now; ``forged`` names the record phase 1 forged (``topic[p]@offset``)."""
+async def checkpoint_phase(ctx: BusContext, forged: str, console: Console,
+                           settings: BusSettings | None = None) -> dict[str, Any]:
+    """Checkpoint every log now; ``forged`` names the record phase 1 forged (``topic[p]@offset``).
+
+    ``settings``: the ledger's own connection (on the secure broker ``User:ledger``, which may
+    read the logs it checkpoints and write only the checkpoint topic); default the demo's.
+    """
     console.rule("[bold]6. Audit: a ledger checkpoint of everything on the bus")
     key = await demo_ledger_key(ctx)
-    ledger = LedgerProcessor(ctx.settings, key, ctx.directory)
+    settings = settings or ctx.settings
+    principal = client_principal(settings)
+    if principal:
+        console.print(f"the ledger connects as {principal}")
+    ledger = LedgerProcessor(settings, key, ctx.directory)
     await ledger.resume()
     checkpoints = await ledger.catch_up()
     logs = sum(1 for cp in checkpoints if not cp.log_id.endswith("/table"))

@@ -2,10 +2,10 @@
 
 The site's certificate authority (``bus pki init``, in ``STATE_DIR/pki``; ``bus broker start
 --secure`` creates it) issues a client certificate to each demo administration (principal
-``User:<SIREN>``), to the worker (``User:worker``) and to the operator (``User:operator``, the
-broker's super user), once: later runs reuse them. The demo runs its own reads, the reference
-data and the ledger as the operator, the processors as the worker, and each party publishes
-with its own certificate, so the broker checks every write against the ACLs ``bus acl apply``
+``User:<SIREN>``), to the worker (``User:worker``), to the ledger (``User:ledger``) and to the
+operator (``User:operator``, the broker's super user), once: later runs reuse them. The demo
+runs its own reads and the reference data as the operator, the processors as the worker, the
+ledger's checkpoints as the ledger, and each party publishes with its own certificate, so the broker checks every write against the ACLs ``bus acl apply``
 computes from the directory. When a trust anchor is configured and the registration
 authority's key is in ``STATE_DIR/ra`` (``bus ra init``), the demo's keys are approved by it.
 """

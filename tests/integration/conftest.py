@@ -4,6 +4,13 @@ Without ``BUS_BOOTSTRAP_SERVERS`` the session (fixture ``bootstrap``, in tests/c
 the browser tests share it) starts an :class:`EmbeddedBroker` on free ports with its state in a
 temporary directory (the jars come from the normal user cache, so a machine resolves them once)
 and stops it at the end, checking that no Kafka process is left.
+
+The wire set: the modules whose tests touch the wire (publish, subscribe, dead letters, the key
+directory, replay, verify, the ledger, trust, the commands) take their ``settings`` from :func:`wire_settings`,
+so each runs twice: once on the plaintext broker, once on the secure broker over mutual TLS as
+a principal of its own (a certificate of the site's CA) that the StandardAuthorizer lets touch
+only its namespace (:data:`WIRE_SET` names them; collection fails when one of them does not use
+``wire_settings``). The rest of the suite runs once, on the plaintext broker.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from bus._broker import EmbeddedBroker
+from bus._admin import Acl, create_acls
+from bus._broker import EmbeddedBroker, wait_until_ready
 from bus._pki import CertificateAuthority
 from bus._settings import BusSettings, default_cache_dir
 
@@ -141,3 +150,61 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
         broker.stop()
         left = kafka_processes_of(state_dir)
         assert not left, f"Kafka processes {left} of {state_dir} survived the session"
+
+
+#: The modules that run on both brokers (plaintext, then mutual TLS with ACLs): what touches the wire.
+WIRE_SET = ("test_audit", "test_cli", "test_client", "test_trust")
+#: Group names the wire set's tests choose (``g-<hex>``) besides those under their topic prefix.
+WIRE_GROUPS = "g-"
+
+
+@pytest.fixture(scope="module", params=["plaintext", "mtls"])
+def wire_settings(request: pytest.FixtureRequest, settings: BusSettings,
+                  tmp_path_factory: pytest.TempPathFactory) -> BusSettings:
+    """A wire-set module's settings: its own topic prefix and state, on the plaintext then the secure broker.
+
+    Over mutual TLS the module is ``User:wire-<module>``, with a certificate of the site's CA and
+    ACLs on its own topic prefix and consumer groups only: everything else is denied to it.
+    """
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    assert module in WIRE_SET, f"{module} uses wire_settings but is not in WIRE_SET"
+    prefix = f"{request.param}-{uuid.uuid4().hex[:8]}."
+    state = tmp_path_factory.mktemp(f"{module}-{request.param}")
+    if request.param == "plaintext":
+        return settings.model_copy(update={"topic_prefix": prefix, "state_dir": state})
+    secure: SecureBroker = request.getfixturevalue("secure_broker")
+    name = f"wire-{module.removeprefix('test_').replace('_', '-')}"
+    who = f"User:{name}"
+    create_acls(secure.client("operator"), [
+        *(Acl(who, op, "topic", prefix, prefixed=True)
+          for op in ("CREATE", "DESCRIBE", "DESCRIBE_CONFIGS", "READ", "WRITE")),
+        *(Acl(who, "READ", "group", group, prefixed=True) for group in (prefix, WIRE_GROUPS)),
+        Acl(who, "READ", "group", settings.consumer_group)])
+    return secure.client(name, topic_prefix=prefix, state_dir=state)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A module of the wire set whose tests do not all run on both brokers fails the collection."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.rsplit(".", 1)[-1] in WIRE_SET:
+            assert "wire_settings" in item.fixturenames, f"{item.nodeid} is in the wire set but not on both brokers"
+
+
+def bus_env(settings: BusSettings) -> dict[str, str]:
+    """The ``BUS_*`` environment of a command run with ``settings`` (connection, prefix, state, trust)."""
+    names = ("bootstrap_servers", "topic_prefix", "state_dir", "security_protocol", "ssl_cafile", "ssl_certfile",
+             "ssl_keyfile", "ssl_key_password", "sasl_mechanism", "sasl_username", "sasl_password", "trust_anchor",
+             "key_passphrase")
+    env = {}
+    for name in names:
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"BUS_{name.upper()}"] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    return env
+
+
+@pytest.fixture(scope="session")
+def env_of() -> Callable[[BusSettings], dict[str, str]]:
+    """``env_of(settings)``: the ``BUS_*`` environment of a command run with ``settings``."""
+    return bus_env

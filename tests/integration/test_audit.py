@@ -24,7 +24,7 @@ from aiokafka.admin import NewTopic
 
 from bus import BusContext, BusError, Event, generate_key
 from bus._wire import Record
-from bus.client import Publisher, admin_client
+from bus.client import Publisher, admin_client, kafka_args
 from bus.ledger import Checkpoint, sign
 from bus.ledger._pool import SliceBoard, plan_slices
 from bus.ledger._processor import LedgerProcessor
@@ -57,6 +57,12 @@ async def new_topic(settings, name: str, partitions: int = 1) -> str:
 
 
 @pytest.fixture(scope="module")
+def settings(wire_settings):  # type: ignore[no-untyped-def]
+    """On the plaintext then the secure broker (the wire set: conftest.py)."""
+    return wire_settings
+
+
+@pytest.fixture(scope="module")
 async def ctx(settings):
     context = await BusContext.connect(settings)
     producer = generate_key("213105554", "Commune de test", valid_from=NOW - dt.timedelta(days=1))
@@ -82,7 +88,7 @@ async def checkpointed_topic(settings, ctx, count: int = 12, every: int = 4) -> 
 async def forged_copy(settings, records: list[Record]) -> str:
     """Write ``records`` (bytes and timestamps untouched) into a new topic, in the given order."""
     topic = await new_topic(settings, "forged")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**kafka_args(settings), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for r in records:
@@ -205,7 +211,7 @@ async def forged_in_partitions(settings, ctx) -> str:
     value = bytearray(sealed[7].value)
     value[-1] ^= 0x01
     topic = await new_topic(settings, "pooled", partitions=3)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**kafka_args(settings), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for i, r in enumerate(sealed):
@@ -262,9 +268,8 @@ async def test_helpers_read_their_own_slices_and_report_what_one_process_reports
 
 
 async def test_bus_replay_verify_prints_the_refused_records_only_and_exits_1(settings, forged_in_partitions,
-                                                                           tmp_path):
-    env = {**os.environ, "BUS_BOOTSTRAP_SERVERS": settings.bootstrap, "BUS_TOPIC_PREFIX": settings.topic_prefix,
-           "BUS_STATE_DIR": str(tmp_path)}
+                                                                           tmp_path, env_of):
+    env = {**os.environ, **env_of(settings), "BUS_STATE_DIR": str(tmp_path)}
     for workers in ("1", "2"):
         command = [sys.executable, "-c", "from bus.cli import main; main()", "replay", forged_in_partitions,
                    "--verify", "--workers", workers]
@@ -290,7 +295,7 @@ async def test_an_evidence_bundle_from_a_real_stream_verifies_offline(settings, 
             verify_bundle(bytes(flipped))
 
 
-async def test_the_verify_command_exits_0_when_clean_and_1_with_findings(settings, ctx, original, tmp_path):
+async def test_the_verify_command_exits_0_when_clean_and_1_with_findings(settings, ctx, original, tmp_path, env_of):
     import asyncio
 
     import typer
@@ -305,8 +310,7 @@ async def test_the_verify_command_exits_0_when_clean_and_1_with_findings(setting
                                         *records[3:]])
     app = typer.Typer()
     register(app)
-    env = {"BUS_BOOTSTRAP_SERVERS": settings.bootstrap, "BUS_TOPIC_PREFIX": settings.topic_prefix,
-           "BUS_STATE_DIR": str(settings.state_dir)}
+    env = env_of(settings)
     runner = CliRunner()
     clean = await asyncio.to_thread(runner.invoke, app, ["verify", topic], env=env)
     assert clean.exit_code == 0, clean.output

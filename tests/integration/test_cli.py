@@ -1,4 +1,8 @@
-"""The ``bus`` command against the real broker: keys, publish, tail, topics, dead letters, demo."""
+"""The ``bus`` command against the real broker: keys, publish, tail, topics, dead letters.
+
+In the wire set (conftest.py): every command runs on the plaintext broker, then over mutual TLS
+with the ``BUS_SECURITY_PROTOCOL`` and ``BUS_SSL_*`` of a principal of its own.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,20 @@ import pytest
 BUS = [sys.executable, "-c", "from bus.cli import main; main()"]
 
 
+@pytest.fixture(scope="module")
+def settings(wire_settings):  # type: ignore[no-untyped-def]
+    """On the plaintext then the secure broker (the wire set: conftest.py)."""
+    return wire_settings
+
+
 @pytest.fixture
-def env(settings, tmp_path_factory) -> dict[str, str]:
+def env(settings, tmp_path_factory, env_of) -> dict[str, str]:
     """Each test its own topics and state directory: no test reads what another one wrote."""
     state = tmp_path_factory.mktemp("cli-state")
     return {
         **os.environ,
-        "BUS_BOOTSTRAP_SERVERS": settings.bootstrap,
-        "BUS_TOPIC_PREFIX": f"cli-{uuid.uuid4().hex[:6]}.",
+        **env_of(settings),
+        "BUS_TOPIC_PREFIX": f"{settings.topic_prefix}cli-{uuid.uuid4().hex[:6]}.",
         "BUS_STATE_DIR": str(state),
         "BUS_SOURCE": "urn:siren:213105554:sirene-sync",
         "COLUMNS": "200",  # rich tables wrap at 80 columns when not on a terminal
@@ -65,16 +75,15 @@ def test_topics_lists_the_live_configuration(env):
     assert "reference.companies" in out.stdout and "compact" in out.stdout
 
 
-def test_dead_letters_can_be_listed_shown_and_redriven(env):
+def test_dead_letters_can_be_listed_shown_and_redriven(env, settings):
     import asyncio
 
-    from bus import BusSettings
     from bus._runtime import BusContext
     from bus._wire import Record
     from bus.client import Publisher, Subscriber, read_topic
 
-    s = BusSettings(bootstrap_servers=env["BUS_BOOTSTRAP_SERVERS"], topic_prefix=env["BUS_TOPIC_PREFIX"],
-                    state_dir=Path(env["BUS_STATE_DIR"]), source=env["BUS_SOURCE"])
+    s = settings.model_copy(update={"topic_prefix": env["BUS_TOPIC_PREFIX"], "state_dir": Path(env["BUS_STATE_DIR"]),
+                                    "source": env["BUS_SOURCE"]})
     bus(env, "keys", "generate", "213105554", "--owner", "Commune de test")  # publishes the key, a signed event
 
     async def forge_and_consume() -> Record:

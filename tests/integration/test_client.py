@@ -33,9 +33,9 @@ def company(siret: str, n: int = 0) -> Event:
 
 
 @pytest.fixture(scope="module")
-def settings(settings):  # type: ignore[no-untyped-def]
-    """This module's own topics: the session's reference.companies also receives other modules' events."""
-    return settings.model_copy(update={"topic_prefix": f"client-{uuid.uuid4().hex[:8]}."})
+def settings(wire_settings):  # type: ignore[no-untyped-def]
+    """This module's own topics, on the plaintext then the secure broker (the wire set: conftest.py)."""
+    return wire_settings
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ async def catalog_keys(settings) -> list[bytes]:
 
 
 async def test_a_second_connect_publishes_no_schema_again(settings):
-    own = settings.model_copy(update={"topic_prefix": f"it-{uuid.uuid4().hex[:8]}."})
+    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}it-{uuid.uuid4().hex[:8]}."})
     first = await BusContext.connect(own)
     after_first = await catalog_keys(own)
     assert sorted(after_first) == sorted(s.fingerprint.hex().encode() for s in first.catalog)
@@ -84,7 +84,7 @@ async def test_a_second_connect_publishes_no_schema_again(settings):
 
 
 async def test_connect_publishes_only_the_versions_the_catalog_topic_lacks(settings):
-    own = settings.model_copy(update={"topic_prefix": f"it-{uuid.uuid4().hex[:8]}."})
+    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}it-{uuid.uuid4().hex[:8]}."})
     offline = BusContext.offline(own)
     shipped = sorted(offline.catalog, key=lambda s: s.fingerprint)
     admin = admin_client(own)

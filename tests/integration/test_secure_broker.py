@@ -8,9 +8,11 @@ bus's typed error naming the setting to check, and leave what is on the bus as i
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -19,6 +21,7 @@ from aiokafka.admin import NewTopic
 from bus import (AuthenticationError, AuthorizationError, BrokerError, EmbeddedBroker, Event, KeyDirectory, Wire,
                  default_catalog, generate_key, wait_until_ready)
 from bus._admin import Acl, create_acls, set_scram_password
+from bus._quotas import alter_quotas
 from bus._pki import CertificateAuthority
 from bus._settings import BusSettings
 from bus.client import Publisher, admin_client, read_topic
@@ -29,12 +32,12 @@ NOW = dt.datetime.now(dt.UTC)
 KEY = generate_key("219990017", "Commune de Saint-Exemple", valid_from=NOW - dt.timedelta(days=1))
 
 
-def company(n: int) -> Event:
+def company(n: int, name: str = "ACME") -> Event:
     siret = f"21999001700{n:03d}"
     return Event(type="fr.dcant.reference.CompanyRegistered", subject=f"company:{siret}",
                  schema="fr.dcant.reference.Company",
                  data={"kind": "ESTABLISHMENT", "siren": siret[:9], "nic": siret[9:], "siret": siret,
-                       "name": f"ACME {n}", "administrative_state": "ACTIVE", "diffusion_status": "DIFFUSIBLE",
+                       "name": f"{name} {n}", "administrative_state": "ACTIVE", "diffusion_status": "DIFFUSIBLE",
                        "source_format": "sirene-json"})
 
 
@@ -117,6 +120,30 @@ async def test_a_principal_without_an_acl_for_the_topic_is_refused_and_the_topic
     assert "User:219990017" in str(caught.value) and theirs in str(caught.value)
     assert await read_topic(operator, theirs) == before
     assert await read_topic(operator, mine) == []
+
+
+async def test_a_tenant_over_its_produce_quota_is_throttled_and_nothing_on_the_bus_changes(
+        secure_broker, operator, caplog):
+    greedy = "219990099"  # a tenant of its own: the quota stays on it for the session
+    topic = await new_topic(operator, writers=("User:219990017", f"User:{greedy}"))
+    await publish(secure_broker.client("219990017"), topic, company(1), company(2))
+    before = await read_topic(operator, topic)
+    alter_quotas(operator, greedy, {"producer_byte_rate": 1024})  # bytes per second
+    sent = 0
+    deadline = time.monotonic() + 120  # the broker applies the quota from its metadata log, soon
+
+    with caplog.at_level(logging.WARNING, logger="bus.client"):
+        async with Publisher(secure_broker.client(greedy), wire()) as publisher:
+            while not publisher.throttled_ms:
+                assert time.monotonic() < deadline, "the broker never throttled the tenant over its quota"
+                await publisher.publish_many([company(sent + i, "ACME" + "-" * 1000) for i in range(8)], topic=topic)
+                sent += 8
+
+    throttled = [r.getMessage() for r in caplog.records if "produce quota is exceeded" in r.getMessage()]
+    assert throttled and f"User:{greedy}" in throttled[0] and "\n" not in throttled[0]
+    after = await read_topic(operator, topic)
+    assert after[:len(before)] == before  # what was on the bus is as it was
+    assert len(after) == len(before) + sent  # and the throttled tenant's records are delayed, not lost
 
 
 async def test_scram_over_tls_with_the_right_password_works_and_a_wrong_one_is_refused(secure_broker, operator):

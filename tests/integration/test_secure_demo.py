@@ -1,6 +1,7 @@
 """``bus demo --secure`` on the session's secure broker: every party on its own certificate, keys approved.
 
-The demo runs as the command does (a subprocess starting ``bus worker`` as ``User:worker``), with
+The demo runs as the command does (a subprocess starting ``bus worker`` as ``User:worker``, the
+ledger's checkpoints written as ``User:ledger``), with
 the site CA of the secure broker, a registration authority made with ``bus ra init`` and its
 anchor configured: each administration's key must be approved and each of its writes allowed by
 the ACLs the demo applies from the directory, or the demo fails.
@@ -55,8 +56,10 @@ def test_the_demo_plays_on_the_secure_broker_with_a_certificate_and_an_approved_
     assert figures["archived"] == figures["dossiers closed"] == "3"
     assert figures["transfers not requested"] == figures["transfers waiting for digests"] == "0"
     assert figures["contract paid in full"] == "True"
+    assert "the ledger connects as User:ledger" in done.stdout  # its own principal, its own ACLs
+    assert int(figures["ledger checkpoints"]) > 0
     issued = {p.name for p in (state / "pki" / "issued").iterdir()}
-    assert {"operator", "worker", "219990017", "800000010"} <= issued
+    assert {"operator", "worker", "ledger", "219990017", "800000010"} <= issued
     plan = bus("acl", "plan")
     assert plan.returncode == 0, plan.stderr
     assert [line for line in plan.stdout.splitlines() if line[:2] in ("+ ", "- ")] == []

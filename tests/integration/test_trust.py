@@ -3,8 +3,10 @@
 One registration authority, one approved commune key, a key self-registered for the same SIREN
 a year back-dated, a key revoked from a date, and an approval signed by an authority key of
 the attacker's own. The events they sign sit on a real topic; a fresh context (what a worker,
-``bus verify`` or replay starts from) refuses each with its own error class, and reading
-never changes a byte of what is on the bus.
+``bus verify`` or replay starts from) refuses each with its own error class, as do replay and
+a subscriber (the workers' per-record step, which dead-letters them), and reading never
+changes a byte of what is on the bus. In the wire set: on the plaintext broker, then on the
+secure one over mutual TLS.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from bus._authority import Authority, AuthorityKey, fingerprint
 from bus._directory import approval_event, approval_for, authority_event
 from bus._errors import ForgedApprovalError, RevokedKeyError, UnapprovedKeyError
 from bus._registration import approve, revoke
-from bus.client import Publisher
-from bus.ledger._replay import read_all
+from bus.client import DLQ_PREFIX, Publisher, Subscriber
+from bus.ledger._replay import ReplayQuery, read_all, replay
 from bus.ledger._verify import verify_topics
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -39,12 +41,18 @@ def company(n: int, at: dt.datetime) -> Event:
 
 
 @pytest.fixture(scope="module")
+def settings(wire_settings):  # type: ignore[no-untyped-def]
+    """On the plaintext then the secure broker (the wire set: conftest.py)."""
+    return wire_settings
+
+
+@pytest.fixture(scope="module")
 async def world(settings, tmp_path_factory):
     state = tmp_path_factory.mktemp("trust")
     authority = Authority(state / "ra")
     ra = authority.create(NOW - dt.timedelta(days=2))
     authority.save(ra)
-    s = settings.model_copy(update={"topic_prefix": f"trust-{uuid.uuid4().hex[:6]}.", "state_dir": state,
+    s = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}trust-{uuid.uuid4().hex[:6]}.", "state_dir": state,
                                     "trust_anchor": fingerprint(ra.public.public_der)})
     ctx = await BusContext.connect(s)
     await ctx.publish_directory([authority_event(AuthorityKey(ra.key_id, ra.public.public_der, ra.public.valid_from),
@@ -110,6 +118,25 @@ async def test_bus_verify_names_the_untrusted_records_and_the_directory_verifies
     assert all(d.startswith(("UnapprovedKeyError", "ForgedApprovalError")) for d in refused), refused
 
 
+async def test_bus_keys_show_at_a_date_lists_the_keys_that_could_sign_then(world, env_of):
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from bus.cli import app
+
+    s, _topic, keys = world
+    env = {**env_of(s), "COLUMNS": "300"}
+
+    def show(at: dt.datetime) -> set[str]:
+        out = CliRunner().invoke(app, ["keys", "show", SIREN, "--at", at.isoformat()], env=env)
+        assert out.exit_code == 0, out.output
+        return {name for name, key in keys.items() if key.key_id in out.output}
+
+    assert await asyncio.to_thread(show, NOW) == {"honest", "revoked"}
+    assert await asyncio.to_thread(show, NOW + dt.timedelta(hours=1)) == {"honest"}  # after the revocation
+
+
 async def test_keys_valid_at_a_date_from_the_topic(world):
     s, _topic, keys = world
     verifier = await BusContext.connect(s, create_topics=False)
@@ -117,3 +144,27 @@ async def test_keys_valid_at_a_date_from_the_topic(world):
     assert sorted(now) == sorted([keys["honest"].key_id, keys["revoked"].key_id])
     later = [k.key_id for k in verifier.directory.valid_keys(SIREN, NOW + dt.timedelta(hours=1))]
     assert later == [keys["honest"].key_id]
+
+
+async def test_replay_and_a_subscriber_refuse_the_same_records_and_the_subscriber_dead_letters_them(world):
+    s, topic, _keys = world
+    verifier = await BusContext.connect(s, create_topics=False)
+    before = await read_all(s, topic)
+    untrusted = sorted([UnapprovedKeyError.__name__, ForgedApprovalError.__name__, RevokedKeyError.__name__])
+
+    refused = [g async for g in replay(s, verifier.wire(), ReplayQuery(topics=(topic,)), refused_only=True)]
+    handled: list[str] = []
+
+    async def handler(received):  # type: ignore[no-untyped-def]
+        handled.append(received.id)
+
+    async with Subscriber(s, verifier.wire(), [topic], handler, processor="it-trust",
+                          group=f"g-{uuid.uuid4().hex[:6]}") as sub:
+        await sub.run(until=lambda: sub.stats["handled"] + sub.stats["dead_lettered"] >= len(before))
+
+    assert sorted(g.error_class for g in refused) == untrusted
+    assert (len(handled), sub.stats["dead_lettered"]) == (len(before) - 3, 3)
+    dead = [dict(r.headers) for r in await read_all(s, verifier.topic("deadletter"))]
+    assert sorted(h[f"{DLQ_PREFIX}error_class"].decode() for h in dead
+                  if h.get(f"{DLQ_PREFIX}source_topic") == topic.encode()) == untrusted
+    assert await read_all(s, topic) == before  # refusing changes nothing on the bus

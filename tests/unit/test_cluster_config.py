@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from bus._cluster import LocalCluster, cluster_properties, replication_for
 from bus._errors import ConfigurationError
 from bus._settings import BusSettings
-from bus._tls import broker_security_properties
+from bus._tls import SUPER_USERS, broker_security_properties
 from bus.cli import app
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker" / "compose.yaml"
@@ -86,7 +86,7 @@ def test_the_compose_workers_create_topics_as_the_cluster_replicates(compose):
 def test_compose_listeners_are_the_secure_brokers(kafka_nodes, local):
     """TLS everywhere as `bus broker start --secure`: one listener of each protocol, the same SSL settings."""
     secure = broker_security_properties(port=1, sasl_port=2, controller_port=3, cafile=Path("ca.crt"),
-                                        keystore=Path("b.p12"), keystore_password_env="P", super_users=("User:operator",))
+                                        keystore=Path("b.p12"), keystore_password_env="P", super_users=SUPER_USERS)
     protocols = {n.split(":")[0]: n.split(":")[1] for n in secure["listener.security.protocol.map"].split(",")}
     for name, props in kafka_nodes.items():
         mapping = dict(item.split(":") for item in props["listener.security.protocol.map"].split(","))
@@ -99,8 +99,35 @@ def test_compose_listeners_are_the_secure_brokers(kafka_nodes, local):
             assert props[key] == secure[key], (name, key)
         advertised = props["advertised.listeners"].split(",")
         assert len(advertised) == len(listeners) - 1  # every listener but the controller's
+        # Every other setting of the embedded secure broker, the SCRAM listener's under its compose name;
+        # the listeners (compared above) and where the files are (and the keystore's password) are the deployment's.
+        scram = next(n for n, p in mapping.items() if p == "SASL_SSL").lower()
+        own = ("listeners", "advertised.listeners", "listener.security.protocol.map", "inter.broker.listener.name",
+               "ssl.keystore.location", "ssl.truststore.location",
+               "ssl.keystore.password", "ssl.key.password", "config.providers", "config.providers.env.class")
+        for key, value in secure.items():
+            if key not in own:
+                assert props[key.replace("listener.name.sasl_ssl.", f"listener.name.{scram}.")] == value, (name, key)
     for node in local:  # the local cluster is plain text: one broker listener, one controller listener
         assert [item.split("://")[0] for item in node["listeners"].split(",")] == ["PLAINTEXT", "CONTROLLER"]
+
+
+def test_compose_applies_the_acls_as_the_operator_before_the_workers_start(compose):
+    """The one-shot acl-bootstrap: `bus acl apply` as User:operator once the nodes are healthy, then the workers."""
+    services = compose["services"]
+    bootstrap = services["acl-bootstrap"]
+    assert "bus acl apply" in " ".join([*bootstrap.get("entrypoint", []), *bootstrap["command"]])
+    assert bootstrap["restart"] == "no"
+    assert set(bootstrap["depends_on"]) == {n for n in services if n.startswith("kafka-")}
+    assert all(c == {"condition": "service_healthy"} for c in bootstrap["depends_on"].values())
+    env = bootstrap["environment"]
+    assert Path(env["BUS_SSL_CERTFILE"]).name == "operator.crt"  # principal User:operator, the super user
+    assert "User:operator" in SUPER_USERS
+    for name, worker in ((n, s) for n, s in services.items() if n.startswith("worker-")):
+        assert worker["depends_on"]["acl-bootstrap"] == {"condition": "service_completed_successfully"}, name
+        shared = {k: v for k, v in worker["environment"].items() if k not in ("BUS_SSL_CERTFILE", "BUS_SSL_KEYFILE")}
+        assert {k: env[k] for k in shared} == shared, name  # the same cluster, CA and trust anchor
+        assert worker["environment"]["BUS_TRUST_ANCHOR"].startswith("${BUS_TRUST_ANCHOR?"), name  # required
 
 
 def test_compose_workers_share_keys_and_content_store(compose):
