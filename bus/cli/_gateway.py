@@ -70,11 +70,25 @@ class BusIntake:
         return to_json_value(value)
 
 
-def gateway_app(s: BusSettings, config: Any) -> Any:
-    """The gateway's ASGI application on these settings and configuration."""
+def gateway_app(s: BusSettings, config: Any, *, metrics_port: int | None = None,
+                metrics_host: str = "127.0.0.1") -> Any:
+    """The gateway's ASGI application on these settings and configuration (metrics: see ``create_app``)."""
     from bus.gateway import create_app
 
-    return create_app(s, config, BusIntake(config.max_upload_bytes or s.max_document_bytes))
+    return create_app(s, config, BusIntake(config.max_upload_bytes or s.max_document_bytes),
+                      metrics_port=metrics_port, metrics_host=metrics_host)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse a taken metrics port in one line before the server starts (uvicorn would log a traceback)."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError(f"cannot serve the metrics on {host}:{port}: {exc.strerror}",
+                                     hint="choose a free port for --metrics-port") from exc
 
 
 def _loopback(host: str) -> bool:
@@ -93,6 +107,9 @@ def register(app: typer.Typer) -> None:
                                     help="gateway configuration (JSON: administrations, issuer, clients, webhooks)"),
         administration: list[str] = typer.Option(None, "--administration", "-a",
                                                  help="SIREN to act for (without --config; repeatable)"),
+        metrics_port: int = typer.Option(None, "--metrics-port",
+                                         help="serve /metrics, /health/live and /health/ready on this port"),
+        metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="address of the metrics server"),
     ) -> None:
         """Serve the HTTP access point: submissions, statuses, inboxes, documents, traces (OpenAPI at /openapi.json)."""
         import uvicorn
@@ -111,4 +128,7 @@ def register(app: typer.Typer) -> None:
         from bus.client import partitions_of
 
         run(partitions_of(s, [topic_map(s)["deadletter"].name]))  # a DeliveryError, one line, when Kafka is down
-        uvicorn.run(gateway_app(s, conf), host=host, port=port, log_level="warning", access_log=False)
+        if metrics_port is not None:
+            _check_free(metrics_host, metrics_port)
+        uvicorn.run(gateway_app(s, conf, metrics_port=metrics_port, metrics_host=metrics_host), host=host, port=port,
+                    log_level="warning", access_log=False)
