@@ -25,7 +25,10 @@ from ._errors import ConfigurationError, SecurityError
 from ._step import Decision, Deliver, Emit, Fail, Prepare, Rekey, Skip
 from ._wire import Record
 
-__all__ = ["BusMetrics", "GatewayMetrics", "LedgerMetrics", "Readiness", "StepMetrics", "exported_samples", "lag_refusal", "serve"]
+__all__ = [
+    "BusMetrics", "GatewayMetrics", "LedgerMetrics", "Readiness", "StepMetrics", "check_port", "exported_samples",
+    "lag_refusal", "serve",
+]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 #: A readiness check: (ready, reason when not).
@@ -222,6 +225,23 @@ async def serve(metrics: BusMetrics, *, host: str, port: int, ready: Readiness) 
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:
         await runner.cleanup()
-        raise ConfigurationError(f"cannot serve the metrics on {host}:{port}: {exc.strerror}",
-                                 hint="choose a free port for --metrics-port") from exc
+        raise _port_taken(host, port, exc) from exc
     return runner
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise ConfigurationError now if :func:`serve` could not listen on ``host:port`` (a server that
+    starts it later, inside uvicorn's lifespan, would report a traceback instead of one line)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does: TIME_WAIT is not "taken"
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise _port_taken(host, port, exc) from exc
+
+
+def _port_taken(host: str, port: int, exc: OSError) -> ConfigurationError:
+    return ConfigurationError(f"cannot serve the metrics on {host}:{port}: {exc.strerror}",
+                              hint="choose a free port for --metrics-port")

@@ -79,18 +79,6 @@ def gateway_app(s: BusSettings, config: Any, *, metrics_port: int | None = None,
                       metrics_port=metrics_port, metrics_host=metrics_host)
 
 
-def _check_free(host: str, port: int) -> None:
-    """Refuse a taken metrics port in one line before the server starts (uvicorn would log a traceback)."""
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise ConfigurationError(f"cannot serve the metrics on {host}:{port}: {exc.strerror}",
-                                     hint="choose a free port for --metrics-port") from exc
-
-
 def _loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -125,10 +113,12 @@ def register(app: typer.Typer) -> None:
         if conf.issuer is None and not _loopback(host):
             raise ConfigurationError(f"refusing to serve {host} without authentication",
                                      hint="configure an issuer and clients in --config, or listen on 127.0.0.1")
+        if metrics_port is not None:
+            from bus._metrics import check_port
+
+            check_port(metrics_host, metrics_port)
         from bus.client import partitions_of
 
         run(partitions_of(s, [topic_map(s)["deadletter"].name]))  # a DeliveryError, one line, when Kafka is down
-        if metrics_port is not None:
-            _check_free(metrics_host, metrics_port)
         uvicorn.run(gateway_app(s, conf, metrics_port=metrics_port, metrics_host=metrics_host), host=host, port=port,
                     log_level="warning", access_log=False)
