@@ -7,14 +7,16 @@ end-to-end latency, consumer lag, state sizes, payments due), and every family t
 traffic through the worker moves must carry samples. The demo's forged record is read and
 dead-lettered by the demo's own subscriber, not by the worker: the worker's dead-letter and
 verification-failure families are declared without samples in the demo (their values under a
-forged record are tested in test_worker_observability.py). The age of the ledger's checkpoints
-is the ledger's family (``bus ledger run --metrics-port``, test_ledger_gateway_observability.py).
+forged record are tested in test_worker_observability.py). The age of the checkpoints is the
+ledger's family: a ``bus ledger run --metrics-port`` follows the demo's topics meanwhile, and its
+endpoint must show checkpoints published and their age.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import uuid
 
@@ -32,12 +34,21 @@ async def test_the_workers_metrics_show_every_family_while_the_demo_plays(settin
     env = {**os.environ, "BUS_BOOTSTRAP_SERVERS": settings.bootstrap, "BUS_TOPIC_PREFIX": f"demo-{uuid.uuid4().hex[:6]}.",
            "BUS_STATE_DIR": str(tmp_path / "state"), "BUS_SOURCE": "urn:siren:219990017:webdelib",
            "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
-    log_path = tmp_path / "demo.log"
+    ledger_env = {**env, "BUS_SOURCE": "urn:siren:219990017:ledger"}
+    made = subprocess.run([*BUS, "ledger", "keygen"], env=ledger_env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert made.returncode == 0, made.stderr
+    ledger_port = free_port()
+    log_path, ledger_log = tmp_path / "demo.log", tmp_path / "ledger.log"
+    with ledger_log.open("wb") as log:
+        ledger = subprocess.Popen([*BUS, "ledger", "run", "--every-seconds", "1", "--metrics-port", str(ledger_port)],
+                                  env=ledger_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     with log_path.open("wb") as log:
         demo = subprocess.Popen([*BUS, "demo", "--out", str(tmp_path / "out"), "--metrics-port", str(port)],
                                 env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     declared: set[str] = set()
     sampled: dict[str, float] = {}  # family -> its largest total seen
+    ledger_text = ""
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             loop = asyncio.get_running_loop()
@@ -52,12 +63,24 @@ async def test_the_workers_metrics_show_every_family_while_the_demo_plays(settin
                 for family in FAMILIES:
                     if any((found := SAMPLE.match(line)) and found["name"] == family for line in text.splitlines()):
                         sampled[family] = max(sampled.get(family, 0.0), sample(text, family))
+                try:
+                    async with http.get(f"http://127.0.0.1:{ledger_port}/metrics") as response:
+                        ledger_text = await response.text() if response.status == 200 else ledger_text
+                except aiohttp.ClientError:
+                    pass  # the ledger is still resuming
+                assert ledger.poll() is None, ledger_log.read_text()[-3000:]
                 await asyncio.sleep(0.5)  # the scrape interval while the demo plays
         assert demo.wait(timeout=60) == 0, log_path.read_text()[-6000:]
+        ledger.send_signal(signal.SIGTERM)
+        assert ledger.wait(timeout=120) == 0, ledger_log.read_text()[-3000:]
     finally:
-        if demo.poll() is None:
-            demo.terminate()
-            demo.wait(timeout=120)
+        for process in (demo, ledger):
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=120)
+    acts = env["BUS_TOPIC_PREFIX"] + "dcant.acts"
+    assert sample(ledger_text, "bus_checkpoints_published_total", topic=acts) >= 1, ledger_text[-3000:]
+    assert any(line.startswith("bus_checkpoint_age_seconds{") and acts in line for line in ledger_text.splitlines())
     missing = [f for f in FAMILIES if f not in declared and f.removesuffix("_bucket") not in declared]
     assert missing == [], (missing, log_path.read_text()[-3000:])
     moved = set(FAMILIES) - {"bus_dead_letters_total", "bus_verification_failures_total"}
