@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bus._metrics import BusMetrics
+from bus._metrics import BusMetrics, lag_refusal
 
 __all__ = ["DEADLINE_HORIZONS", "observe", "readiness"]
 
@@ -67,11 +67,9 @@ def readiness(app: Any, *, max_lag: int = 1000) -> Any:
             return False, "recovering the states from their changelogs"
         if not app.consumer.assignment():
             return False, "no partition assigned yet"
-        behind = {tp: lag for tp, lag in _lags(app).items() if lag > max_lag}
-        if behind:
-            worst = max(behind, key=lambda tp: behind[tp])
-            return False, f"{len(behind)} partition(s) more than {max_lag} records behind (worst: " \
-                          f"{worst[0]}[{worst[1]}] {behind[worst]})"
+        refusal = lag_refusal(_lags(app), max_lag)
+        if refusal is not None:
+            return False, refusal
         return True, "assigned, recovered and caught up"
 
     return ready

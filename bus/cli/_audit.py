@@ -259,7 +259,8 @@ def _register_ledger(app: typer.Typer) -> None:
         run(go())
         console.print(f"{purpose} key {key.key_id} stored and published")
 
-    def processor(s: BusSettings, every_records: int, every_seconds: float, witness_key: str | None):  # type: ignore[no-untyped-def]
+    def processor(s: BusSettings, every_records: int, every_seconds: float, witness_key: str | None,  # type: ignore[no-untyped-def]
+                  metrics=None):
         from bus.ledger._processor import LedgerProcessor, ledger_key
         from bus.ledger._witness import Witness, WitnessState
 
@@ -282,7 +283,7 @@ def _register_ledger(app: typer.Typer) -> None:
 
                 witness = (Witness(wkey.key_id, log_verifier, state), wkey)
             proc = LedgerProcessor(s, key, ctx.directory, every_records=every_records, every_seconds=every_seconds,
-                                   witness=witness)
+                                   witness=witness, metrics=metrics)
             await proc.resume()
             return proc, witness
 
@@ -300,20 +301,38 @@ def _register_ledger(app: typer.Typer) -> None:
         every_records: int = typer.Option(1000, help="checkpoint a partition every N records"),
         every_seconds: float = typer.Option(60.0, help="checkpoint changed partitions every T seconds"),
         witness_key: str = typer.Option(None, help="a local WITNESS key id to cosign each checkpoint"),
+        metrics_port: int = typer.Option(None, "--metrics-port",
+                                         help="serve /metrics and /health/live|ready on this port"),
+        metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="address of the metrics server"),
     ) -> None:
         """Follow the family topics and publish signed checkpoints until interrupted."""
         s = settings()
 
         async def go() -> int:
-            proc, witness = await processor(s, every_records, every_seconds, witness_key)
+            from bus._metrics import BusMetrics, LedgerMetrics, serve
+
+            metrics = LedgerMetrics(BusMetrics()) if metrics_port is not None else None
+            proc, witness = await processor(s, every_records, every_seconds, witness_key, metrics)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            server = None
+            if metrics is not None:
+                async def refresh() -> None:
+                    metrics.set_ages(proc.newest_ms, proc.pending(), proc.clock())
+
+                async def ready() -> tuple[bool, str]:
+                    return (True, "following the topics") if proc.following else (False, "opening the topics")
+
+                metrics.metrics.on_scrape(refresh)
+                server = await serve(metrics.metrics, host=metrics_host, port=metrics_port, ready=ready)
             try:
                 await proc.run(stop)
             finally:
                 save_witness(s, witness)
+                if server is not None:
+                    await server.cleanup()
             return len(proc.published)
 
         console.print(f"{run(go())} checkpoint(s) published")

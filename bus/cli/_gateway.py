@@ -70,11 +70,13 @@ class BusIntake:
         return to_json_value(value)
 
 
-def gateway_app(s: BusSettings, config: Any) -> Any:
-    """The gateway's ASGI application on these settings and configuration."""
+def gateway_app(s: BusSettings, config: Any, *, metrics_port: int | None = None,
+                metrics_host: str = "127.0.0.1") -> Any:
+    """The gateway's ASGI application on these settings and configuration (metrics: see ``create_app``)."""
     from bus.gateway import create_app
 
-    return create_app(s, config, BusIntake(config.max_upload_bytes or s.max_document_bytes))
+    return create_app(s, config, BusIntake(config.max_upload_bytes or s.max_document_bytes),
+                      metrics_port=metrics_port, metrics_host=metrics_host)
 
 
 def _loopback(host: str) -> bool:
@@ -93,6 +95,9 @@ def register(app: typer.Typer) -> None:
                                     help="gateway configuration (JSON: administrations, issuer, clients, webhooks)"),
         administration: list[str] = typer.Option(None, "--administration", "-a",
                                                  help="SIREN to act for (without --config; repeatable)"),
+        metrics_port: int = typer.Option(None, "--metrics-port",
+                                         help="serve /metrics, /health/live and /health/ready on this port"),
+        metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="address of the metrics server"),
     ) -> None:
         """Serve the HTTP access point: submissions, statuses, inboxes, documents, traces (OpenAPI at /openapi.json)."""
         import uvicorn
@@ -108,7 +113,12 @@ def register(app: typer.Typer) -> None:
         if conf.issuer is None and not _loopback(host):
             raise ConfigurationError(f"refusing to serve {host} without authentication",
                                      hint="configure an issuer and clients in --config, or listen on 127.0.0.1")
+        if metrics_port is not None:
+            from bus._metrics import check_port
+
+            check_port(metrics_host, metrics_port)
         from bus.client import partitions_of
 
         run(partitions_of(s, [topic_map(s)["deadletter"].name]))  # a DeliveryError, one line, when Kafka is down
-        uvicorn.run(gateway_app(s, conf), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(gateway_app(s, conf, metrics_port=metrics_port, metrics_host=metrics_host), host=host, port=port,
+                    log_level="warning", access_log=False)

@@ -39,11 +39,12 @@ from ._worker import DemoWorker, WorkerError
 __all__ = ["run_demo"]
 
 async def run_demo(settings: BusSettings, *, out: Path | None = None, console: Console | None = None,
-                   secure: bool = False) -> dict[str, Any]:
+                   secure: bool = False, metrics_port: int | None = None) -> dict[str, Any]:
     """Play the demo on the cluster of ``settings``; returns the summary figures.
 
     ``out``: where to write the native documents the bus produced (created if needed).
     ``secure``: on the secure broker, each party with its own certificate (:mod:`bus.demo._secure`).
+    ``metrics_port``: the demo's worker serves ``/metrics`` and ``/health/*`` on it while the demo plays.
     """
     console = console or Console()
     principals = identities(settings) if secure else {}
@@ -65,7 +66,7 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
         stage = Stage(ctx, keys, watcher, worker_source, out, identities=principals)
         console.print(f"run [bold]{stage.run}[/]")
         worker = DemoWorker(principals.get("worker", settings), source=worker_source,
-                            log_path=settings.state_dir / "demo" / f"worker-{stage.run}.log")
+                            log_path=settings.state_dir / "demo" / f"worker-{stage.run}.log", metrics_port=metrics_port)
         try:
             summary.update(await reference_phase(ctx, keys, console))
             attestations = await publish_attestations(stage)

@@ -48,8 +48,9 @@ class WorkerError(BusError):
 class DemoWorker:
     """``bus worker`` in a child process for the time of the demo."""
 
-    def __init__(self, settings: BusSettings, *, source: str, log_path: Path) -> None:
+    def __init__(self, settings: BusSettings, *, source: str, log_path: Path, metrics_port: int | None = None) -> None:
         self.settings = settings
+        self.metrics_port = metrics_port  # `bus demo --metrics-port`: the worker serves /metrics there
         self.source = source
         self.log_path = log_path
         self.group = f"{settings.topic_prefix}{settings.consumer_group}"  # faust's app id is its group
@@ -79,8 +80,9 @@ class DemoWorker:
         return env
 
     def command(self) -> list[str]:
+        metrics = ["--metrics-port", str(self.metrics_port)] if self.metrics_port is not None else []
         return [sys.executable, "-m", "bus.cli._worker", "worker", "--clock", "event", "--timer-interval", "1",
-                "--idle", str(IDLE_SECONDS)]
+                "--idle", str(IDLE_SECONDS), *metrics]
 
     async def __aenter__(self) -> DemoWorker:
         await self.start()

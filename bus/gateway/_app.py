@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from bus._content import CHUNK_BYTES, ContentStore, open_content_store
 from bus._keys import Keyring
+from bus._metrics import BusMetrics, GatewayMetrics, serve
 from bus._runtime import BusContext
 from bus._settings import BusSettings
 from bus._topics import FAMILIES
@@ -33,6 +34,7 @@ from ._config import GatewayConfig
 from ._cursor import Cursor
 from ._feed import Feed, FeedItem
 from ._idempotency import IdempotencyStore, ce_id_for
+from ._observe import MeasuredApp, counted_submission, gateway_readiness, observe_feed
 from ._problems import GatewayProblem, install_problem_handlers
 from ._uploads import Upload, spool_multipart, spool_raw
 
@@ -75,6 +77,7 @@ class Gateway:
     verifier: TokenVerifier | None
     acked: dict[str, Cursor] = dataclasses.field(default_factory=dict)
     dispatchers: list[Any] = dataclasses.field(default_factory=list)
+    metrics: GatewayMetrics | None = None
 
     @property
     def max_upload(self) -> int:
@@ -154,8 +157,14 @@ def _save_acks(path: Path, acked: Mapping[str, Cursor]) -> None:
     temp.replace(path)
 
 
-def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> FastAPI:
-    """The gateway's ASGI application; the bus side starts and stops with it (lifespan)."""
+def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, metrics_port: int | None = None,
+               metrics_host: str = "127.0.0.1") -> Any:
+    """The gateway's ASGI application; the bus side starts and stops with it (lifespan).
+
+    ``metrics_port``: serve ``/metrics``, ``/health/live`` and ``/health/ready`` there too
+    (see :mod:`bus.gateway._observe`); the application is then wrapped to count requests.
+    """
+    metrics = GatewayMetrics(BusMetrics()) if metrics_port is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -165,24 +174,31 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
                     max_event_bytes=settings.max_event_bytes)
         topics = [ctx.topic(f) for f in (*FAMILIES, "notifications")]
         feed = Feed(settings, wire, topics, ctx.topic("deadletter"), to_json=intake.to_json,
-                    submissions=ctx.topic("ingress.raw"))
+                    submissions=ctx.topic("ingress.raw"), metrics=metrics)
         state = settings.state_dir / "gateway"
         verifier = TokenVerifier(config.issuer, config.clients) if config.issuer else None
         async with Publisher(settings, wire) as publisher:
             gw = Gateway(settings, config, intake, open_content_store(settings),
                          IdempotencyStore(state / "idempotency"), state / "spool", wire, publisher, feed, ctx,
-                         verifier, acked=_load_acks(state / "acked.json"))
+                         verifier, acked=_load_acks(state / "acked.json"), metrics=metrics)
             app.state.gateway = gw
             stop = asyncio.Event()
             tasks = [asyncio.create_task(feed.run(stop), name="gateway-feed")]
             from ._webhooks import start_webhooks
 
             tasks += start_webhooks(gw, stop)
+            server = None
             try:
+                if metrics is not None:
+                    observe_feed(feed, metrics)
+                    server = await serve(metrics.metrics, host=metrics_host, port=metrics_port or 0,
+                                         ready=gateway_readiness(feed))
                 yield
             finally:
                 stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                if server is not None:
+                    await server.cleanup()
 
     app = FastAPI(title="dcant-bus gateway", version="1", lifespan=lifespan,
                   description="Submit documents and pivot events to the bus, follow submissions, read an "
@@ -208,17 +224,18 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
         dossier_hint: Annotated[str | None, Query()] = None,
     ) -> JSONResponse:
         """Submit a native document (raw body or multipart); 202 with the submission id and status URL."""
-        caller.check_administration(siren, gw.config)
-        key = IdempotencyStore.check_key(idempotency_key) if idempotency_key is not None else None
-        upload = await _spool(request, gw, file_name)
-        try:
-            fmt = upload.fields.get("format") or fmt
-            dossier_hint = upload.fields.get("dossier_hint") or dossier_hint
-            fingerprint = json.dumps(["document", upload.sha256, fmt, dossier_hint])
-            return await _once(gw, siren, key, fingerprint,
-                               lambda ce_id: _accept(gw, caller, siren, upload, fmt, dossier_hint, ce_id))
-        finally:
-            upload.discard()
+        with counted_submission(gw.metrics, "document"):
+            caller.check_administration(siren, gw.config)
+            key = IdempotencyStore.check_key(idempotency_key) if idempotency_key is not None else None
+            upload = await _spool(request, gw, file_name)
+            try:
+                fmt = upload.fields.get("format") or fmt
+                dossier_hint = upload.fields.get("dossier_hint") or dossier_hint
+                fingerprint = json.dumps(["document", upload.sha256, fmt, dossier_hint])
+                return await _once(gw, siren, key, fingerprint,
+                                   lambda ce_id: _accept(gw, caller, siren, upload, fmt, dossier_hint, ce_id))
+            finally:
+                upload.discard()
 
     async def _accept(gw: Gateway, caller: Caller, siren: str, upload: Upload, fmt: str | None,
                       dossier_hint: str | None, ce_id: str) -> dict[str, Any]:
@@ -238,16 +255,17 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
     async def submit_event(siren: str, pivot: dict[str, Any], gw: GatewayDep, caller: CallerDep,
                            idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
         """Submit a pivot event as JSON (``type``, ``schema``, ``subject``, ``data``): signed and published."""
-        caller.check_administration(siren, gw.config)
-        key = IdempotencyStore.check_key(idempotency_key) if idempotency_key is not None else None
-        event = gw.intake.pivot_event(pivot)
-        caller.check_submit(event.type)
+        with counted_submission(gw.metrics, "event"):
+            caller.check_administration(siren, gw.config)
+            key = IdempotencyStore.check_key(idempotency_key) if idempotency_key is not None else None
+            event = gw.intake.pivot_event(pivot)
+            caller.check_submit(event.type)
 
-        async def publish(ce_id: str) -> dict[str, Any]:
-            topic = await _publish(gw, dataclasses.replace(event, id=ce_id, source=gw.source_of(siren)), None)
-            return _submission(gw, siren, ce_id, event.subject, topic, None)
+            async def publish(ce_id: str) -> dict[str, Any]:
+                topic = await _publish(gw, dataclasses.replace(event, id=ce_id, source=gw.source_of(siren)), None)
+                return _submission(gw, siren, ce_id, event.subject, topic, None)
 
-        return await _once(gw, siren, key, json.dumps(["event", pivot], sort_keys=True, default=str), publish)
+            return await _once(gw, siren, key, json.dumps(["event", pivot], sort_keys=True, default=str), publish)
 
     @app.get(API + "/submissions/{submission_id}", tags=["submissions"])
     async def status(submission_id: str, gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:
@@ -375,4 +393,4 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake) -> 
                 "events": [{"ce_id": e.id, "type": e.type, "subject": e.subject, "time": e.time,
                             "topic": e.topic, "offset": e.offset} for e in timeline if caller.may_read(e.type or "")]}
 
-    return app
+    return app if metrics is None else MeasuredApp(app, metrics)

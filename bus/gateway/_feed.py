@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import logging
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -28,6 +29,7 @@ from aiokafka.errors import KafkaError
 
 from bus._envelope import Envelope
 from bus._errors import BusError
+from bus._metrics import GatewayMetrics
 from bus._settings import BusSettings
 from bus._step import DLQ_PREFIX
 from bus._wire import Record, Wire
@@ -89,7 +91,8 @@ class Feed:
     """Tails ``topics`` (verified) and ``deadletter`` into an in-memory index; see the module doc."""
 
     def __init__(self, settings: BusSettings, wire: Wire, topics: Iterable[str], deadletter: str, *,
-                 to_json: Callable[[Any], Any], submissions: str | None = None) -> None:
+                 to_json: Callable[[Any], Any], submissions: str | None = None,
+                 metrics: GatewayMetrics | None = None) -> None:
         self.settings = settings
         self.wire = wire
         self.topics = tuple(topics)
@@ -102,6 +105,8 @@ class Feed:
         self.dead: dict[str, DeadLetter] = {}
         self.submitted_by: dict[str, str] = {}  # submission ce_id -> SIREN
         self.rejected = 0
+        self.metrics = metrics
+        self.consumer: AIOKafkaConsumer | None = None  # while run() reads (lag and readiness)
         self.ready = asyncio.Event()
         self._changed = asyncio.Condition()
         self._listeners: list[Callable[[FeedItem], None]] = []
@@ -147,6 +152,7 @@ class Feed:
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     metadata_max_age_ms=5000)
         await consumer.start()
+        self.consumer = consumer
         try:
             while not stop.is_set():
                 try:
@@ -164,6 +170,7 @@ class Feed:
                 elif not self.ready.is_set():
                     self.ready.set()
         finally:
+            self.consumer = None
             await consumer.stop()
 
     def _add(self, record: Record) -> None:
@@ -188,6 +195,9 @@ class Feed:
                         env.type, env.source, env.subject, env.time, env.correlationid, env.causationid,
                         self.to_json(received.data))
         self.items.append(item)
+        if self.metrics is not None and self.ready.is_set() and record.timestamp_ms is not None:
+            # Live traffic only: the records read at start-up are as old as the topics.
+            self.metrics.inbox_latency.observe(max(time.time() - record.timestamp_ms / 1000, 0.0))
         self.by_id.setdefault(item.id, item)
         if env.causationid:
             self.caused_by[env.causationid].append(item)

@@ -38,8 +38,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from hashlib import sha256
 
-from bus._errors import ConfigurationError, KeyNotValidError, SignatureError
+from bus._errors import ConfigurationError, SignatureError
 from bus._keys import KeyDirectory, KeyStore, SigningKey
+from bus._metrics import LedgerMetrics
 from bus._settings import BusSettings
 from bus._topics import FAMILIES, topic_map
 from bus._wire import Record, utc_now
@@ -311,6 +312,7 @@ class LedgerProcessor:
         topics: Sequence[str] | None = None, reference_topics: Sequence[str] | None = None,
         every_records: int = 1000, every_seconds: float = 60.0,
         witness: tuple[Witness, SigningKey] | None = None, clock: Callable[[], dt.datetime] = utc_now,
+        metrics: LedgerMetrics | None = None,
     ) -> None:
         if signer.public.purpose != "LEDGER":
             raise ConfigurationError(f"key {signer.key_id} is not a LEDGER key", hint="use `bus ledger keygen`")
@@ -335,6 +337,9 @@ class LedgerProcessor:
         self.logs: dict[tuple[str, int], PartitionLog] = {}
         self.tables: dict[str, TableLog] = {t: TableLog(t) for t in self.reference_topics}
         self.published: list[Checkpoint] = []
+        self.newest_ms: dict[str, int] = {}  # log id -> time of its newest checkpoint (resumed or published)
+        self.metrics = metrics
+        self.following = False  # True once run() reads the topics
         self._last_round = clock()
 
     async def resume(self) -> None:
@@ -346,12 +351,12 @@ class LedgerProcessor:
             try:
                 cp = Checkpoint.from_bytes(record.value or b"")
                 verify(cp, checkpoint_verifier(self.directory, cp))
-            except (CheckpointError, SignatureError, KeyNotValidError) as err:
-                log.warning("ignoring checkpoint at offset %s: %s", record.offset, err)
-                continue
             except Exception as err:  # an unknown key is a BusError too; never resume from it
                 log.warning("ignoring checkpoint at offset %s: %s", record.offset, err)
+                if self.metrics is not None:
+                    self.metrics.refused(err)
                 continue
+            self.newest_ms[cp.log_id] = max(self.newest_ms.get(cp.log_id, 0), cp.timestamp_ms)
             known = latest.get(cp.log_id)
             if cp.log_id.endswith("/table") or (known is not None and known.size >= cp.size):
                 continue
@@ -399,6 +404,8 @@ class LedgerProcessor:
                 signed = witness.cosign(signed, part.proof_from_base(), key.sign)
             except Exception as err:  # a refusal must not stop the ledger: publish log-signed only
                 log.error("witness %s refused %s at size %s: %s", witness.key_id, signed.log_id, signed.size, err)
+                if self.metrics is not None:
+                    self.metrics.refused(err)
         if part is not None:
             part.checkpointed()
         return signed
@@ -415,6 +422,10 @@ class LedgerProcessor:
             for cp in checkpoints:
                 await publisher.send_raw(self.checkpoint_topic, Record(cp.log_id.encode(), cp.to_bytes(), ()))
         self.published.extend(checkpoints)
+        for cp in checkpoints:
+            self.newest_ms[cp.log_id] = max(self.newest_ms.get(cp.log_id, 0), cp.timestamp_ms)
+            if self.metrics is not None:
+                self.metrics.published(cp.log_id)
 
     async def catch_up(self, *, force: bool = True) -> list[Checkpoint]:
         """Read every topic to its current end, then publish (by default: force) checkpoints."""
@@ -437,9 +448,14 @@ class LedgerProcessor:
 
         async with PartitionReader(self.settings, [*self.topics, *self.reference_topics],
                                    start=self._positions(), follow=True) as reader:
+            self.following = True
             async for batch in reader.batches(timeout_ms=int(min(self.every_seconds, 1.0) * 1000), stop=stop):
                 await self.publish(self.ingest(batch) + self.due())
         await self.publish(self.due(force=True))
+
+    def pending(self) -> dict[str, int]:
+        """Records read per log and not yet covered by a published checkpoint."""
+        return {part.log_id: len(part.pending) for part in self.logs.values()}
 
     def _positions(self) -> dict[tuple[str, int], int]:
         return {key: part.next_offset for key, part in self.logs.items()}

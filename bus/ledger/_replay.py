@@ -144,7 +144,9 @@ class PartitionReader:
                     # Aborted transactions and control records occupy offsets: compare positions.
                     if await self._consumer.position(tp) >= self.ends[tp]:
                         remaining.discard(tp)
-            if out:
+            # Following, an idle wait yields an empty batch: the caller's clock-driven work (the
+            # ledger's every-T-seconds round) must run when no record arrives after the last one.
+            if out or self.follow:
                 yield out
 
     async def read_slice(self, piece: Slice, *, chunk: int = SLICE,

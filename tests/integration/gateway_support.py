@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -37,10 +38,10 @@ async def gateway_settings(settings: BusSettings, state: Path, *sirens: str) -> 
 
 
 @asynccontextmanager
-async def running_gateway(settings: BusSettings, config: GatewayConfig) -> AsyncIterator[str]:
-    """Serve the gateway until the block ends; yields its base URL."""
+async def running_gateway(settings: BusSettings, config: GatewayConfig, **options: Any) -> AsyncIterator[str]:
+    """Serve the gateway until the block ends; yields its base URL (``options``: ``gateway_app``'s)."""
     (port,) = free_ports(1)
-    server = uvicorn.Server(uvicorn.Config(gateway_app(settings, config), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(gateway_app(settings, config, **options), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False, lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:

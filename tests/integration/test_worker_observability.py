@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import socket
 
 import aiohttp
@@ -34,14 +35,17 @@ FAMILIES = ("bus_records_total", "bus_dead_letters_total", "bus_verification_fai
             "bus_step_seconds_bucket", "bus_end_to_end_seconds_bucket", "bus_consumer_lag", "bus_state_entries",
             "bus_payments_due")
 
+#: One sample line of the text exposition format: name, optional {labels}, value.
+SAMPLE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?P<labels>\{.*\})? (?P<value>\S+)$")
+
 
 def sample(text: str, family: str, **labels: str) -> float:
     """The sum of the samples of ``family`` carrying every one of ``labels``."""
     total = 0.0
     for line in text.splitlines():
-        name, _, rest = line.partition("{")
-        if name == family and all(f'{k}="{v}"' in rest for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
+        found = SAMPLE.match(line)
+        if found and found["name"] == family and all(f'{k}="{v}"' in (found["labels"] or "") for k, v in labels.items()):
+            total += float(found["value"])
     return total
 
 
