@@ -72,6 +72,9 @@ def on_stop_signal(stop: asyncio.Event, loop: asyncio.AbstractEventLoop, grace: 
         abandon("a second stop signal")
         return
     stop.set()
+    err_console.print(f"worker: stopping: the batch in flight finishes (at most {grace:g} s), then the worker "
+                      "commits and leaves its group; a second signal exits at once")
+    sys.stderr.flush()
     loop.call_later(grace + 5, abandon, f"still stopping after {grace:g} s")
 
 

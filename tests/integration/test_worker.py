@@ -280,3 +280,40 @@ async def test_a_stopped_workers_partitions_move_to_the_other_with_their_state(k
         assert after[key]["by"] == {"alpha": per_phase, "beta": per_phase}, (key, after[key])
     assert "Traceback" not in group.log("alpha")
     assert group.running["beta"].poll() is None, group.log("beta")[-3000:]
+
+
+async def test_a_second_stop_signal_exits_at_once_saying_what_happens_to_the_input(keyed, workers):
+    settings = keyed.model_copy(update={"consumer_group": f"stopping-{uuid.uuid4().hex[:6]}"})
+    app_id = f"{settings.topic_prefix}{settings.consumer_group}"
+    group = workers(settings)
+    process = group.start("gamma", "tests.integration.test_worker:CountingCore", timer_interval=1)
+
+    async def member() -> bool:
+        group.assert_alive()
+        admin = admin_client(settings)
+        await admin.start()
+        try:
+            (response,) = await admin.describe_consumer_groups([app_id])
+        except GroupCoordinatorNotAvailableError:
+            return False
+        finally:
+            await admin.close()
+        (described,) = response.groups
+        return described[2] == "Stable" and len(described[5]) == 1
+
+    await eventually(member, "the worker in its group")
+    group.running.pop("gamma")
+    process.send_signal(signal.SIGTERM)
+
+    # Two signals sent at once would merge into one pending signal: the second goes once the
+    # worker said it is stopping (a clean stop, leaving the group, takes seconds; the log is polled often).
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while "worker: stopping" not in group.log("gamma"):
+        assert process.poll() is None and loop.time() < deadline, group.log("gamma")[-3000:]
+        await asyncio.sleep(0.02)  # poll interval of the log
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=90) == 1
+    log = group.log("gamma")
+    assert "a second stop signal: exiting without a clean stop" in log, log[-3000:]
+    assert "Traceback" not in log
