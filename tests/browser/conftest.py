@@ -24,8 +24,9 @@ import pytest
 from bus._settings import BusSettings
 from bus.console import ConsoleSettings, build_app
 
+from tests._issuer import Issuer, Served
+
 from ._data import MemoryData
-from ._issuer import Issuer, Served
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"

@@ -25,8 +25,9 @@ from bus.cli import app as cli
 from bus.console import ConsoleSettings, build_app
 from bus.console._serve import server_config
 
+from tests._issuer import Served
+
 from ._data import MemoryData
-from ._issuer import Served
 
 SECRET = "test-session-secret-" + "x" * 16
 

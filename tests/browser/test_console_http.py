@@ -9,8 +9,9 @@ import httpx
 from bus._settings import BusSettings
 from bus.console._data import BusData
 
+from tests._issuer import free_port
+
 from ._data import DOSSIER, HOSTILE
-from ._issuer import free_port
 from .conftest import login, serve
 
 

@@ -192,7 +192,7 @@ def test_the_console_serves_the_demo(first_run, env):
     pytest.importorskip("starlette")
     from bus._settings import BusSettings
     from bus.console._data import BusData
-    from tests.browser._issuer import Issuer
+    from tests._issuer import Issuer
     from tests.browser.conftest import login, serve
 
     contract = next(p.name[len("decp-"):-len(".json")] for p in first_run["out"].iterdir() if p.name.startswith("decp-"))

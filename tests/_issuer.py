@@ -1,4 +1,4 @@
-"""A local OpenID Connect provider on loopback for the console's tests: keys made here, users set by the test."""
+"""A local OpenID Connect provider on loopback for the tests (console, agents' ID tokens): keys made here."""
 
 from __future__ import annotations
 
