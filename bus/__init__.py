@@ -9,12 +9,16 @@ Public API (everything else is private)::
 Importing :mod:`bus` has no side effect: it neither reads the environment nor connects.
 """
 
+from ._actor import Actor, ActorVerifier, actor_from_id_token
 from ._authority import Trust, TrustAnchor
 from ._broker import BrokerStatus, EmbeddedBroker, wait_until_ready
 from ._catalog import Catalog, Schema, default_catalog
 from ._content import ContentStore, DocumentRef, LocalContentStore, open_content_store
 from ._envelope import Envelope
 from ._errors import (
+    ActorClaimsError,
+    ActorSignatureError,
+    ActorTokenError,
     AdapterError,
     AuthenticationError,
     AuthorizationError,
@@ -29,6 +33,7 @@ from ._errors import (
     DuplicateEventError,
     EncapsulationError,
     EnvelopeError,
+    ExpiredActorTokenError,
     ForgedApprovalError,
     ForgedRegistrationError,
     HandlerError,
@@ -49,6 +54,7 @@ from ._errors import (
     SwappedKeyError,
     TruncatedCiphertextError,
     UnapprovedKeyError,
+    UnconfiguredIssuerError,
     UnknownFormatError,
     UnknownKeyError,
     UnknownSchemaError,
@@ -74,6 +80,11 @@ from ._wire import Event, Received, Record, Wire
 
 __all__ = [
     "Action",
+    "Actor",
+    "ActorClaimsError",
+    "ActorSignatureError",
+    "ActorTokenError",
+    "ActorVerifier",
     "AdapterError",
     "AuthenticationError",
     "AuthorizationError",
@@ -106,6 +117,7 @@ __all__ = [
     "EnvelopeError",
     "ErrorPolicy",
     "Event",
+    "ExpiredActorTokenError",
     "Fail",
     "ForgedApprovalError",
     "ForgedRegistrationError",
@@ -145,6 +157,7 @@ __all__ = [
     "Trust",
     "TrustAnchor",
     "UnapprovedKeyError",
+    "UnconfiguredIssuerError",
     "UnknownFormatError",
     "UnknownKeyError",
     "UnknownSchemaError",
@@ -152,6 +165,7 @@ __all__ = [
     "UntrustedKeyError",
     "Watermarks",
     "Wire",
+    "actor_from_id_token",
     "client_ssl_context",
     "default_catalog",
     "derived_id",

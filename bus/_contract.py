@@ -29,6 +29,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from ._actor import Actor
 from ._catalog import Catalog, default_catalog, from_json_value
 from ._envelope import SIGNED_ATTRIBUTES, Envelope
 from ._errors import ConfigurationError
@@ -105,6 +106,9 @@ _HEADER_DOC = {
     "ce_correlationid": "id of the exchange the event belongs to", "ce_causationid": "id of the event that caused it",
     "ce_sigkeyid": "<SIREN>:<key fingerprint> of the signing key",
     "ce_sig": "signature of the signed bytes, base64url without padding",
+    "ce_actor": "the agent who acted (optional): canonical JSON (sorted keys, no blanks) of the identity provider's "
+                "verified claims (iss, sub, uid, siret, email, idp_id, acr, amr, auth_time), token_sha256 (SHA-256 of "
+                "the ID token, never the token) and role; signed (signed bytes v3, see the actor vector)",
 }
 
 
@@ -170,14 +174,15 @@ def vector(spec: Mapping[str, Any], catalog: Catalog | None = None) -> dict[str,
     data = from_json_value(catalog.latest(pivot["schema"]).parsed, pivot["data"])
     event = Event(type=pivot["type"], subject=pivot["subject"], schema=pivot["schema"], data=data, id=attrs["id"],
                   time=time, source=attrs["source"], correlationid=attrs.get("correlationid"),
-                  causationid=attrs.get("causationid"))
+                  causationid=attrs.get("causationid"),
+                  actor=Actor(**{**spec["actor"], "amr": tuple(spec["actor"].get("amr", ()))}) if "actor" in spec else None)
     record = Wire(catalog, KeyDirectory([key.public]), key).seal(event)
     envelope = Envelope.from_headers(record.headers)
     payload = record.value or b""
     signed = envelope.signing_bytes(payload)
     return {
         "name": spec["name"],
-        "attributes": {n: getattr(envelope, n) for n in SIGNED_ATTRIBUTES if getattr(envelope, n) is not None},
+        "attributes": {n: getattr(envelope, n) for n in (*SIGNED_ATTRIBUTES, "actor") if getattr(envelope, n) is not None},
         "headers": [[h, v.decode()] for h, v in record.headers],
         "key": record.key.decode() if record.key else None,
         "pivot": pivot,

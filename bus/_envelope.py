@@ -6,6 +6,11 @@ single-object payload is the record value, and the record key is the dossier id
 each length-prefixed exactly as they travel, followed by the length-prefixed payload: no
 canonicalisation step can disagree between producer and consumer because both read the same
 header strings.
+
+Extensions: ``ce_recipients`` (an addressed event, signed bytes v2) and ``ce_actor`` (the agent who
+acted, :mod:`bus._actor`). An event with an actor is signed as v3: the attributes, then the
+recipients (or the absent marker), then the actor, each length-prefixed, then the payload. An
+event without either keeps the v1 (or v2) bytes, so every event signed before stays valid.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import re
 import struct
 from collections.abc import Iterable, Sequence
 
+from ._actor import Actor
 from ._errors import EnvelopeError
 
 __all__ = ["SIGNED_ATTRIBUTES", "Envelope", "format_time", "parse_time"]
@@ -33,14 +39,23 @@ _SIG_PREFIX = b"dcant-bus-sig-v1\x00"
 #: Prefix of the signed bytes of an addressed (``ce_recipients``) event: its own signature version, so a
 #: broadcast event's signed bytes (v1) are unchanged and an addressed one cannot be read as broadcast.
 _SIG_PREFIX_ADDRESSED = b"dcant-bus-sig-v2\x00"
+#: Prefix of the signed bytes of an event with a ``ce_actor``: the actor is signed, whether addressed or not.
+_SIG_PREFIX_ACTOR = b"dcant-bus-sig-v3\x00"
 _REQUIRED = ("specversion", "id", "source", "type", "subject", "time", "dataschema", "sigkeyid", "sig")
 _HEADER_OF = {name: f"ce_{name}" for name in SIGNED_ATTRIBUTES} | {
-    "datacontenttype": "content-type", "sig": "ce_sig", "recipients": "ce_recipients"}
+    "datacontenttype": "content-type", "sig": "ce_sig", "recipients": "ce_recipients", "actor": "ce_actor"}
 _RECIPIENTS = re.compile(r"^\d{9}(,\d{9})*$")
 _ATTR_OF = {header: name for name, header in _HEADER_OF.items()}
 _ABSENT = struct.pack(">I", 0xFFFFFFFF)
 _TYPE = re.compile(r"^[a-z0-9]+(\.[A-Za-z0-9]+)+$")
 _MAX_HEADER = 4096
+
+
+def _field(value: str | None) -> bytes:
+    if value is None:
+        return _ABSENT
+    raw = value.encode()
+    return len(raw).to_bytes(4, "big") + raw
 
 
 def format_time(moment: dt.datetime) -> str:
@@ -78,6 +93,8 @@ class Envelope:
     datacontenttype: str = CONTENT_TYPE
     #: ``ce_recipients``: the SIRENs an addressed event is encrypted to, comma-separated (None: broadcast).
     recipients: str | None = None
+    #: ``ce_actor``: the agent who acted, canonical JSON of :class:`bus.Actor` (None: no agent named).
+    actor: str | None = None
 
     @property
     def recipient_sirens(self) -> tuple[str, ...]:
@@ -89,17 +106,15 @@ class Envelope:
 
     def signing_bytes(self, payload: bytes | memoryview) -> bytes:
         """The bytes the producer signs: attributes in fixed order, then the payload."""
-        parts = [_SIG_PREFIX if self.recipients is None else _SIG_PREFIX_ADDRESSED]
-        for name in SIGNED_ATTRIBUTES:
-            value = getattr(self, name)
-            if value is None:
-                parts.append(_ABSENT)
-            else:
-                raw = value.encode()
-                parts.append(len(raw).to_bytes(4, "big") + raw)
-        if self.recipients is not None:
-            raw = self.recipients.encode()
-            parts.append(len(raw).to_bytes(4, "big") + raw)
+        if self.actor is not None:
+            parts = [_SIG_PREFIX_ACTOR]
+        else:
+            parts = [_SIG_PREFIX if self.recipients is None else _SIG_PREFIX_ADDRESSED]
+        parts += [_field(getattr(self, name)) for name in SIGNED_ATTRIBUTES]
+        if self.actor is not None:  # v3: the recipients' place (absent marker when broadcast), then the actor
+            parts += [_field(self.recipients), _field(self.actor)]
+        elif self.recipients is not None:
+            parts.append(_field(self.recipients))
         parts.append(len(payload).to_bytes(8, "big"))
         parts.append(payload)
         return b"".join(parts)
@@ -116,6 +131,8 @@ class Envelope:
                if (value := getattr(self, name)) is not None]
         if self.recipients is not None:
             out.append(("ce_recipients", self.recipients.encode()))
+        if self.actor is not None:
+            out.append(("ce_actor", self.actor.encode()))
         sig = self.sig if signature is None else signature
         if sig is not None:
             out.append(("ce_sig", base64.urlsafe_b64encode(sig).rstrip(b"=")))
@@ -160,9 +177,13 @@ class Envelope:
         recipients = values.get("recipients")
         if recipients is not None and not _RECIPIENTS.match(recipients):
             raise EnvelopeError(f"ce_recipients {recipients!r} is not comma-separated SIRENs", header="ce_recipients")
+        actor = values.get("actor")
+        if actor is not None:
+            Actor.from_header(actor)  # the form only; readers get the parsed actor from Received.actor
         return cls(
             id=values["id"], source=values["source"], type=values["type"], subject=values["subject"],
             time=values["time"], dataschema=values["dataschema"], sigkeyid=values["sigkeyid"],
             correlationid=values.get("correlationid"), causationid=values.get("causationid"),
             sig=sig, specversion=values["specversion"], datacontenttype=content_type, recipients=recipients,
+            actor=actor,
         )

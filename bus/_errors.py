@@ -33,6 +33,11 @@ context needed to act on it (topic, partition, offset, document, xpath, rule) an
     │   │   ├── EncapsulationError .... the HPKE encapsulation in the reader's slot is not to the reader's key
     │   │   ├── SwappedKeyError ....... the reader's wrapped key sits in another recipient's slot
     │   │   └── TruncatedCiphertextError the sealed payload or a document stream stops short
+    │   ├── ActorTokenError ........... an agent's ID token refused at publication (nothing is sent)
+    │   │   ├── ExpiredActorTokenError  past its ``exp`` (or not yet valid: ``nbf``, ``iat`` ahead)
+    │   │   ├── UnconfiguredIssuerError issued by an identity provider not in BUS_OIDC_ISSUERS
+    │   │   ├── ActorSignatureError ... not signed by a key of the issuer's published JWKS
+    │   │   └── ActorClaimsError ...... another audience, no ``sub``, or not a JWS at all
     │   ├── RegistrationRefusedError .. the authority will not approve: the SIREN fails the reference check
     │   └── UntrustedKeyError ......... the key does not chain to the trust anchor at the event's time
     │       ├── UnapprovedKeyError .... self-registered: no approval by the authority covers that time
@@ -51,6 +56,9 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ActorClaimsError",
+    "ActorSignatureError",
+    "ActorTokenError",
     "AdapterError",
     "AuthenticationError",
     "AuthorizationError",
@@ -65,6 +73,7 @@ __all__ = [
     "DuplicateEventError",
     "EncapsulationError",
     "EnvelopeError",
+    "ExpiredActorTokenError",
     "ForgedApprovalError",
     "ForgedRegistrationError",
     "HandlerError",
@@ -85,6 +94,7 @@ __all__ = [
     "SwappedKeyError",
     "TruncatedCiphertextError",
     "UnapprovedKeyError",
+    "UnconfiguredIssuerError",
     "UnknownFormatError",
     "UnknownKeyError",
     "UnknownSchemaError",
@@ -254,6 +264,31 @@ class SwappedKeyError(DecryptionError):
 
 class TruncatedCiphertextError(DecryptionError):
     default_hint = "the ciphertext stops short (or a chunk is missing): fetch the whole document or event again"
+
+
+class ActorTokenError(SecurityError):
+    """An agent's OpenID Connect ID token was refused when publishing (the event is not sent).
+
+    Context: ``issuer`` when known. Never the token: it is a bearer credential.
+    """
+
+    default_hint = "the agent signs in again with the identity provider (ProConnect) and the action is retried"
+
+
+class ExpiredActorTokenError(ActorTokenError):
+    default_hint = "the agent's session expired: sign in again with the identity provider and retry"
+
+
+class UnconfiguredIssuerError(ActorTokenError):
+    default_hint = "only identity providers listed in BUS_OIDC_ISSUERS assert who acted: add it there if it is trusted"
+
+
+class ActorSignatureError(ActorTokenError):
+    default_hint = "the ID token is not signed by its issuer's published keys (forged or altered): do not trust it"
+
+
+class ActorClaimsError(ActorTokenError):
+    default_hint = "the ID token must be a JWS for this bus's client id (BUS_OIDC_AUDIENCE) and name its subject"
 
 
 class RegistrationRefusedError(SecurityError):

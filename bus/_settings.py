@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["BusSettings", "default_cache_dir", "default_state_dir"]
 
@@ -77,6 +77,18 @@ class BusSettings(BaseSettings):
         default=None, description="the registration authority's key: its SHA-256 fingerprint or its PEM file; "
         "unset means self-registered keys are trusted (development only)")
     ra_dir: Path | None = Field(default=None, description="the registration authority's private keys; default STATE_DIR/ra")
+
+    # Who acted (bus._actor): the identity providers whose ID tokens name the agent behind an event
+    oidc_issuers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="OpenID Connect issuers trusted to assert who acted (comma-separated URLs, "
+        "e.g. ProConnect's); empty: events cannot name an actor")
+    oidc_audience: str | None = Field(
+        default=None, description="this bus's client id at those issuers: the `aud` an agent's ID token must carry")
+
+    @field_validator("oidc_issuers", mode="before")
+    @classmethod
+    def _issuers(cls, value: Any) -> Any:
+        return tuple(u.strip() for u in value.split(",") if u.strip()) if isinstance(value, str) else value
 
     # Personal data
     pseudonymisation_secret: SecretStr | None = Field(

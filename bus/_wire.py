@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ._actor import Actor
 from ._catalog import Catalog, Schema
 from ._codec import decode, encode, fingerprint_of
 from ._envelope import Envelope, format_time
@@ -63,6 +64,8 @@ class Event:
     source: str | None = None
     #: SIRENs to address the event to (``ce_recipients``); the payload is then encrypted to each. None: broadcast.
     recipients: Sequence[str] | None = None
+    #: The agent who acted (``ce_actor``), from :meth:`bus.ActorVerifier.verify`: signed with the event.
+    actor: Actor | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,6 +94,11 @@ class Received:
     @property
     def type(self) -> str:
         return self.envelope.type
+
+    @property
+    def actor(self) -> Actor | None:
+        """The agent who acted, as signed by the producer (None when the event names none)."""
+        return None if self.envelope.actor is None else Actor.from_header(self.envelope.actor)
 
     @property
     def subject(self) -> str:
@@ -170,6 +178,7 @@ class Wire:
             correlationid=event.correlationid,
             causationid=event.causationid,
             recipients=recipients,
+            actor=None if event.actor is None else event.actor.to_header(),
         )
         if recipients is not None:
             keys = recipients_of(self.encryption_keys, self.keys, envelope.recipient_sirens, moment)

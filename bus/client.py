@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import struct
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -22,7 +23,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from ._errors import BrokerUnavailableError, DeliveryError
+from ._actor import Actor, ActorVerifier
+from ._errors import BrokerUnavailableError, ConfigurationError, DeliveryError
 from ._policy import Action, ErrorPolicy
 from ._processor import Context
 from ._settings import BusSettings
@@ -163,9 +165,11 @@ class Publisher:
     """
 
     def __init__(self, settings: BusSettings, wire: Wire, *, linger_ms: int = 5,
-                 max_batch_size: int = 256 * 1024) -> None:
+                 max_batch_size: int = 256 * 1024, actors: ActorVerifier | None = None) -> None:
         self.settings = settings
         self.wire = wire
+        #: Verifies agents' ID tokens (``publish(..., id_token=...)``); default from BUS_OIDC_ISSUERS / _AUDIENCE.
+        self.actors = actors
         self.throttled_ms = 0
         self._topics = topic_map(settings)
         self._producer = AIOKafkaProducer(
@@ -211,12 +215,34 @@ class Publisher:
         spec = self._topics.get(key)
         return spec.name if spec else key
 
-    async def publish(self, event: Event, *, topic: str | None = None) -> Record:
-        """Seal ``event`` and wait until the cluster acknowledged it; returns the record as stored."""
-        return (await self.publish_many([event], topic=topic))[0]
+    async def publish(self, event: Event, *, topic: str | None = None, id_token: str | None = None,
+                      role: str | None = None) -> Record:
+        """Seal ``event`` and wait until the cluster acknowledged it; returns the record as stored.
 
-    async def publish_many(self, events: Iterable[Event], *, topic: str | None = None) -> list[Record]:
-        """Seal and send every event without waiting for each, then wait for all acks (in order)."""
+        ``id_token``: the OpenID Connect ID token of the agent who acted, verified here (an
+        :class:`~bus.ActorTokenError` sends nothing); its claims and hash go on the event as its
+        signed ``actor``, with ``role`` (``maire``, ``adjoint``...) when given. The token is never sent.
+        """
+        return (await self.publish_many([event], topic=topic, id_token=id_token, role=role))[0]
+
+    async def actor(self, id_token: str, *, role: str | None = None) -> Actor:
+        """The verified :class:`~bus.Actor` of an agent's ID token (see :meth:`publish`)."""
+        if self.actors is None:
+            if not self.settings.oidc_audience:
+                raise ConfigurationError("an event names its actor only on a bus with BUS_OIDC_AUDIENCE set",
+                                         hint="set BUS_OIDC_ISSUERS and BUS_OIDC_AUDIENCE (the bus's client id)")
+            self.actors = ActorVerifier(self.settings.oidc_issuers, self.settings.oidc_audience)
+        return await self.actors.verify(id_token, role=role)
+
+    async def publish_many(self, events: Iterable[Event], *, topic: str | None = None, id_token: str | None = None,
+                           role: str | None = None) -> list[Record]:
+        """Seal and send every event without waiting for each, then wait for all acks (in order).
+
+        ``id_token`` and ``role``: the agent who acted on all of them (see :meth:`publish`).
+        """
+        if id_token is not None:
+            acted = await self.actor(id_token, role=role)
+            events = [dataclasses.replace(e, actor=acted) for e in events]
         pending = []
         for event in events:
             record = self.wire.seal(event)

@@ -80,5 +80,19 @@ class Issuer:
         id_token = jwt.encode({"alg": "ES256", "kid": "test-key"}, claims, self.key)
         return JSONResponse({"access_token": "unused", "token_type": "Bearer", "id_token": id_token})
 
+    def id_token(self, *, key: ECKey | None = None, lifetime: int = 300, **claims: Any) -> str:
+        """An agent's ID token signed now by this provider (``key``: another key, for forgeries).
+
+        ProConnect's claims by default; ``claims`` add to or replace them (``None`` drops one).
+        """
+        now = int(time.time())
+        values: dict[str, Any] = {
+            "iss": self.url, "aud": self.client_id, "iat": now, "exp": now + lifetime, "auth_time": now - 60,
+            "sub": "4b3c1e9f-agent", "uid": "4b3c1e9f-agent", "siret": "21310555400017",
+            "email": "jeanne.martin@mairie-test.fr", "idp_id": "71144ab3-ee1a-4401-b7b3-79b44f7daeeb",
+            "acr": "eidas1", "amr": ["pwd", "mfa"], **claims}
+        values = {k: v for k, v in values.items() if v is not None}
+        return jwt.encode({"alg": "ES256", "kid": "test-key"}, values, key or self.key)
+
     async def jwks(self, request: Request) -> Response:
         return JSONResponse(KeySet([self.key]).as_dict(private=False))

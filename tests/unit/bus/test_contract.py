@@ -43,10 +43,17 @@ def signed_bytes_from_headers(headers: list[list[str]], payload: bytes) -> bytes
     order = ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "content-type",
              "ce_dataschema", "ce_correlationid", "ce_causationid", "ce_sigkeyid"]
     values = dict(headers)
-    out = b"dcant-bus-sig-v1\x00"
-    for name in order:
-        out += struct.pack(">I", 0xFFFFFFFF) if name not in values else \
+
+    def field(name: str) -> bytes:
+        return struct.pack(">I", 0xFFFFFFFF) if name not in values else \
             struct.pack(">I", len(values[name].encode())) + values[name].encode()
+
+    if "ce_actor" in values:  # v3: then the recipients' place and the actor
+        out = b"dcant-bus-sig-v3\x00" + b"".join(field(n) for n in (*order, "ce_recipients", "ce_actor"))
+    elif "ce_recipients" in values:
+        out = b"dcant-bus-sig-v2\x00" + b"".join(field(n) for n in (*order, "ce_recipients"))
+    else:
+        out = b"dcant-bus-sig-v1\x00" + b"".join(field(n) for n in order)
     return out + struct.pack(">Q", len(payload)) + payload
 
 
@@ -65,6 +72,7 @@ def test_each_vector_verifies_with_an_independent_implementation(path):
 def test_vectors_cover_absent_and_present_optional_attributes():
     present = [set(json.loads(p.read_text())["attributes"]) for p in VECTORS]
     assert any("causationid" in attrs for attrs in present) and any("causationid" not in attrs for attrs in present)
+    assert any("actor" in attrs for attrs in present)
 
 
 def test_the_json_schema_accepts_a_pivot_and_refuses_a_wrong_one():
