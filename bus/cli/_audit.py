@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -46,6 +47,15 @@ def _when(text: str | None) -> dt.datetime | None:
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=err_console, transient=True)
+
+
+def _agent(actor: dict[str, Any] | None) -> str:
+    """Who acted, in a table cell: the agent's e-mail (else uid, else sub), its role and SIRET."""
+    if actor is None:
+        return ""
+    who = actor.get("email") or actor.get("uid") or actor["sub"]
+    return " ".join(str(p) for p in (who, f"({actor['role']})" if actor.get("role") else None,
+                                     f"SIRET {actor['siret']}" if actor.get("siret") else None) if p)
 
 
 def register(app: typer.Typer) -> None:
@@ -180,9 +190,9 @@ def register(app: typer.Typer) -> None:
             print_json({"dossier": dossier, "at": at, "state": state.state,
                         "event": state.event.id if state.event else None})
             return
-        out = Table("time", "type", "dossier", "producer", "record", "correlation", title=f"dossier {dossier}")
+        out = Table("time", "type", "dossier", "producer", "agent", "record", "correlation", title=f"dossier {dossier}")
         for e in timeline:
-            out.add_row(e.time or "", e.type or "", e.subject or "", e.source or "",
+            out.add_row(e.time or "", e.type or "", e.subject or "", e.source or "", _agent(e.actor),
                         f"{e.topic}[{e.partition}]@{e.offset}", e.correlationid or "")
         console.print(out)
         console.print(f"state{' at ' + at if at else ''}: [bold]{state.state or 'unknown'}[/]")

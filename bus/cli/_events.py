@@ -9,6 +9,8 @@ import typer
 from rich.progress import Progress
 
 from adapters import to_json_value
+from bus._actor import Actor
+from bus._envelope import Envelope
 from bus._errors import BusError, NotARecipientError
 from bus._runtime import BusContext
 from bus._wire import Event
@@ -18,6 +20,11 @@ from ._common import console, err_console, print_json, run, settings
 from ._documents import pivots_of
 
 __all__ = ["register"]
+
+
+def _actor(envelope: Envelope) -> dict[str, object]:
+    """The ``actor`` key of a tail line: the agent who acted, as signed (absent when the event names none)."""
+    return {} if envelope.actor is None else {"actor": Actor.from_header(envelope.actor).to_json()}
 
 
 def register(app: typer.Typer) -> None:
@@ -81,7 +88,8 @@ def register(app: typer.Typer) -> None:
                         print_json({"topic": record.topic, "partition": record.partition, "offset": record.offset,
                                     "id": env.id, "type": env.type, "source": env.source, "subject": env.subject,
                                     "time": env.time, "signed_by": env.sigkeyid,
-                                    "recipients": list(env.recipient_sirens), "data": "not a recipient"})
+                                    "recipients": list(env.recipient_sirens), **_actor(env),
+                                    "data": "not a recipient"})
                         seen += 1
                         if limit is not None and seen >= limit:
                             return
@@ -94,7 +102,7 @@ def register(app: typer.Typer) -> None:
                     print_json({"topic": record.topic, "partition": record.partition, "offset": record.offset,
                                 "id": env.id, "type": env.type, "source": env.source, "subject": env.subject,
                                 "time": env.time, "schema": f"{received.writer.name} v{received.writer.version}",
-                                "signed_by": env.sigkeyid, "data": to_json_value(received.data)})
+                                "signed_by": env.sigkeyid, **_actor(env), "data": to_json_value(received.data)})
                     seen += 1
                     if limit is not None and seen >= limit:
                         return

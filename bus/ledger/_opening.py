@@ -29,6 +29,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from bus._actor import Actor
 from bus._catalog import Schema
 from bus._codec import MARKER, decode
 from bus._envelope import _ABSENT, _MAX_HEADER, _SIG_PREFIX, _TYPE, CONTENT_TYPE, SPECVERSION, Envelope
@@ -92,6 +93,8 @@ class Opened:
     writer_version: int | None = None
     reader_version: int | None = None
     data: Any = None
+    #: The agent who acted (the verified ``ce_actor`` claims), when the event names one.
+    actor: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON line ``bus replay`` prints."""
@@ -103,7 +106,8 @@ class Opened:
         return {**out, "id": self.id, "type": self.type, "source": self.source, "subject": self.subject,
                 "time": self.time, "correlationid": self.correlationid, "causationid": self.causationid,
                 "signed_by": self.sigkeyid, "schema": self.writer, "writer_version": self.writer_version,
-                "reader_version": self.reader_version, "data": self.data}
+                "reader_version": self.reader_version, "data": self.data,
+                **({"actor": self.actor} if self.actor is not None else {})}
 
 
 def peek(record: Record) -> Envelope | None:
@@ -205,8 +209,10 @@ class FastOpener:
         if value is None or len(value) > self.wire.max_event_bytes:
             return None
         h = dict(headers)
-        if len(h) != len(headers) or "ce_recipients" in h:
-            return None  # a repeated header: Wire.open says which; an addressed (encrypted) event: Wire.open
+        if len(h) != len(headers) or "ce_recipients" in h or "ce_actor" in h:
+            # a repeated header: Wire.open says which; an addressed (encrypted) event or one naming its actor
+            # (signed bytes v2, v3): Wire.open, which alone builds those signed bytes
+            return None
         spec, id_, source, type_, subject, time = (h["ce_specversion"], h["ce_id"], h["ce_source"], h["ce_type"],
                                                    h["ce_subject"], h["ce_time"])
         dataschema, sigkeyid, sig = h["ce_dataschema"], h["ce_sigkeyid"], h["ce_sig"]
@@ -335,7 +341,7 @@ class FastOpener:
             return Opened(record.topic, record.partition, record.offset, record.timestamp_ms, True,
                           id=env.id, type=env.type, source=env.source, subject=env.subject, time=env.time,
                           correlationid=env.correlationid, causationid=env.causationid, sigkeyid=env.sigkeyid,
-                          data=NOT_A_RECIPIENT)
+                          data=NOT_A_RECIPIENT, actor=_actor_of(env))
         except BusError as err:
             env = peek(record)
             return Opened(record.topic, record.partition, record.offset, record.timestamp_ms, False,
@@ -347,7 +353,11 @@ class FastOpener:
                       id=env.id, type=env.type, source=env.source, subject=env.subject, time=env.time,
                       correlationid=env.correlationid, causationid=env.causationid, sigkeyid=env.sigkeyid,
                       writer=got.writer.name, writer_version=got.writer.version,
-                      reader_version=got.schema.version, data=json_value(got.data))
+                      reader_version=got.schema.version, data=json_value(got.data), actor=_actor_of(env))
+
+
+def _actor_of(envelope: Envelope) -> dict[str, Any] | None:
+    return None if envelope.actor is None else Actor.from_header(envelope.actor).to_json()
 
 
 

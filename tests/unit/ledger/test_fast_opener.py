@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bus import Catalog, KeyDirectory, Wire, default_catalog, generate_key
+from bus import Actor, Catalog, KeyDirectory, Wire, default_catalog, generate_key
 from bus._wire import Record
 from bus.ledger._opening import FastOpener
 
@@ -157,3 +157,20 @@ def test_the_signature_header_decodes_as_base64_b64decode_decodes_it(raw):
     except (binascii.Error, ValueError):
         got = None
     assert got == expected
+
+
+ACTOR = Actor(iss="https://idp.test", sub="agent-1", token_sha256="cd" * 32, email="agent@mairie.test", role="adjoint")
+
+
+def test_an_event_naming_its_actor_opens_with_it_and_an_unsigned_actor_is_refused():
+    """The fast path builds v1 signed bytes only: a ce_actor goes to Wire.open, which signs it in (v3)."""
+    w = wire()
+    with_actor, plain = stored([w.seal(dataclasses.replace(company(1), actor=ACTOR)), w.seal(company(2))])
+    opener = FastOpener(Wire(default_catalog(), directory()))
+    got = opener.open(with_actor)
+    assert got.ok and got.actor == ACTOR.to_json() and got.to_json()["actor"]["role"] == "adjoint"
+    assert "actor" not in opener.open(plain).to_json()
+    added = dataclasses.replace(plain, headers=(*plain.headers, ("ce_actor", ACTOR.to_header().encode())))
+    assert not opener.verifies(added.key, added.value, added.headers, added.timestamp_ms)
+    refused = opener.open(added)
+    assert not refused.ok and refused.error_class == "SignatureError"
