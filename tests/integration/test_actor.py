@@ -18,13 +18,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from bus import BusContext, ExpiredActorTokenError, Wire, generate_key
+from bus import ExpiredActorTokenError, Wire
 from bus.client import Publisher, Subscriber, read_topic
 
 from tests._issuer import Issuer
 from tests.integration.conftest import bus_env
 from tests.integration.test_cli import bus
-from tests.integration.test_client import company, new_topic
+from tests.integration.test_client import company, new_topic, signed_context
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -47,11 +47,7 @@ def settings(settings, issuer):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 async def ctx(settings):
-    context = await BusContext.connect(settings)
-    key = generate_key("213105554", "Commune de test", valid_from=NOW - dt.timedelta(days=1))
-    await context.publish_keys([key])
-    context.signer = key
-    return context
+    return await signed_context(settings)
 
 
 async def test_an_agents_token_is_verified_and_its_actor_read_back_and_an_edited_actor_dead_lettered(

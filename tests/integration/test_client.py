@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from bus import BusContext, Event, KeyDirectory, Wire, generate_key
+from bus import BusContext, BusSettings, Event, KeyDirectory, Wire, generate_key
 from bus._envelope import Envelope
 from bus._topics import describe_topics, ensure_topics, topic_map
 from bus._wire import Record
@@ -38,13 +38,18 @@ def settings(wire_settings):  # type: ignore[no-untyped-def]
     return wire_settings
 
 
-@pytest.fixture(scope="module")
-async def ctx(settings):
+async def signed_context(settings: BusSettings) -> BusContext:
+    """A context on the cluster signing with a fresh key of the test commune (213105554), published first."""
     context = await BusContext.connect(settings)
     key = generate_key("213105554", "Commune de test", valid_from=NOW - dt.timedelta(days=1))
     await context.publish_keys([key])
     context.signer = key
     return context
+
+
+@pytest.fixture(scope="module")
+async def ctx(settings):
+    return await signed_context(settings)
 
 
 async def test_topics_are_created_idempotently_with_their_configuration(settings, ctx):

@@ -9,20 +9,18 @@ auditor) finds every record verified.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import uuid
 
 import pytest
 
-from bus import BusContext, DecryptionKeyring, Event, Wire, generate_encryption_key, generate_key
+from bus import BusContext, DecryptionKeyring, Event, Wire, generate_encryption_key
 from bus.client import Publisher, Subscriber, read_topic
 from bus.ledger._verify import verify_topics
 
-from tests.integration.test_client import company, new_topic
+from tests.integration.test_client import company, new_topic, signed_context
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-NOW = dt.datetime.now(dt.UTC)
 PREFECTURE, DGFIP, OTHER = "130006000", "130004005", "220200010"
 
 
@@ -33,11 +31,7 @@ def settings(settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 async def ctx(settings):
-    context = await BusContext.connect(settings)
-    key = generate_key("213105554", "Commune de test", valid_from=NOW - dt.timedelta(days=1))
-    await context.publish_keys([key])
-    context.signer = key
-    return context
+    return await signed_context(settings)
 
 
 @pytest.fixture(scope="module")
