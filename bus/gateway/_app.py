@@ -20,6 +20,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from bus._actor import Actor
 from bus._content import CHUNK_BYTES, ContentStore, open_content_store
 from bus._keys import Keyring
 from bus._metrics import BusMetrics, GatewayMetrics, serve
@@ -98,8 +99,27 @@ async def _caller(request: Request, authorization: Annotated[str | None, Header(
     return await gw.verifier.verify(authorization)
 
 
+async def _agent(request: Request, x_agent_id_token: Annotated[str | None, Header()] = None,
+                 x_agent_role: Annotated[str | None, Header()] = None) -> Actor | None:
+    """The agent behind the call (``X-Agent-Id-Token``: its OpenID Connect ID token, verified; ``X-Agent-Role``).
+
+    None without a token. The event submitted then carries the verified actor; the token is not kept.
+    """
+    if x_agent_id_token is None:
+        if x_agent_role is not None:
+            raise GatewayProblem(400, "role without agent", "X-Agent-Role needs the agent's X-Agent-Id-Token",
+                                 hint="pass the agent's ID token, or no role")
+        return None
+    gw = _gateway(request)
+    if not gw.settings.oidc_audience:
+        raise GatewayProblem(400, "agents not accepted", "this gateway verifies no agent's ID token",
+                             hint="its operator sets BUS_OIDC_ISSUERS and BUS_OIDC_AUDIENCE; or call without it")
+    return await gw.publisher.actor(x_agent_id_token.strip(), role=x_agent_role)
+
+
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
 CallerDep = Annotated[Caller, Depends(_caller)]
+AgentDep = Annotated[Actor | None, Depends(_agent)]
 
 
 def _submission(gw: Gateway, siren: str, ce_id: str, dossier: str | None, record_topic: str,
@@ -217,7 +237,7 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
                       "file": {"type": "string", "format": "binary"}, "format": {"type": "string"},
                       "dossier_hint": {"type": "string"}}}}}}})
     async def submit_document(
-        siren: str, request: Request, gw: GatewayDep, caller: CallerDep,
+        siren: str, request: Request, gw: GatewayDep, caller: CallerDep, agent: AgentDep,
         idempotency_key: Annotated[str | None, Header()] = None,
         fmt: Annotated[str | None, Query(alias="format", description="native format (detected when omitted)")] = None,
         file_name: Annotated[str | None, Query(description="the document's file name (raw bodies)")] = None,
@@ -233,12 +253,13 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
                 dossier_hint = upload.fields.get("dossier_hint") or dossier_hint
                 fingerprint = json.dumps(["document", upload.sha256, fmt, dossier_hint])
                 return await _once(gw, siren, key, fingerprint,
-                                   lambda ce_id: _accept(gw, caller, siren, upload, fmt, dossier_hint, ce_id))
+                                   lambda ce_id: _accept(gw, caller, siren, upload, fmt, dossier_hint, ce_id,
+                                                         agent))
             finally:
                 upload.discard()
 
     async def _accept(gw: Gateway, caller: Caller, siren: str, upload: Upload, fmt: str | None,
-                      dossier_hint: str | None, ce_id: str) -> dict[str, Any]:
+                      dossier_hint: str | None, ce_id: str, agent: Actor | None) -> dict[str, Any]:
         found, subjects = await asyncio.to_thread(gw.intake.check, upload.path, declared_format=fmt,
                                                   name=upload.file_name)
         caller.check_submit(found)
@@ -246,13 +267,13 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
                                       file_name=upload.file_name, max_bytes=gw.max_upload)
         event = gw.intake.submitted_event(ref.to_record(), submitter_siren=siren, declared_format=fmt,
                                           dossier_hint=dossier_hint)
-        event = dataclasses.replace(event, id=ce_id, source=gw.source_of(siren))
+        event = dataclasses.replace(event, id=ce_id, source=gw.source_of(siren), actor=agent)
         topic = await _publish(gw, event, "ingress.raw")
         return {**_submission(gw, siren, ce_id, subjects[0] if subjects else None, topic, found),
                 "document": {"sha256": ref.sha256, "size": ref.size, "url": f"{API}/documents/{ref.sha256}"}}
 
     @app.post(API + "/administrations/{siren}/events", status_code=202, tags=["submissions"])
-    async def submit_event(siren: str, pivot: dict[str, Any], gw: GatewayDep, caller: CallerDep,
+    async def submit_event(siren: str, pivot: dict[str, Any], gw: GatewayDep, caller: CallerDep, agent: AgentDep,
                            idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
         """Submit a pivot event as JSON (``type``, ``schema``, ``subject``, ``data``): signed and published."""
         with counted_submission(gw.metrics, "event"):
@@ -262,7 +283,8 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
             caller.check_submit(event.type)
 
             async def publish(ce_id: str) -> dict[str, Any]:
-                topic = await _publish(gw, dataclasses.replace(event, id=ce_id, source=gw.source_of(siren)), None)
+                topic = await _publish(gw, dataclasses.replace(event, id=ce_id, source=gw.source_of(siren),
+                                                               actor=agent), None)
                 return _submission(gw, siren, ce_id, event.subject, topic, None)
 
             return await _once(gw, siren, key, json.dumps(["event", pivot], sort_keys=True, default=str), publish)

@@ -58,9 +58,12 @@ class FeedItem:
     correlationid: str | None
     causationid: str | None
     data: Any
+    #: The agent who acted (the event's verified ``actor`` claims), when it names one.
+    actor: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "seq"}
+        return {f.name: value for f in dataclasses.fields(self)
+                if f.name != "seq" and ((value := getattr(self, f.name)) is not None or f.name != "actor")}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -193,7 +196,7 @@ class Feed:
             return  # documents awaiting ingress are not inbox content
         item = FeedItem(len(self.items) + 1, record.topic or "", record.partition or 0, record.offset or 0, env.id,
                         env.type, env.source, env.subject, env.time, env.correlationid, env.causationid,
-                        self.to_json(received.data))
+                        self.to_json(received.data), None if received.actor is None else received.actor.to_json())
         self.items.append(item)
         if self.metrics is not None and self.ready.is_set() and record.timestamp_ms is not None:
             # Live traffic only: the records read at start-up are as old as the topics.

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from bus._errors import (
+    ActorTokenError,
     AdapterError,
     BusError,
     ContentNotFoundError,
@@ -40,6 +41,7 @@ STATUS: tuple[tuple[type[BusError], int], ...] = (
     (AdapterError, 422),
     (SchemaError, 422),
     (ContentNotFoundError, 404),
+    (ActorTokenError, 401),  # the agent's ID token (X-Agent-Id-Token) is not accepted: the agent signs in again
     (SecurityError, 403),
     (DeliveryError, 503),
 )

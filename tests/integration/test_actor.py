@@ -96,3 +96,29 @@ async def test_an_agents_token_is_verified_and_its_actor_read_back_and_an_edited
     (line,) = [json.loads(text) for text in shown.stdout.splitlines()]
     assert line["actor"]["role"] == "maire" and line["actor"]["email"] == "jeanne.martin@mairie-test.fr"
     assert "SignatureError" in shown.stderr and token not in shown.stdout + shown.stderr
+
+
+async def test_a_gateway_submission_with_the_agents_token_carries_the_actor(settings, issuer, tmp_path):
+    """Issue 13 item 3: the agent behind a call passes its ID token (X-Agent-Id-Token); the gateway verifies it."""
+    import httpx
+
+    from bus.gateway import GatewayConfig
+    from tests.integration.gateway_support import COMMUNE, EXAMPLES, gateway_settings, running_gateway
+
+    own = await gateway_settings(settings, tmp_path / "state", COMMUNE)
+    pivot = json.loads((EXAMPLES / "invoice-pivot.json").read_text())
+    events = f"/v1/administrations/{COMMUNE}/events"
+    token = issuer.id_token()
+    async with (running_gateway(own, GatewayConfig(administrations=[COMMUNE])) as url,
+                httpx.AsyncClient(base_url=url, timeout=60) as client):
+        expired = issuer.id_token(iat=int(NOW.timestamp()) - 7200, lifetime=-3600)
+        refused = await client.post(events, json=pivot, headers={"x-agent-id-token": expired})
+        assert refused.status_code == 401 and refused.json()["error_class"] == "ExpiredActorTokenError"
+        assert expired not in refused.text
+        sent = await client.post(events, json=pivot, headers={"x-agent-id-token": token, "x-agent-role": "adjoint"})
+        assert sent.status_code == 202, sent.text
+        seen = (await client.get(f"/v1/administrations/{COMMUNE}/inbox", params={"wait": 30})).json()["events"]
+    (event,) = seen
+    assert event["id"] == sent.json()["ce_id"]
+    assert event["actor"]["role"] == "adjoint" and event["actor"]["iss"] == issuer.url
+    assert event["actor"]["token_sha256"] == hashlib.sha256(token.encode()).hexdigest()
