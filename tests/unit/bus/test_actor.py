@@ -172,3 +172,21 @@ def test_a_malformed_actor_header_is_an_envelope_error(wire, text):
 def test_a_role_is_a_lower_case_word():
     with pytest.raises(EnvelopeError):
         dataclasses.replace(ACTOR, role="Maire de la commune")
+
+
+def test_an_addressed_event_names_its_actor_too(catalog, directory, key):
+    """v3 signs the recipients and the actor together: the recipient reads both, an edit of either fails."""
+    from bus import DecryptionKeyring, Wire, generate_encryption_key
+
+    from .conftest import T0
+
+    enc = generate_encryption_key("130006000")
+    wire = Wire(catalog, directory, key, source="urn:siren:213105554:test", clock=lambda: T0,
+                encryption_keys={"130006000": enc.public}, decryption=DecryptionKeyring([enc]))
+    record = wire.seal(dataclasses.replace(company_event(), recipients=("130006000",), actor=ACTOR))
+    received = wire.open(record)
+    assert received.actor == ACTOR and received.data["name"] == "ACME"
+    with pytest.raises(SignatureError):
+        wire.open(_with_header(record, "ce_recipients", b"130004005"))
+    with pytest.raises(SignatureError):
+        wire.open(_with_header(record, "ce_actor", dataclasses.replace(ACTOR, sub="agent-2").to_header().encode()))
