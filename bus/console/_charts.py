@@ -51,5 +51,6 @@ def chart(cells: list[dict[str, Any]], flow: str, figure: str, title: str, unit:
     bar.x_labels = months
     labels = {"documents_reused": "réutilisées", "documents_requested": "demandées"}
     for name in figures:
-        bar.add(labels.get(name, title), [float(series[name].get(m, 0)) for m in months])
+        # a month without the figure (no payment that month) has no bar, not a bar at 0
+        bar.add(labels.get(name, title), [float(v) if (v := series[name].get(m)) is not None else None for m in months])
     return str(bar.render(is_unicode=True))
