@@ -17,6 +17,11 @@ CHARTS = (
 )
 
 
+#: An average across administrations is the ratio of the summed totals, not the sum of their averages.
+AVERAGES = {"payment_delay_days_average": ("payment_delay_days_total", "payments"),
+            "transmission_to_executory_days_average": ("transmission_to_executory_days_total", "acts_executory")}
+
+
 def _pygal() -> Any:
     """pygal, without the legacy ``sys.meta_path`` finder it adds on import (for its map plugins,
     unused here): that finder makes every later failed import in the process raise ImportWarning."""
@@ -42,9 +47,16 @@ def chart(cells: list[dict[str, Any]], flow: str, figure: str, title: str, unit:
         if cell["flow"] != flow:
             continue
         for name in figures:
-            value = cell.get(name)
+            value = cell.get(AVERAGES[name][0] if name in AVERAGES else name)
             if value is not None:
                 series[name][cell["month"]] = series[name].get(cell["month"], Decimal(0)) + Decimal(str(value))
+    if figure in AVERAGES:
+        counts: dict[str, Decimal] = defaultdict(Decimal)
+        for cell in cells:
+            if cell["flow"] == flow and cell.get(AVERAGES[figure][1]):
+                counts[cell["month"]] += Decimal(str(cell[AVERAGES[figure][1]]))
+        series[figure] = {m: (total / counts[m]).quantize(Decimal("0.1")) for m, total in series[figure].items()
+                          if counts.get(m)}
     bar = pygal.Bar(style=style, title=f"{title} ({unit})", x_title="mois", y_title=unit, width=640, height=320,
                     disable_xml_declaration=True, show_legend=len(figures) > 1, legend_at_bottom=True,
                     js=[], print_values=True)
