@@ -47,8 +47,14 @@ def _configure_logging() -> None:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":
         # aiokafka logs every retried request (leader elections, metadata refresh) at ERROR;
-        # real failures reach the user as typed DeliveryErrors instead.
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        # real failures reach the user as typed DeliveryErrors instead. A broker that cannot be
+        # reached is said in one line per period (bus._quiet), not ten a second.
+        from bus._quiet import BrokerChatter
+
+        logging.getLogger("aiokafka").setLevel(logging.ERROR)
+        chatter = BrokerChatter()
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(chatter)
         logging.getLogger("confluent_kafka").setLevel(logging.CRITICAL)
     # pypdf warns about every repairable oddity of a PDF; the adapter reports what matters.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
