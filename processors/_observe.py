@@ -29,7 +29,13 @@ def _lags(app: Any) -> dict[tuple[str, int], int]:
                 continue
             end = app.consumer.highwater(tp) or 0
             done = shell.last_offsets.get(tp)
-            out[(tp.topic, tp.partition)] = max(end - (done + 1 if done is not None else 0), 0)
+            if done is None:  # nothing handled since this worker started: count from the commit point
+                from .app import _start
+
+                start = _start(app.consumer, tp) or 0
+            else:
+                start = done + 1
+            out[(tp.topic, tp.partition)] = max(end - start, 0)
     return out
 
 
