@@ -20,6 +20,20 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CORPUS_MISSING = "official corpus not found"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (a CI timeout, ``timeout``, a closed terminal) interrupts the session like Ctrl-C.
+
+    pytest then tears the session's fixtures down, which stops the brokers they started; killed
+    by the default SIGTERM action, the session left its Kafka JVMs running.
+    """
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}: stopping the test session and its brokers")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     """The root of the official corpus (``../shared/corpus``)."""
