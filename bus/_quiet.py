@@ -2,9 +2,10 @@
 
 While a broker is down aiokafka logs every failed connection and fetch at ERROR, about ten lines
 a second per client. :class:`BrokerChatter` (a filter on the root handlers) lets none of those
-through and says instead, at most once per ``period`` seconds: ``broker 127.0.0.1:9092
-unreachable: 37 attempts in the last 30 s, retrying with backoff`` — one line an operator can act
-on. aiokafka's other records are dropped unless ``BUS_LOG_LEVEL=DEBUG`` (the bus reports real
+through and says instead, once failures have lasted ``period`` seconds and then at most once per
+period: ``broker 127.0.0.1:9092 unreachable: 37 failed attempt(s) in the last 30 s, retrying with
+backoff`` — one line an operator can act on, and none from a command that fails at once (its
+error is its one line). aiokafka's other records are dropped unless ``BUS_LOG_LEVEL=DEBUG`` (the bus reports real
 failures as typed errors).
 """
 
@@ -41,12 +42,13 @@ class BrokerChatter(logging.Filter):
         broker = (found.group("hp") or f"{found.group('host')}:{found.group('port')}") if found else "the broker"
         now = self.clock()
         self.counts[broker] = self.counts.get(broker, 0) + 1
-        window = self.since.get(broker)  # when this broker's last line was written
-        if window is not None and now - window < self.period:
+        # The first failure opens a window; a line is written once failures lasted a whole period,
+        # so a command that fails at once still fails with its one line and nothing else.
+        start = self.since.setdefault(broker, now)
+        if now - start < self.period:
             return False
         count = self.counts.pop(broker)
         self.since[broker] = now
-        start = now if window is None else window
         record.name, record.levelno, record.levelname = "bus.broker", logging.WARNING, "WARNING"
         record.msg, record.args = ("broker %s unreachable: %d failed attempt(s) in the last %.0f s, retrying with "
                                    "backoff"), (broker, count, max(now - start, 0.0))
