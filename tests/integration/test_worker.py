@@ -204,6 +204,21 @@ async def test_ingress_turns_submitted_documents_into_pivots_and_dead_letters_th
     assert group.running["ingress"].poll() is None, group.log("ingress")[-3000:]
 
 
+async def stable_with(settings: BusSettings, app_id: str, members: int) -> bool:
+    """Whether the consumer group ``app_id`` is Stable with ``members`` members."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([app_id])
+    except GroupCoordinatorNotAvailableError:
+        return False  # a fresh broker elects the group coordinator with the first group
+    finally:
+        await admin.close()
+    # groups: (error, group, state, protocol_type, protocol, members, ...)
+    (described,) = response.groups
+    return bool(described[2] == "Stable" and len(described[5]) == members)
+
+
 def observed(siren: str, n: int) -> Event:
     siret = f"{siren}{n % 3:05d}"
     return Event(type=OBSERVED, subject=f"company:{siret}", schema="fr.dcant.reference.Company",
@@ -225,17 +240,7 @@ async def test_a_stopped_workers_partitions_move_to_the_other_with_their_state(k
 
     async def both_members_assigned() -> bool:
         group.assert_alive()
-        admin = admin_client(settings)
-        await admin.start()
-        try:
-            (response,) = await admin.describe_consumer_groups([app_id])
-        except GroupCoordinatorNotAvailableError:
-            return False  # a fresh broker elects the group coordinator with the first group
-        finally:
-            await admin.close()
-        # groups: (error, group, state, protocol_type, protocol, members, ...): stable with two members.
-        (described,) = response.groups
-        return described[2] == "Stable" and len(described[5]) == 2
+        return await stable_with(settings, app_id, 2)
 
     async def states() -> dict[str, dict[str, Any]]:
         latest: dict[str, dict[str, Any]] = {}
@@ -290,16 +295,7 @@ async def test_a_second_stop_signal_exits_at_once_saying_what_happens_to_the_inp
 
     async def member() -> bool:
         group.assert_alive()
-        admin = admin_client(settings)
-        await admin.start()
-        try:
-            (response,) = await admin.describe_consumer_groups([app_id])
-        except GroupCoordinatorNotAvailableError:
-            return False
-        finally:
-            await admin.close()
-        (described,) = response.groups
-        return described[2] == "Stable" and len(described[5]) == 1
+        return await stable_with(settings, app_id, 1)
 
     await eventually(member, "the worker in its group")
     group.running.pop("gamma")
