@@ -74,6 +74,7 @@ __all__ = [
     "EncapsulationError",
     "EnvelopeError",
     "ExpiredActorTokenError",
+    "ForeignSourceError",
     "ForgedApprovalError",
     "ForgedRegistrationError",
     "HandlerError",
@@ -228,6 +229,18 @@ class NoValidKeyError(SecurityError):
 
 class SignatureError(SecurityError):
     default_hint = "the bytes were altered after signing, or signed by another key: ask the producer to resend"
+
+
+class ForeignSourceError(SignatureError):
+    """The event's ``ce_source`` names an administration (``urn:siren:X:...``) other than the SIREN of the key
+    that signed it: a valid signature of one tenant must never speak for another.
+
+    Raised by ``Wire.open`` after the signature verified, and by ``Wire.seal`` before anything is signed.
+    Context: ``source``, ``key_id``, ``key_siren``.
+    """
+
+    default_hint = ("an administration signs only events whose ce_source names its own SIREN: "
+                    "set BUS_SOURCE to urn:siren:<the key's SIREN>:<system>, or sign with that SIREN's key")
 
 
 class DecryptionError(SecurityError):

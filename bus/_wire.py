@@ -22,8 +22,8 @@ from ._actor import Actor
 from ._catalog import Catalog, Schema
 from ._codec import decode, encode, fingerprint_of
 from ._envelope import Envelope, format_time
-from ._errors import EnvelopeError, NotARecipientError, RecordTooLargeError
-from ._keys import KeyDirectory, Keyring, SigningKey
+from ._errors import EnvelopeError, ForeignSourceError, NotARecipientError, RecordTooLargeError
+from ._keys import KeyDirectory, Keyring, PublicKey, SigningKey
 from ._sealed import DecryptionKeyring, RecipientKey, binding, is_sealed, open_sealed, recipients_of, seal_payload
 
 __all__ = ["Event", "Received", "Record", "Wire", "utc_now"]
@@ -167,9 +167,11 @@ class Wire:
             if not sirens:
                 raise EnvelopeError("an addressed event needs at least one recipient", subject=event.subject)
             recipients = ",".join(sirens)
+        source = event.source or self.source or f"urn:siren:{key.public.siren}:bus"
+        _check_source(source, key.public, subject=event.subject)
         envelope = Envelope(
             id=event.id or uuid7(),
-            source=event.source or self.source or f"urn:siren:{key.public.siren}:bus",
+            source=source,
             type=event.type,
             subject=event.subject,
             time=time_text,
@@ -213,8 +215,9 @@ class Wire:
             received = dt.datetime.fromtimestamp(record.timestamp_ms / 1000, dt.UTC)
         assert envelope.sig is not None  # from_headers requires it
         try:
-            self.keys.verify(envelope.sigkeyid, envelope.signing_bytes(value), envelope.sig,
-                             at=envelope.timestamp, received=received)
+            signer = self.keys.verify(envelope.sigkeyid, envelope.signing_bytes(value), envelope.sig,
+                                      at=envelope.timestamp, received=received)
+            _check_source(envelope.source, signer)
         except Exception as err:
             if hasattr(err, "context"):
                 err.context.update({k: v for k, v in context.items() if v is not None})
@@ -242,6 +245,18 @@ class Wire:
         except NotARecipientError as err:
             err.envelope = envelope
             raise
+
+
+def _check_source(source: str, key: PublicKey, **context: Any) -> None:
+    """Refuse an event whose ``urn:siren:X`` source is not the signing key's SIREN (one tenant speaking as another).
+
+    A source that names no SIREN (not ``urn:siren:``) is left to the envelope rules.
+    """
+    match = _SOURCE_SIREN.match(source)
+    if match is not None and match.group(1) != key.siren:
+        raise ForeignSourceError(
+            f"ce_source {source} names SIREN {match.group(1)} but the event is signed by key {key.key_id} "
+            f"of SIREN {key.siren}", source=source, key_id=key.key_id, key_siren=key.siren, **context)
 
 
 def _binding(envelope: Envelope) -> bytes:

@@ -21,6 +21,7 @@ import binascii
 import dataclasses
 import datetime as dt
 import decimal
+import re
 import struct
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -126,6 +127,7 @@ _from_iso = dt.datetime.fromisoformat
 _SIGNED_HEAD = _SIG_PREFIX + _LENGTH(len(_SPECVERSION)) + _SPECVERSION
 _CONTENT_TYPE_PIECE = _LENGTH(len(_CONTENT_TYPE)) + _CONTENT_TYPE
 _GROUP = 256  # records whose signatures are verified back to back (a fetch chunk: measured best)
+_SOURCE_SIREN = re.compile(rb"^urn:siren:(\d{9})(?::|$)")  # as Wire.open reads the producer's SIREN
 _REMEMBERED = 1024  # distinct producers (source, type) or dataschemas remembered at most
 
 Verify = Callable[[bytes, bytes], None]
@@ -232,6 +234,9 @@ class FastOpener:
         if at.tzinfo is None or (key is not None and key != subject):
             return None
         public, verify, key_piece = self._keys.get(sigkeyid) or self._key(sigkeyid)
+        named = _SOURCE_SIREN.match(source)
+        if named is not None and named.group(1) != public.siren.encode():
+            return None  # ForeignSourceError: Wire.open raises it
         # KeyDirectory.verify's rules: valid at the event time, received before its retirement (+ skew).
         until = public.valid_until
         if at < public.valid_from or (until is not None and (at >= until or (timestamp_ms is not None and (

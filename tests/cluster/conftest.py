@@ -51,7 +51,7 @@ def cluster_settings(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="session")
 async def cluster_ctx(cluster_settings: BusSettings) -> BusContext:
-    context = await BusContext.connect(cluster_settings)
+    context = await BusContext.connect(cluster_settings.model_copy(update={"source": "urn:siren:213105554:test"}))
     key = generate_key("213105554", "Commune de test", valid_from=NOW - dt.timedelta(days=1))
     await context.publish_keys([key])
     context.signer = key

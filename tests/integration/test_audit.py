@@ -64,7 +64,7 @@ def settings(wire_settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 async def ctx(settings):
-    context = await BusContext.connect(settings)
+    context = await BusContext.connect(settings.model_copy(update={"source": "urn:siren:213105554:test"}))
     producer = generate_key("213105554", "Commune de test", valid_from=NOW - dt.timedelta(days=1))
     ledger = generate_key("130025265", "Bus ledger", valid_from=NOW - dt.timedelta(days=1), purpose="LEDGER")
     await context.publish_keys([producer, ledger])

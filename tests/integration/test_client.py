@@ -39,8 +39,11 @@ def settings(wire_settings):  # type: ignore[no-untyped-def]
 
 
 async def signed_context(settings: BusSettings) -> BusContext:
-    """A context on the cluster signing with a fresh key of the test commune (213105554), published first."""
-    context = await BusContext.connect(settings)
+    """A context on the cluster signing with a fresh key of the test commune (213105554), published first.
+
+    Its events name the commune as their source: a key signs only for its own SIREN.
+    """
+    context = await BusContext.connect(settings.model_copy(update={"source": "urn:siren:213105554:test"}))
     key = generate_key("213105554", "Commune de test", valid_from=NOW - dt.timedelta(days=1))
     await context.publish_keys([key])
     context.signer = key

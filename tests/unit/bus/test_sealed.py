@@ -326,8 +326,8 @@ def test_a_producer_addresses_an_event_to_the_approved_published_key(catalog, tm
         producer.seal(dataclasses.replace(event, time=RA_T0 + dt.timedelta(hours=1)))
 
 
-def test_an_encryption_key_published_by_another_siren_is_refused(catalog, tmp_path):
-    from bus import ForgedRegistrationError
+def test_an_encryption_key_published_by_another_siren_is_refused(catalog, tmp_path, monkeypatch):
+    from bus import ForeignSourceError, ForgedRegistrationError
     from bus._directory import encryption_key_event
 
     from .test_authority import DAY, T0 as RA_T0, Bus
@@ -336,7 +336,10 @@ def test_an_encryption_key_published_by_another_siren_is_refused(catalog, tmp_pa
     stranger = bus.register()
     bus.approve(stranger)
     enc = generate_encryption_key("220200010", valid_from=RA_T0 + DAY)
-    with pytest.raises(ForgedRegistrationError):
+    with pytest.raises(ForeignSourceError):  # the SDK signs nothing in another administration's name
+        bus.seal(encryption_key_event(enc.public), stranger, RA_T0 + DAY)
+    monkeypatch.setattr("bus._wire._check_source", lambda *a, **k: None)  # a producer with a patched SDK
+    with pytest.raises(ForgedRegistrationError):  # ... and the directory still refuses what it made
         bus.publish(encryption_key_event(enc.public), stranger, RA_T0 + DAY)
     assert "220200010" not in bus.directory.encryption_keys
 

@@ -121,6 +121,27 @@ def test_unknown_signing_key(catalog, wire):
         wire.open(forged)
 
 
+def test_an_approved_key_of_one_administration_cannot_speak_for_another(catalog, key, directory, monkeypatch):
+    """Company 420820078's own valid key signs an event whose ce_source names the commune 213105554."""
+    from bus import ForeignSourceError
+
+    company = generate_key("420820078", "ACME", valid_from=T0 - dt.timedelta(days=1))
+    readers = Wire(catalog, KeyDirectory([key.public, company.public]), key)
+    as_commune = dataclasses.replace(company_event(), source="urn:siren:213105554:webdelib")
+    with pytest.raises(ForeignSourceError) as refused:  # the SDK refuses to sign it
+        Wire(catalog, KeyDirectory([company.public]), company, clock=lambda: T0).seal(as_commune)
+    assert refused.value.context["key_siren"] == "420820078"
+    monkeypatch.setattr("bus._wire._check_source", lambda *a, **k: None)  # a producer with a patched SDK
+    forged = Wire(catalog, KeyDirectory([company.public]), company, clock=lambda: T0).seal(as_commune)
+    monkeypatch.undo()
+    with pytest.raises(ForeignSourceError) as refused:  # its signature verifies, its source does not
+        readers.open(forged)
+    assert "213105554" in str(refused.value) and refused.value.context["key_id"] == company.key_id
+    own = Wire(catalog, KeyDirectory([company.public]), company, clock=lambda: T0).seal(
+        dataclasses.replace(company_event(), source="urn:siren:420820078:erp"))
+    assert readers.open(own).envelope.source == "urn:siren:420820078:erp"
+
+
 def test_signature_by_another_key_claiming_the_id(catalog, key, directory):
     impostor = generate_key("213105554", "impostor", valid_from=T0 - dt.timedelta(days=1))
     record = Wire(catalog, directory, impostor, clock=lambda: T0).seal(company_event())

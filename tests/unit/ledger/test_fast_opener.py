@@ -47,6 +47,19 @@ def test_an_ecdsa_producer_takes_the_fast_path_too():
     assert opener.open(record) == reference(opener, record)
 
 
+def test_a_record_whose_source_names_another_siren_than_its_key_leaves_the_fast_path(monkeypatch):
+    key = generate_key("420820078", "ACME", valid_from=T0 - dt.timedelta(days=1))
+    monkeypatch.setattr("bus._wire._check_source", lambda *a, **k: None)  # a producer with a patched SDK
+    forged = Wire(default_catalog(), KeyDirectory([key.public]), key, source="urn:siren:213105554:webdelib",
+                  clock=lambda: T0).seal(company(1))
+    monkeypatch.undo()
+    record = stored([forged])[0]
+    opener = FastOpener(Wire(default_catalog(), KeyDirectory([key.public])))
+    assert not opener.verifies(record.key, record.value, record.headers, record.timestamp_ms)
+    opened = opener.open(record)
+    assert not opened.ok and opened.error_class == "ForeignSourceError"
+
+
 def headers_with(record: Record, name: str, value: bytes | None, *, add: bool = False) -> Record:
     kept = [(k, v) for k, v in record.headers if add or k != name]
     return dataclasses.replace(record, headers=(*kept, (name, value)))
