@@ -100,6 +100,10 @@ class BusSettings(BaseSettings):
 
     # Client behaviour
     consumer_group: str = "dcant-bus"
+    fetch_max_bytes: int = Field(
+        default=1024 * 1024, ge=1024,
+        description="most bytes a Subscriber's fetch asks for (per partition and in all); under a fetch quota keep "
+                    "it below 10 s of the quota: the broker never serves a larger answer, it throttles it empty")
     max_retries: int = 3
     retry_backoff_ms: int = 200
 

@@ -38,6 +38,7 @@ __all__ = ["DLQ_PREFIX", "Publisher", "Subscriber", "admin_client", "dead_letter
 
 log = logging.getLogger("bus.client")
 _PRODUCE = 0  # the Kafka API key of Produce
+_FETCH = 1  # ... and of Fetch
 Handler = Callable[[Received], Awaitable[None]]
 
 
@@ -157,6 +158,29 @@ async def partitions_of(settings: BusSettings, topics: Sequence[str]) -> list[To
                    for p in t.get("partitions", [])), key=lambda tp: (tp.topic, tp.partition))
 
 
+def _watch_throttling(owner: Publisher | Subscriber, client: Any, api_key: int, quota: str) -> None:
+    """Add to ``owner.throttled_ms`` the throttle time of every answer to ``api_key`` requests, with one line each.
+
+    aiokafka parses the throttle time and drops it (since KIP-219 the broker answers at once and then
+    holds the connection back for that long), so a tenant over its quota would only see a slow bus.
+    """
+    send = client.send
+
+    async def send_and_watch(node_id: int, request: Any, **kwargs: Any) -> Any:
+        response = await send(node_id, request, **kwargs)
+        throttle = getattr(response, "throttle_time_ms", 0) if request.API_KEY == api_key else 0
+        if throttle:
+            owner.throttled_ms += throttle
+            log.warning("the broker throttles %s for %d ms: its %s quota is exceeded (records are delayed, "
+                        "not lost; `bus acl plan --quotas` shows the quotas%s)",
+                        client_principal(owner.settings) or "this client", throttle, quota,
+                        "; if nothing arrives, lower BUS_FETCH_MAX_BYTES below 10 s of the quota" if api_key == _FETCH
+                        else "")
+        return response
+
+    client.send = send_and_watch
+
+
 class Publisher:
     """Signs and sends events; one per process is enough (it is safe for concurrent use).
 
@@ -177,25 +201,7 @@ class Publisher:
             linger_ms=linger_ms, max_batch_size=max_batch_size,
             max_request_size=max(settings.max_event_bytes * 2, 1024 * 1024),
         )
-        self._watch_throttling()
-
-    def _watch_throttling(self) -> None:
-        """Read the throttle time of every produce answer: aiokafka parses it and drops it (since KIP-219
-        the broker answers at once and then holds the connection back for that long)."""
-        client = self._producer.client
-        send = client.send
-
-        async def send_and_watch(node_id: int, request: Any, **kwargs: Any) -> Any:
-            response = await send(node_id, request, **kwargs)
-            throttle = getattr(response, "throttle_time_ms", 0) if request.API_KEY == _PRODUCE else 0
-            if throttle:
-                self.throttled_ms += throttle
-                log.warning("the broker throttles %s for %d ms: its produce quota is exceeded (records are delayed, "
-                            "not lost; `bus acl plan --quotas` shows the quotas)",
-                            client_principal(self.settings) or "this client", throttle)
-            return response
-
-        client.send = send_and_watch
+        _watch_throttling(self, self._producer.client, _PRODUCE, "produce")
 
     async def __aenter__(self) -> Publisher:
         await self.start()
@@ -306,10 +312,14 @@ class Subscriber:
             *self.topics, **kafka_args(settings), group_id=group or settings.consumer_group,
             enable_auto_commit=False, auto_offset_reset="earliest" if from_beginning else "latest",
             isolation_level="read_committed", max_poll_records=500,
+            max_partition_fetch_bytes=settings.fetch_max_bytes, fetch_max_bytes=settings.fetch_max_bytes,
         )
         self._entries: collections.OrderedDict[str, Entry] = collections.OrderedDict()
         self._window = dedup_window
         self.stats = collections.Counter[str]()
+        #: Time the broker held this subscriber back for its fetch quota (each throttled answer logged once).
+        self.throttled_ms = 0
+        _watch_throttling(self, self._consumer._client, _FETCH, "fetch")
 
     async def __aenter__(self) -> Subscriber:
         await self.start()

@@ -7,6 +7,7 @@ bus's typed error naming the setting to check, and leave what is on the bus as i
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import os
@@ -24,7 +25,7 @@ from bus._admin import Acl, create_acls, set_scram_password
 from bus._quotas import alter_quotas
 from bus._pki import CertificateAuthority
 from bus._settings import BusSettings
-from bus.client import Publisher, admin_client, read_topic
+from bus.client import Publisher, Subscriber, admin_client, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -144,6 +145,43 @@ async def test_a_tenant_over_its_produce_quota_is_throttled_and_nothing_on_the_b
     after = await read_topic(operator, topic)
     assert after[:len(before)] == before  # what was on the bus is as it was
     assert len(after) == len(before) + sent  # and the throttled tenant's records are delayed, not lost
+
+
+async def test_a_tenant_over_its_fetch_quota_is_throttled_and_still_reads_every_record(
+        secure_broker, operator, caplog):
+    reader = "219990098"  # a tenant of its own: the quota stays on it for the session
+    group = f"quota-{uuid.uuid4().hex[:8]}"
+    topic = await new_topic(operator, readers=(f"User:{reader}",))
+    sent = [company(i, "ACME" + "-" * 2000) for i in range(40)]  # ~85 KB: many seconds at 4 KiB/s
+    async with Publisher(operator, wire()) as publisher:
+        for event in sent:  # one record batch each: a fetch answer holds at least one whole batch
+            await publisher.publish(event, topic=topic)
+    before = await read_topic(operator, topic)
+    create_acls(operator, [Acl(f"User:{reader}", "READ", "group", group)])
+    # 4 KiB/s; each fetch asks for 8 KiB at most (a fetch answer larger than the quota allows over its
+    # 11 s window is never served: the broker answers it empty and throttled, again and again)
+    alter_quotas(operator, reader, {"consumer_byte_rate": 4096})
+    seen: list[str] = []
+
+    async def handler(received) -> None:  # type: ignore[no-untyped-def]
+        seen.append(received.subject)
+
+    with caplog.at_level(logging.WARNING, logger="bus.client"):
+        async with Publisher(operator, wire()) as dead_letter, Subscriber(
+                secure_broker.client(reader, fetch_max_bytes=8192), wire(), [topic], handler,
+                processor="it-fetch-quota", group=group,
+                dead_letter=dead_letter) as subscriber:
+            try:
+                await asyncio.wait_for(subscriber.run(until=lambda: len(seen) >= len(sent)), 90)
+            except TimeoutError:
+                pytest.fail(f"read {len(seen)} of {len(sent)}; stats {dict(subscriber.stats)}, "
+                            f"throttled {subscriber.throttled_ms} ms")
+
+    assert subscriber.throttled_ms > 0, "the broker never throttled the tenant over its fetch quota"
+    throttled = [r.getMessage() for r in caplog.records if "fetch quota is exceeded" in r.getMessage()]
+    assert throttled and f"User:{reader}" in throttled[0] and "\n" not in throttled[0]
+    assert seen == [e.subject for e in sent]  # delayed, in order, none lost
+    assert await read_topic(operator, topic) == before
 
 
 async def test_scram_over_tls_with_the_right_password_works_and_a_wrong_one_is_refused(secure_broker, operator):
