@@ -2,14 +2,24 @@
 
 An addressed event (``ce_recipients``) travels as a *sealed value* in place of the Avro payload::
 
-    magic "\\xdc\\x5e\\x01" | u8 n | n × (u16 len, key id | u8 suite | u16 len, HPKE enc‖ct of the data key)
+    magic "\\xdc\\x5e\\x02" | u8 n | n × (u16 len, key id | u8 suite | u16 len, HPKE enc‖ct of the data key)
     | 12-byte nonce | u32 len | AES-256-GCM(data key, nonce, Avro single-object payload, aad=binding)
 
 The ``binding`` (:func:`binding`) is the event's id, source, type, subject, time, schema and
-recipients, so a ciphertext cannot be replayed under another envelope; each wrapped key's HPKE
-``info`` names the recipient key it is for and the same binding. The producer signs the sealed
-value (every wrapped key and the ciphertext), so a verifier without any key checks integrity, and
-:meth:`bus.Wire.open` verifies before any decryption is tried.
+recipients, so a ciphertext cannot be replayed under another envelope. Each wrapped key's HPKE
+``info`` names the recipient key it is for. The producer signs the sealed value (every wrapped key
+and the ciphertext), so a verifier without any key checks integrity, and :meth:`bus.Wire.open`
+verifies before any decryption is tried.
+
+Data keys are reused within limits (:class:`DataKeyCache`, as Kroxylicious' record encryption
+and the AWS Encryption SDK's caching do): a producer seals up to ``max_uses`` events for the same
+recipient keys, for at most ``max_age`` seconds, under one data key wrapped once, each event with
+its own random nonce and its own binding; a reader unwraps each wrapped key once
+(:class:`UnwrapCache`). The HPKE work (~0.2 ms per recipient) is then paid once per window, not
+per event. What it costs: whoever learns one event's data key reads the other events of its window
+(all addressed to the same recipients) — so one event is disclosed by its plaintext, never by its
+data key. Version 1 values (magic ``\\x01``: a data key per event, wrap bound to the event) are
+still opened.
 
 Suites: ``X25519`` (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM), the default, and
 ``MLKEM768_X25519`` (the hybrid post-quantum KEM, same KDF and AEAD), chosen per recipient key.
@@ -21,12 +31,14 @@ data, so memory stays bounded and truncation or reordering fails.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import hashlib
 import os
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,13 +54,14 @@ from ._errors import (
 from ._keys import write_private
 
 __all__ = [
-    "DecryptionKey", "DecryptionKeyring", "EncryptionKeyStore", "RecipientKey", "Suite", "binding",
-    "decrypt_stream", "encrypt_stream", "generate_encryption_key", "is_sealed", "open_sealed", "recipients_of",
-    "seal_payload",
+    "DataKeyCache", "DecryptionKey", "DecryptionKeyring", "EncryptionKeyStore", "RecipientKey", "Suite",
+    "UnwrapCache", "binding", "decrypt_stream", "encrypt_stream", "generate_encryption_key", "is_sealed",
+    "open_sealed", "recipients_of", "seal_payload",
 ]
 
 Suite = Literal["X25519", "MLKEM768_X25519"]
-MAGIC = b"\xdc\x5e\x01"
+MAGIC = b"\xdc\x5e\x02"
+MAGIC_V1 = b"\xdc\x5e\x01"  # a data key per event, its wrap bound to the event (read, no longer written)
 _SUITE_CODE: dict[str, int] = {"X25519": 1, "MLKEM768_X25519": 2}
 _SUITE_OF = {v: k for k, v in _SUITE_CODE.items()}
 _HPKE = {
@@ -148,58 +161,132 @@ def binding(*fields: str | None) -> bytes:
     parts = [b"dcant-bus-sealed-v1\x00"]
     for field in fields:
         raw = b"" if field is None else field.encode()
-        parts.append(struct.pack(">I", len(raw)) + raw)
+        parts += (_U32_PACK(len(raw)), raw)
     return b"".join(parts)
 
 
-def _info(key_id: str, aad: bytes) -> bytes:
+_U32_PACK = struct.Struct(">I").pack
+
+
+def _info(key_id: str, aad: bytes | None) -> bytes:
+    """HPKE ``info`` of a wrapped data key: v2 names the recipient key; v1 (``aad`` given) also the event."""
+    if aad is None:
+        return b"dcant-bus-dek-v2\x00" + key_id.encode()
     return b"dcant-bus-dek-v1\x00" + key_id.encode() + b"\x00" + hashlib.sha256(aad).digest()
 
 
 def is_sealed(value: bytes) -> bool:
-    return value[:3] == MAGIC
+    return value[:3] in (MAGIC, MAGIC_V1)
 
 
-def seal_payload(payload: bytes, recipients: Sequence[RecipientKey], aad: bytes) -> bytes:
-    """The sealed value of ``payload`` for ``recipients`` (a fresh data key, wrapped once for each)."""
-    data_key = AESGCM.generate_key(256)
-    nonce = os.urandom(12)
-    parts = [MAGIC, struct.pack(">B", len(recipients))]
+def _wrap(data_key: bytes, recipients: Sequence[RecipientKey]) -> bytes:
+    """The slots: ``u8 n`` then, for each recipient, its key id, suite and HPKE-wrapped ``data_key``."""
+    parts = [struct.pack(">B", len(recipients))]
     for key in recipients:
-        wrapped = _HPKE[key.suite].encrypt(data_key, key.loaded(), info=_info(key.key_id, aad))
+        wrapped = _HPKE[key.suite].encrypt(data_key, key.loaded(), info=_info(key.key_id, None))
         kid = key.key_id.encode()
         parts += [struct.pack(">H", len(kid)), kid, struct.pack(">BH", _SUITE_CODE[key.suite], len(wrapped)), wrapped]
-    ciphertext = AESGCM(data_key).encrypt(nonce, payload, aad)
-    parts += [nonce, struct.pack(">I", len(ciphertext)), ciphertext]
     return b"".join(parts)
+
+
+class DataKeyCache:
+    """A producer's data keys, one per set of recipient keys, each reused for ``max_uses`` events or ``max_age`` s.
+
+    The wrapped slots are made once per data key. A new recipient key (rotation, revocation: the
+    set of key ids changes) gets a new data key at once. At most ``max_sets`` sets are kept.
+    """
+
+    def __init__(self, *, max_uses: int = 1000, max_age: float = 300.0, max_sets: int = 256,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_uses, self.max_age, self.max_sets, self.clock = max_uses, max_age, max_sets, clock
+        self._issued: collections.OrderedDict[tuple[str, ...], list[Any]] = collections.OrderedDict()
+        self.wraps = 0  # data keys wrapped so far (for tests and benchmarks)
+
+    def issue(self, recipients: Sequence[RecipientKey]) -> tuple[bytes, bytes]:
+        """(data key, wrapped slots) for one more event to ``recipients``."""
+        ids = tuple(k.key_id for k in recipients)
+        now = self.clock()
+        entry = self._issued.get(ids)
+        if entry is None or entry[2] >= self.max_uses or now - entry[3] >= self.max_age:
+            data_key = AESGCM.generate_key(256)
+            entry = self._issued[ids] = [data_key, _wrap(data_key, recipients), 0, now]
+            self.wraps += 1
+            while len(self._issued) > self.max_sets:
+                self._issued.popitem(last=False)
+        self._issued.move_to_end(ids)
+        entry[2] += 1
+        return entry[0], entry[1]
+
+
+class UnwrapCache:
+    """A reader's unwrapped data keys by (recipient key id, wrapped bytes), the ``max_keys`` most recent."""
+
+    def __init__(self, max_keys: int = 4096) -> None:
+        self.max_keys = max_keys
+        self._keys: collections.OrderedDict[tuple[str, bytes], bytes] = collections.OrderedDict()
+
+    def get(self, kid: str, wrapped: bytes) -> bytes | None:
+        found = self._keys.get((kid, wrapped))
+        if found is not None:
+            self._keys.move_to_end((kid, wrapped))
+        return found
+
+    def put(self, kid: str, wrapped: bytes, data_key: bytes) -> None:
+        self._keys[kid, wrapped] = data_key
+        while len(self._keys) > self.max_keys:
+            self._keys.popitem(last=False)
+
+
+def seal_payload(payload: bytes, recipients: Sequence[RecipientKey], aad: bytes, *,
+                 keys: DataKeyCache | None = None) -> bytes:
+    """The sealed value of ``payload`` for ``recipients``: a data key wrapped for each (fresh, or from ``keys``)."""
+    if keys is None:
+        data_key = AESGCM.generate_key(256)
+        slots = _wrap(data_key, recipients)
+    else:
+        data_key, slots = keys.issue(recipients)
+    nonce = os.urandom(12)  # random 96-bit nonces: far below the 2^32 messages per key that NIST SP 800-38D allows
+    ciphertext = AESGCM(data_key).encrypt(nonce, payload, aad)
+    return b"".join((MAGIC, slots, nonce, struct.pack(">I", len(ciphertext)), ciphertext))
 
 
 def _parse(value: bytes) -> tuple[list[tuple[str, int, bytes]], bytes, bytes]:
     """(slots (key id, suite code, wrapped), nonce, ciphertext); TruncatedCiphertextError when it stops short."""
-    view = memoryview(value)
-    pos = 3
+    size = len(value)
 
-    def take(n: int) -> bytes:
-        nonlocal pos
-        if pos + n > len(view):
-            raise TruncatedCiphertextError(f"sealed value stops at {len(view)} bytes, {pos + n} expected")
-        out = bytes(view[pos:pos + n])
-        pos += n
-        return out
+    def short(wanted: int) -> TruncatedCiphertextError:
+        return TruncatedCiphertextError(f"sealed value stops at {size} bytes, {wanted} expected")
 
-    slots = []
-    for _ in range(take(1)[0]):
-        kid = take(struct.unpack(">H", take(2))[0]).decode("utf-8", "replace")
-        suite, length = struct.unpack(">BH", take(3))
-        slots.append((kid, suite, take(length)))
-    nonce = take(12)
-    ciphertext = take(struct.unpack(">I", take(4))[0])
-    if pos != len(view):
-        raise DecryptionError(f"sealed value has {len(view) - pos} bytes after its ciphertext")
-    return slots, nonce, ciphertext
+    if size < 4:
+        raise short(4)
+    pos, slots = 4, []
+    for _ in range(value[3]):
+        if pos + 2 > size:
+            raise short(pos + 2)
+        end = pos + 2 + _U16(value, pos)[0]
+        if end + 3 > size:
+            raise short(end + 3)
+        kid = value[pos + 2:end].decode("utf-8", "replace")
+        suite, length = _SUITE_LEN(value, end)
+        pos = end + 3 + length
+        if pos > size:
+            raise short(pos)
+        slots.append((kid, suite, value[end + 3:pos]))
+    if pos + 16 > size:
+        raise short(pos + 16)
+    nonce = value[pos:pos + 12]
+    end = pos + 16 + _U32(value, pos + 12)[0]
+    if end > size:
+        raise short(end)
+    if end != size:
+        raise DecryptionError(f"sealed value has {size - end} bytes after its ciphertext")
+    return slots, nonce, value[pos + 16:end]
 
 
-def _unwrap(key: DecryptionKey, suite: int, wrapped: bytes, aad: bytes) -> bytes | None:
+_U16, _U32, _SUITE_LEN = struct.Struct(">H").unpack_from, struct.Struct(">I").unpack_from, struct.Struct(">BH").unpack_from
+
+
+def _unwrap(key: DecryptionKey, suite: int, wrapped: bytes, aad: bytes | None) -> bytes | None:
     if _SUITE_OF.get(suite) != key.public.suite:
         return None
     try:
@@ -209,20 +296,30 @@ def _unwrap(key: DecryptionKey, suite: int, wrapped: bytes, aad: bytes) -> bytes
 
 
 def open_sealed(value: bytes, keyring: DecryptionKeyring | None, aad: bytes, *, recipients: Sequence[str] = (),
-                **context: Any) -> bytes:
-    """The plaintext of a (verified) sealed value, or a typed DecryptionError; never a partial plaintext."""
+                unwrapped: UnwrapCache | None = None, **context: Any) -> bytes:
+    """The plaintext of a (verified) sealed value, or a typed DecryptionError; never a partial plaintext.
+
+    ``unwrapped`` remembers the data keys of version 2 values (their wraps are not bound to one event).
+    """
     slots, nonce, ciphertext = _parse(value)
-    mine = [(kid, suite, wrapped) for kid, suite, wrapped in slots if keyring is not None and kid in keyring.by_id]
-    if not mine:
+    held = {} if keyring is None else keyring.by_id
+    mine = next(((kid, suite, wrapped) for kid, suite, wrapped in slots if kid in held), None)
+    if mine is None:
         raise NotARecipientError(
             "not a recipient: this reader holds no decryption key of " + (", ".join(recipients) or "its recipients"),
             **context)
-    kid, suite, wrapped = mine[0]
-    key = keyring.by_id[kid]  # type: ignore[union-attr]
-    data_key = _unwrap(key, suite, wrapped, aad)
+    kid, suite, wrapped = mine
+    key = held[kid]
+    wrap_aad = aad if value[:3] == MAGIC_V1 else None
+    cache = unwrapped if wrap_aad is None else None
+    data_key = None if cache is None else cache.get(kid, wrapped)
+    if data_key is None:
+        data_key = _unwrap(key, suite, wrapped, wrap_aad)
+        if data_key is not None and cache is not None:
+            cache.put(kid, wrapped, data_key)
     if data_key is None:
         # Diagnose (failure path only): is this reader's wrapped key in another slot?
-        if any(_unwrap(key, s, w, aad) is not None for k, s, w in slots if k != kid):
+        if any(_unwrap(key, s, w, wrap_aad) is not None for k, s, w in slots if k != kid):
             raise SwappedKeyError(f"the data key wrapped for {kid} sits in another recipient's slot",
                                   key_id=kid, **context)
         raise EncapsulationError(f"the HPKE encapsulation in slot {kid} does not open with that key for this event",

@@ -24,7 +24,10 @@ from ._codec import decode, encode, fingerprint_of
 from ._envelope import Envelope, format_time
 from ._errors import EnvelopeError, ForeignSourceError, NotARecipientError, RecordTooLargeError
 from ._keys import KeyDirectory, Keyring, PublicKey, SigningKey
-from ._sealed import DecryptionKeyring, RecipientKey, binding, is_sealed, open_sealed, recipients_of, seal_payload
+from ._sealed import (
+    DataKeyCache, DecryptionKeyring, RecipientKey, UnwrapCache, binding, is_sealed, open_sealed, recipients_of,
+    seal_payload,
+)
 
 __all__ = ["Event", "Received", "Record", "Wire", "utc_now"]
 
@@ -143,6 +146,9 @@ class Wire:
         #: Recipients' public encryption keys by SIREN (to seal addressed events), and this reader's private ones.
         self.encryption_keys = dict(encryption_keys or {})
         self.decryption = decryption
+        #: Data keys reused within limits when sealing, and those unwrapped when opening (see :mod:`bus._sealed`).
+        self.data_keys = DataKeyCache()
+        self.unwrapped = UnwrapCache()
 
     def signing_key(self, at: dt.datetime, source: str | None = None) -> SigningKey:
         """The key this wire signs an event of ``source`` (default: the wire's) dated ``at`` with."""
@@ -184,7 +190,7 @@ class Wire:
         )
         if recipients is not None:
             keys = recipients_of(self.encryption_keys, self.keys, envelope.recipient_sirens, moment)
-            payload = seal_payload(payload, keys, _binding(envelope))
+            payload = seal_payload(payload, keys, _binding(envelope), keys=self.data_keys)
             if len(payload) > self.max_event_bytes:  # what travels is the sealed value: its readers check that
                 raise RecordTooLargeError(f"{event.type} sealed for {len(keys)} recipients is {len(payload)} bytes, "
                                           f"above {self.max_event_bytes}", subject=event.subject)
@@ -241,7 +247,7 @@ class Wire:
         where = {k: v for k, v in context.items() if v is not None}
         try:
             return open_sealed(value, self.decryption, _binding(envelope), recipients=envelope.recipient_sirens,
-                               id=envelope.id, **where)
+                               unwrapped=self.unwrapped, id=envelope.id, **where)
         except NotARecipientError as err:
             err.envelope = envelope
             raise

@@ -171,8 +171,60 @@ def test_ciphertext_under_another_envelope_does_not_decrypt(catalog, directory, 
     producer = _producer(catalog, directory, key, enc_keys)
     first, second = producer.seal(_addressed(A)), producer.seal(_addressed(A))
     moved = _resign(second, key, first.value)  # first's sealed value re-signed under second's envelope (ce_id)
-    with pytest.raises(EncapsulationError):  # the wrap's HPKE info names the envelope it was made for
+    with pytest.raises(DecryptionError, match="does not decrypt"):  # AES-GCM's associated data is the envelope
         _reader(catalog, directory, enc_keys[A]).open(moved)
+
+
+def test_a_data_key_serves_one_recipient_set_for_a_bounded_window(catalog, directory, key, enc_keys):
+    from bus._sealed import DataKeyCache
+
+    producer = _producer(catalog, directory, key, enc_keys)
+    now = [0.0]
+    producer.data_keys = DataKeyCache(max_uses=3, max_age=60, clock=lambda: now[0])
+    reader = _reader(catalog, directory, enc_keys[A])
+    first, second = producer.seal(_addressed(A, C)), producer.seal(_addressed(A, C))
+    assert _slots(first.value) == _slots(second.value)  # one data key, wrapped once for A and C
+    assert _parse(first.value)[1] != _parse(second.value)[1]  # each event its own nonce
+    other_set = producer.seal(_addressed(A))  # another set of recipients: another data key
+    assert _slots(other_set.value)[0] != _slots(first.value)[0]
+    third, fourth = producer.seal(_addressed(A, C)), producer.seal(_addressed(A, C))  # uses: 3 is the most
+    assert _slots(third.value) == _slots(first.value) != _slots(fourth.value)
+    now[0] += 61
+    fifth = producer.seal(_addressed(A, C))  # too old: a new one
+    assert _slots(fifth.value) != _slots(fourth.value) and producer.data_keys.wraps == 4
+    for record in (first, second, other_set, third, fourth, fifth):
+        assert reader.open(record).data["name"] == "ACME"
+
+
+def test_a_reader_unwraps_a_reused_data_key_once(catalog, directory, key, enc_keys, monkeypatch):
+    import bus._sealed as sealed
+
+    producer, reader = _producer(catalog, directory, key, enc_keys), _reader(catalog, directory, enc_keys[A])
+    records = [producer.seal(_addressed(A, C)) for _ in range(5)]
+    calls = []
+    unwrap = sealed._unwrap
+    monkeypatch.setattr(sealed, "_unwrap", lambda *a: calls.append(a) or unwrap(*a))
+    assert [reader.open(r).data["name"] for r in records] == ["ACME"] * 5
+    assert len(calls) == 1
+
+
+def test_a_version_1_sealed_value_still_opens(catalog, directory, key, enc_keys):
+    """Written before data keys were reused: a fresh data key per event, its wrap bound to the event."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from bus._sealed import _HPKE, MAGIC_V1, _info
+
+    record = _producer(catalog, directory, key, enc_keys).seal(_addressed(A))
+    envelope = Envelope.from_headers(record.headers)
+    aad = _binding(envelope)
+    payload = _producer(catalog, directory, key, enc_keys).seal(company_event()).value  # the Avro bytes
+    data_key, nonce, public = AESGCM.generate_key(256), os.urandom(12), enc_keys[A].public
+    wrapped = _HPKE["X25519"].encrypt(data_key, public.loaded(), info=_info(public.key_id, aad))
+    kid = public.key_id.encode()
+    ciphertext = AESGCM(data_key).encrypt(nonce, payload, aad)
+    v1 = b"".join([MAGIC_V1, b"\x01", struct.pack(">H", len(kid)), kid, struct.pack(">BH", 1, len(wrapped)), wrapped,
+                   nonce, struct.pack(">I", len(ciphertext)), ciphertext])
+    assert _reader(catalog, directory, enc_keys[A]).open(_resign(record, key, v1)).data["name"] == "ACME"
 
 
 def test_sealed_value_without_recipients_header_is_refused(catalog, directory, key, enc_keys):
