@@ -136,9 +136,21 @@ async def _publish(gw: Gateway, event: Event, topic: str | None) -> str:
     return name
 
 
+def _who(caller: Caller, agent: Actor | None) -> list[str | None]:
+    """Who asks, as the idempotency fingerprint counts it: the calling client and the agent behind it.
+
+    The agent is its verified identity (issuer, subject, role), not its token: a retry after the
+    token was renewed is the same agent's, a retry by another agent is another request.
+    """
+    return [caller.client_id, *((agent.iss, agent.sub, agent.role) if agent is not None else ())]
+
+
 async def _once(gw: Gateway, siren: str, key: str | None, request: str,
                 submit: Callable[[str], Awaitable[dict[str, Any]]]) -> JSONResponse:
-    """Run ``submit(ce_id)`` once per idempotency key; a replay answers the stored response."""
+    """Run ``submit(ce_id)`` once per idempotency key; a replay answers the stored response.
+
+    ``request``: the fingerprinted request, who asks (:func:`_who`) included.
+    """
     if key is None:
         return JSONResponse(await submit(uuid7()), 202)
     fingerprint = hashlib.sha256(request.encode()).hexdigest()
@@ -251,7 +263,7 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
             try:
                 fmt = upload.fields.get("format") or fmt
                 dossier_hint = upload.fields.get("dossier_hint") or dossier_hint
-                fingerprint = json.dumps(["document", upload.sha256, fmt, dossier_hint])
+                fingerprint = json.dumps(["document", upload.sha256, fmt, dossier_hint, _who(caller, agent)])
                 return await _once(gw, siren, key, fingerprint,
                                    lambda ce_id: _accept(gw, caller, siren, upload, fmt, dossier_hint, ce_id,
                                                          agent))
@@ -287,7 +299,8 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
                                                                actor=agent), None)
                 return _submission(gw, siren, ce_id, event.subject, topic, None)
 
-            return await _once(gw, siren, key, json.dumps(["event", pivot], sort_keys=True, default=str), publish)
+            return await _once(gw, siren, key, json.dumps(["event", pivot, _who(caller, agent)], sort_keys=True,
+                                                          default=str), publish)
 
     @app.get(API + "/submissions/{submission_id}", tags=["submissions"])
     async def status(submission_id: str, gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:
