@@ -41,6 +41,13 @@ class ServerTls(BaseSettings):
         """Whether the service serves HTTPS and verifies client certificates of the site CA."""
         return self.tls_cafile is not None and self.tls_certfile is not None
 
+    def check(self, prefix: str) -> None:
+        """Refuse half a configuration: a certificate without the CA (or the reverse) would serve plain HTTP."""
+        if not self.certificates and (self.tls_certfile or self.tls_keyfile or self.tls_cafile):
+            raise ConfigurationError(f"{prefix}TLS_CERTFILE and {prefix}TLS_CAFILE go together",
+                                     hint="set both (and _KEYFILE) to the files of `bus pki issue-server` and the "
+                                          "site CA (STATE_DIR/pki/ca.crt), or neither")
+
     def server_config(self, app: Any, host: str, port: int, *, require_certificate: bool, **options: Any) -> Any:
         """uvicorn's configuration of ``app``: HTTPS verifying client certificates when the files are set.
 

@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigurationError(f"the console is not configured: {missing}",
                                      hint="set a random session secret, and the OpenID Connect issuer or the "
                                           "TLS files (BUS_CONSOLE_TLS_CERTFILE, _KEYFILE, _CAFILE)") from error
+        config.check("BUS_CONSOLE_")
         if config.oidc_issuer is None and not config.certificates:
             raise ConfigurationError("the console has no way to log in",
                                      hint="set BUS_CONSOLE_OIDC_ISSUER, or BUS_CONSOLE_TLS_CERTFILE, "

@@ -30,7 +30,7 @@ from bus._topics import FAMILIES
 from bus._wire import Event, Wire, uuid7
 from bus.client import Publisher
 
-from ._auth import Caller, TokenVerifier
+from ._auth import Caller, TokenVerifier, certificate_caller
 from ._config import GatewayConfig
 from ._cursor import Cursor
 from ._feed import Feed, FeedItem
@@ -93,7 +93,12 @@ def _gateway(request: Request) -> Gateway:
 
 
 async def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """The bearer token's client when the call has one (and an issuer is configured), else the certificate's."""
     gw = _gateway(request)
+    if authorization is None or gw.verifier is None:
+        by_certificate = certificate_caller(request.scope, gw.config.clients)
+        if by_certificate is not None:
+            return by_certificate
     if gw.verifier is None:
         return Caller("anonymous", None)
     return await gw.verifier.verify(authorization)

@@ -15,7 +15,7 @@ import uvicorn
 from bus import BusContext, BusSettings, generate_key
 from bus._keys import KeyStore
 from bus.cli._gateway import gateway_app
-from bus.gateway import GatewayConfig
+from bus.gateway import GatewayConfig, GatewayTls
 from tests.integration.conftest import free_ports
 
 COMMUNE = "213105554"
@@ -38,11 +38,17 @@ async def gateway_settings(settings: BusSettings, state: Path, *sirens: str) -> 
 
 
 @asynccontextmanager
-async def running_gateway(settings: BusSettings, config: GatewayConfig, **options: Any) -> AsyncIterator[str]:
-    """Serve the gateway until the block ends; yields its base URL (``options``: ``gateway_app``'s)."""
+async def running_gateway(settings: BusSettings, config: GatewayConfig, *, tls: GatewayTls | None = None,
+                          **options: Any) -> AsyncIterator[str]:
+    """Serve the gateway until the block ends; yields its base URL (``options``: ``gateway_app``'s).
+
+    ``tls``: served over HTTPS with client certificates, exactly as ``bus gateway`` serves it.
+    """
     (port,) = free_ports(1)
-    server = uvicorn.Server(uvicorn.Config(gateway_app(settings, config, **options), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False, lifespan="on"))
+    served = (tls or GatewayTls()).server_config(gateway_app(settings, config, **options), "127.0.0.1", port,
+                                                 require_certificate=config.issuer is None, access_log=False,
+                                                 lifespan="on")
+    server = uvicorn.Server(served)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -50,7 +56,7 @@ async def running_gateway(settings: BusSettings, config: GatewayConfig, **option
             raise RuntimeError("the gateway stopped before it started")
         await asyncio.sleep(0.05)  # polling uvicorn's own started flag: it offers no event
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls is not None else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

@@ -1,0 +1,116 @@
+"""Calling systems authenticated by mutual TLS with the bus's certificates, over real HTTPS, on the real broker.
+
+The site CA, the gateway's server certificate and the callers' certificates are made by the bus's
+own authority (:class:`bus._pki.CertificateAuthority`, what ``bus pki`` runs); the gateway is
+served by uvicorn exactly as ``bus gateway`` serves it with ``BUS_GATEWAY_TLS_*`` set. The caller
+is the certificate's name: a SIREN's certificate acts for that SIREN (its listed policy, else
+everything for it), a service's by its listed policy.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bus import BusSettings
+from bus._pki import CertificateAuthority
+from bus.gateway import ClientPolicy, GatewayConfig, GatewayTls
+from tests.integration.gateway_support import COMMUNE, EXAMPLES, gateway_settings, running_gateway
+
+pytestmark = pytest.mark.integration
+
+OTHER = "443061841"  # another tenant of the same gateway
+UBL = (EXAMPLES / "invoice-ubl.xml").read_bytes()
+XML = {"content-type": "application/xml"}
+
+
+def documents(siren: str) -> str:
+    return f"/v1/administrations/{siren}/documents"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site CA with the gateway's server certificate and the callers' certificates under ``issued/``."""
+    root = tmp_path_factory.mktemp("gateway-pki")
+    ca = CertificateAuthority.init(root / "pki")
+    ca.issue_server("gateway", root / "issued" / "gateway", hosts=("127.0.0.1",))
+    for name in (COMMUNE, OTHER, "archive-app", "ledger"):
+        ca.issue(name, root / "issued" / name)
+    CertificateAuthority.init(root / "foreign-pki").issue(COMMUNE, root / "foreign" / COMMUNE)
+    return root
+
+
+@pytest.fixture
+async def gateway(settings: BusSettings, tmp_path: Path, pki: Path):
+    own = await gateway_settings(settings, tmp_path / "state", COMMUNE, OTHER)
+    config = GatewayConfig(administrations=[COMMUNE, OTHER], clients={
+        COMMUNE: ClientPolicy(administrations=[COMMUNE], submit=["ubl", "fr.dcant.invoices.*"],
+                              read=["fr.dcant.invoices.*"]),
+        "archive-app": ClientPolicy(administrations=[COMMUNE], submit=["seda"], read=["fr.dcant.archives.*"]),
+    })  # OTHER is not listed: its certificate acts for OTHER only; `ledger` is not listed: refused
+    server = pki / "issued" / "gateway"
+    tls = GatewayTls(tls_certfile=server / "gateway.crt", tls_keyfile=server / "gateway.key",
+                     tls_cafile=pki / "pki" / "ca.crt")
+    async with running_gateway(own, config, tls=tls) as url:
+        yield url
+
+
+def caller(url: str, pki: Path, name: str | None, folder: str = "issued") -> httpx.AsyncClient:
+    """An HTTPS client trusting the site CA, presenting ``name``'s certificate (none for ``None``)."""
+    context = ssl.create_default_context(cafile=pki / "pki" / "ca.crt")
+    if name is not None:
+        context.load_cert_chain(pki / folder / name / f"{name}.crt", pki / folder / name / f"{name}.key")
+    return httpx.AsyncClient(base_url=url, verify=context, timeout=60)
+
+
+def problem(answer: httpx.Response, status: int) -> dict:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    return answer.json()
+
+
+async def test_an_administrations_certificate_submits_and_reads_its_inbox_by_its_policy(gateway, pki):
+    pivot = json.loads((EXAMPLES / "invoice-pivot.json").read_text())
+    async with caller(gateway, pki, COMMUNE) as commune, caller(gateway, pki, "archive-app") as archive:
+        document = await commune.post(documents(COMMUNE), content=UBL, headers=XML)
+        sent = await commune.post(f"/v1/administrations/{COMMUNE}/events", json=pivot)
+        inbox = f"/v1/administrations/{COMMUNE}/inbox"
+        seen = (await commune.get(inbox, params={"wait": 30})).json()["events"]
+        hidden = (await archive.get(inbox)).json()["events"]
+    assert document.status_code == 202 and document.json()["format"] == "ubl", document.text
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["ce_id"] in [e["id"] for e in seen]
+    assert hidden == []  # archive-app may read only archive events
+
+
+async def test_a_certificate_is_held_to_the_flows_of_its_policy(gateway, pki):
+    async with caller(gateway, pki, "archive-app") as archive:
+        body = problem(await archive.post(documents(COMMUNE), content=UBL, headers=XML), 403)
+    assert body["title"] == "forbidden" and "'archive-app' may not submit ubl" in body["detail"]
+
+
+async def test_another_tenants_certificate_acts_for_its_own_siren_only(gateway, pki):
+    async with caller(gateway, pki, OTHER) as other:
+        own = await other.post(documents(OTHER), content=UBL, headers=XML)
+        body = problem(await other.post(documents(COMMUNE), content=UBL, headers=XML), 403)
+        inbox = problem(await other.get(f"/v1/administrations/{COMMUNE}/inbox"), 403)
+    assert own.status_code == 202, own.text
+    assert f"may not act for SIREN {COMMUNE}" in body["detail"] and body["context"]["client"] == OTHER
+    assert inbox["title"] == "forbidden"
+
+
+async def test_a_services_certificate_without_a_policy_is_refused(gateway, pki):
+    async with caller(gateway, pki, "ledger") as ledger:
+        body = problem(await ledger.post(documents(COMMUNE), content=UBL, headers=XML), 403)
+    assert body["title"] == "unknown client" and "'ledger'" in body["detail"]
+
+
+async def test_no_certificate_or_one_of_another_ca_gets_no_connection(gateway, pki):
+    for name, folder in ((None, "issued"), (COMMUNE, "foreign")):
+        async with caller(gateway, pki, name, folder) as stranger:
+            with pytest.raises(httpx.TransportError):
+                await stranger.post(documents(COMMUNE), content=UBL, headers=XML)
