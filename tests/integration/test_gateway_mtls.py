@@ -4,7 +4,8 @@ The site CA, the gateway's server certificate and the callers' certificates are 
 own authority (:class:`bus._pki.CertificateAuthority`, what ``bus pki`` runs); the gateway is
 served by uvicorn exactly as ``bus gateway`` serves it with ``BUS_GATEWAY_TLS_*`` set. The caller
 is the certificate's name: a SIREN's certificate acts for that SIREN (its listed policy, else
-everything for it), a service's by its listed policy.
+everything for it), a service's by its listed policy. With an issuer configured too, the client
+certificate is optional and a bearer token opens as well.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import pytest
 
 from bus import BusSettings
 from bus._pki import CertificateAuthority
-from bus.gateway import ClientPolicy, GatewayConfig, GatewayTls
+from bus.gateway import ClientPolicy, GatewayConfig, GatewayTls, Issuer
 from tests.integration.gateway_support import COMMUNE, EXAMPLES, gateway_settings, running_gateway
+from tests.integration.test_gateway_auth import ISSUER, issuer  # noqa: F401 (the local issuer fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -44,18 +46,24 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+CLIENTS = {
+    COMMUNE: ClientPolicy(administrations=[COMMUNE], submit=["ubl", "fr.dcant.invoices.*"],
+                          read=["fr.dcant.invoices.*"]),
+    "archive-app": ClientPolicy(administrations=[COMMUNE], submit=["seda"], read=["fr.dcant.archives.*"]),
+}  # OTHER is not listed: its certificate acts for OTHER only; `ledger` is not listed: refused
+
+
+def gateway_tls(pki: Path) -> GatewayTls:
+    server = pki / "issued" / "gateway"
+    return GatewayTls(tls_certfile=server / "gateway.crt", tls_keyfile=server / "gateway.key",
+                      tls_cafile=pki / "pki" / "ca.crt")
+
+
 @pytest.fixture
 async def gateway(settings: BusSettings, tmp_path: Path, pki: Path):
     own = await gateway_settings(settings, tmp_path / "state", COMMUNE, OTHER)
-    config = GatewayConfig(administrations=[COMMUNE, OTHER], clients={
-        COMMUNE: ClientPolicy(administrations=[COMMUNE], submit=["ubl", "fr.dcant.invoices.*"],
-                              read=["fr.dcant.invoices.*"]),
-        "archive-app": ClientPolicy(administrations=[COMMUNE], submit=["seda"], read=["fr.dcant.archives.*"]),
-    })  # OTHER is not listed: its certificate acts for OTHER only; `ledger` is not listed: refused
-    server = pki / "issued" / "gateway"
-    tls = GatewayTls(tls_certfile=server / "gateway.crt", tls_keyfile=server / "gateway.key",
-                     tls_cafile=pki / "pki" / "ca.crt")
-    async with running_gateway(own, config, tls=tls) as url:
+    async with running_gateway(own, GatewayConfig(administrations=[COMMUNE, OTHER], clients=CLIENTS),
+                               tls=gateway_tls(pki)) as url:
         yield url
 
 
@@ -114,3 +122,19 @@ async def test_no_certificate_or_one_of_another_ca_gets_no_connection(gateway, p
         async with caller(gateway, pki, name, folder) as stranger:
             with pytest.raises(httpx.TransportError):
                 await stranger.post(documents(COMMUNE), content=UBL, headers=XML)
+
+
+async def test_with_an_issuer_too_a_token_or_a_certificate_opens_and_nothing_is_a_401(settings, tmp_path, pki,
+                                                                                       issuer):  # noqa: F811
+    own = await gateway_settings(settings, tmp_path / "state", COMMUNE, OTHER)
+    config = GatewayConfig(administrations=[COMMUNE, OTHER], issuer=Issuer(issuer=ISSUER, jwks_uri=issuer.jwks_uri),
+                           clients={**CLIENTS, "finance-app": CLIENTS[COMMUNE]})
+    token = {"authorization": f"Bearer {issuer.token('finance-app')}", **XML}
+    async with (running_gateway(own, config, tls=gateway_tls(pki)) as url,
+                caller(url, pki, None) as anonymous, caller(url, pki, COMMUNE) as commune):
+        by_token = await anonymous.post(documents(COMMUNE), content=UBL, headers=token)
+        by_certificate = await commune.post(documents(COMMUNE), content=UBL, headers=XML)
+        body = problem(await anonymous.post(documents(COMMUNE), content=UBL, headers=XML), 401)
+    assert by_token.status_code == 202, by_token.text
+    assert by_certificate.status_code == 202, by_certificate.text
+    assert "Bearer" in body["detail"]
