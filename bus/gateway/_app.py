@@ -25,6 +25,7 @@ from bus._content import CHUNK_BYTES, ContentStore, open_content_store
 from bus._keys import Keyring
 from bus._metrics import BusMetrics, GatewayMetrics, serve
 from bus._runtime import BusContext
+from bus._sealed import DecryptionKeyring
 from bus._settings import BusSettings
 from bus._topics import FAMILIES
 from bus._wire import Event, Wire, uuid7
@@ -207,11 +208,14 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await BusContext.connect(settings)
         keys = [k for siren in config.administrations for k in ctx.keystore.keyring(siren).keys]
+        # only the served administrations' decryption keys: the inboxes show nothing addressed to others
+        held = [k for k in (ctx.decryption.by_id.values() if ctx.decryption else ())
+                if k.public.siren in config.administrations]
         wire = Wire(ctx.catalog, ctx.directory, Keyring(keys), clock=ctx.clock,
-                    max_event_bytes=settings.max_event_bytes)
+                    max_event_bytes=settings.max_event_bytes, decryption=DecryptionKeyring(held) if held else None)
         topics = [ctx.topic(f) for f in (*FAMILIES, "notifications")]
         feed = Feed(settings, wire, topics, ctx.topic("deadletter"), to_json=intake.to_json,
-                    submissions=ctx.topic("ingress.raw"), metrics=metrics)
+                    submissions=ctx.topic("ingress.raw"), metrics=metrics, administrations=config.administrations)
         state = settings.state_dir / "gateway"
         verifier = TokenVerifier(config.issuer, config.clients) if config.issuer else None
         async with Publisher(settings, wire) as publisher:
