@@ -1,10 +1,11 @@
 """Calling systems: OAuth2 client-credentials bearer tokens, or the bus's client certificates.
 
 A certificate was verified against the site CA by the TLS handshake (:mod:`bus._https`);
-:func:`certificate_caller` names the client after it. A token must be a JWS of the configured issuer (signature checked with joserfc against the
-issuer's JWKS, fetched over HTTPS or loopback and fetched again once when a token names an
-unknown ``kid``: key rotation), not expired, for the gateway's audience; its client
-(``client_id``, else ``azp``, else ``sub``) must have a :class:`ClientPolicy`. A missing or bad
+:func:`certificate_caller` names the client after it. A token must be a JWS of the configured
+issuer (signature checked with joserfc against the issuer's JWKS, fetched over HTTPS or loopback
+and fetched again once when a token names an unknown ``kid``: key rotation), not expired, for the
+gateway's audience; its client (``client_id``, else ``azp``, else ``sub``) must have a
+:class:`ClientPolicy`. A missing or bad
 token is a 401 problem; an unknown client, or a known one asking beyond its policy, a 403.
 """
 
