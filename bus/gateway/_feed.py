@@ -203,12 +203,12 @@ class Feed:
             return
         try:
             received = self.wire.open(record)
-            env, data, decrypted = received.envelope, self.to_json(received.data), True
+            env, payload, decrypted = received.envelope, received.data, True
         except NotARecipientError as err:
             if err.envelope is None:  # no verified envelope to show: nothing to serve
                 self.rejected += 1
                 return
-            env, data, decrypted = err.envelope, None, False
+            env, payload, decrypted = err.envelope, None, False
             lacking = self.administrations.intersection(env.recipient_sirens)
             if lacking:
                 log.error("feed: event %s is addressed to %s, and this gateway holds no decryption key of it",
@@ -225,7 +225,8 @@ class Feed:
         if record.topic == self.submissions:
             return  # documents awaiting ingress are not inbox content
         item = FeedItem(len(self.items) + 1, record.topic or "", record.partition or 0, record.offset or 0, env.id,
-                        env.type, env.source, env.subject, env.time, env.correlationid, env.causationid, data,
+                        env.type, env.source, env.subject, env.time, env.correlationid, env.causationid,
+                        self.to_json(payload) if decrypted else None,
                         None if env.actor is None else Actor.from_header(env.actor).to_json(),
                         env.recipient_sirens if env.recipients is not None else None,
                         decrypted=decrypted)
