@@ -11,6 +11,7 @@ certificate is optional and a bearer token opens as well.
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from pathlib import Path
 
@@ -20,7 +21,10 @@ import pytest
 from bus import BusSettings
 from bus._pki import CertificateAuthority
 from bus.gateway import ClientPolicy, GatewayConfig, GatewayTls, Issuer
-from tests.integration.gateway_support import COMMUNE, EXAMPLES, gateway_settings, running_gateway
+from tests.integration.conftest import bus_env, free_ports
+from tests.integration.gateway_support import (
+    COMMUNE, EXAMPLES, ROOT, gateway_process, gateway_settings, running_gateway,
+)
 from tests.integration.test_gateway_auth import ISSUER, issuer  # noqa: F401 (the local issuer fixture)
 
 pytestmark = pytest.mark.integration
@@ -138,3 +142,22 @@ async def test_with_an_issuer_too_a_token_or_a_certificate_opens_and_nothing_is_
     assert by_token.status_code == 202, by_token.text
     assert by_certificate.status_code == 202, by_certificate.text
     assert "Bearer" in body["detail"]
+
+
+async def test_bus_gateway_serves_https_with_client_certificates_on_every_interface(settings, tmp_path, pki):
+    """The command: BUS_GATEWAY_TLS_* make client certificates its authentication (no issuer, not loopback)."""
+    own = await gateway_settings(settings, tmp_path / "state", COMMUNE)
+    server = pki / "issued" / "gateway"
+    env = {**os.environ, **bus_env(own), "BUS_SOURCE": own.source, "PYTHONPATH": str(ROOT),
+           "BUS_GATEWAY_TLS_CERTFILE": str(server / "gateway.crt"),
+           "BUS_GATEWAY_TLS_KEYFILE": str(server / "gateway.key"),
+           "BUS_GATEWAY_TLS_CAFILE": str(pki / "pki" / "ca.crt")}
+    context = ssl.create_default_context(cafile=pki / "pki" / "ca.crt")
+    context.load_cert_chain(pki / "issued" / COMMUNE / f"{COMMUNE}.crt", pki / "issued" / COMMUNE / f"{COMMUNE}.key")
+    (port,) = free_ports(1)
+    with (httpx.Client(verify=context, timeout=60) as client,
+          gateway_process(env, port, tmp_path / "gateway.log", "--host", "0.0.0.0", client=client) as url):
+        sent = client.post(url + documents(COMMUNE), content=UBL, headers=XML)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url + "/healthz", verify=ssl.create_default_context(cafile=pki / "pki" / "ca.crt"), timeout=30)
+    assert url.startswith("https://") and sent.status_code == 202, sent.text
