@@ -144,14 +144,13 @@ async def inbox_latency(bootstrap: str, tmp: Path, *, quick: bool, rate: int = 2
                     direct.setdefault(ce_id, now)
 
     async def read_gateway(client: httpx.AsyncClient) -> None:
-        cursor = "0"
+        params: dict[str, Any] = {"wait": 5, "limit": 1000}  # no cursor yet: from the start (nothing acknowledged)
         while len(via_gateway) < total:
-            answer = (await client.get(f"/v1/administrations/{SIREN}/inbox",
-                                       params={"after": cursor, "wait": 5, "limit": 1000})).json()
+            answer = (await client.get(f"/v1/administrations/{SIREN}/inbox", params=params)).json()
             now = time.perf_counter()
             for event in answer["events"]:
                 via_gateway.setdefault(event["id"], now)
-            cursor = answer["next"]
+            params["after"] = answer["next"]
 
     try:
         async with _gateway(settings) as base, Publisher(settings, ctx.wire()) as publisher, \

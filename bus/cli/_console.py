@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
             from pydantic import ValidationError
 
             from bus.console import ConsoleSettings, build_app
+            from bus._https import loaded
             from bus.console._serve import server_config
         except ImportError as error:
             raise ConfigurationError(f"the console needs its extra: {error.name} is missing",
@@ -34,6 +35,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigurationError(f"the console is not configured: {missing}",
                                      hint="set a random session secret, and the OpenID Connect issuer or the "
                                           "TLS files (BUS_CONSOLE_TLS_CERTFILE, _KEYFILE, _CAFILE)") from error
+        config.check("BUS_CONSOLE_")
         if config.oidc_issuer is None and not config.certificates:
             raise ConfigurationError("the console has no way to log in",
                                      hint="set BUS_CONSOLE_OIDC_ISSUER, or BUS_CONSOLE_TLS_CERTFILE, "
@@ -41,12 +43,7 @@ def register(app: typer.Typer) -> None:
         scheme = "https" if config.certificates else "http"
         if "BUS_CONSOLE_PUBLIC_URL" not in os.environ:
             config = config.model_copy(update={"public_url": f"{scheme}://{host}:{port}"})
-        served = server_config(build_app(settings(), config), config, host, port)
-        try:
-            served.load()  # reads the TLS files now, so that a bad one is one line rather than uvicorn's trace
-        except (OSError, ValueError) as error:  # unreadable certificate or key, wrong key password (ssl.SSLError)
-            raise ConfigurationError(f"the console's TLS files cannot be loaded: {error}",
-                                     hint="check BUS_CONSOLE_TLS_* (bus pki issue-server)") from error
+        served = loaded(server_config(build_app(settings(), config), config, host, port), "BUS_CONSOLE_")
         console.print(f"console on {scheme}://{host}:{port}"
                       + (" (client certificates of the site CA)" if config.certificates else ""))
         uvicorn.Server(served).run()

@@ -99,26 +99,35 @@ def register(app: typer.Typer) -> None:
                                          help="serve /metrics, /health/live and /health/ready on this port"),
         metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="address of the metrics server"),
     ) -> None:
-        """Serve the HTTP access point: submissions, statuses, inboxes, documents, traces (OpenAPI at /openapi.json)."""
+        """Serve the HTTP access point: submissions, statuses, inboxes, documents, traces (OpenAPI at /openapi.json).
+
+        HTTPS with client certificates of the site CA when BUS_GATEWAY_TLS_CERTFILE, _KEYFILE and _CAFILE are set.
+        """
         import uvicorn
 
+        from bus._https import loaded
         from bus._runtime import siren_of_source
-        from bus.gateway import GatewayConfig
+        from bus.gateway import GatewayConfig, GatewayTls
 
         s = settings()
         if config is not None:
             conf = GatewayConfig.load(config)
         else:
             conf = GatewayConfig(administrations=administration or [siren_of_source(s.source)])
-        if conf.issuer is None and not _loopback(host):
+        tls = GatewayTls()
+        tls.check("BUS_GATEWAY_")
+        if conf.issuer is None and not tls.certificates and not _loopback(host):
             raise ConfigurationError(f"refusing to serve {host} without authentication",
-                                     hint="configure an issuer and clients in --config, or listen on 127.0.0.1")
+                                     hint="configure an issuer and clients in --config, or client certificates "
+                                          "(BUS_GATEWAY_TLS_CERTFILE, _KEYFILE, _CAFILE), or listen on 127.0.0.1")
         if metrics_port is not None:
             from bus._metrics import check_port
 
             check_port(metrics_host, metrics_port)
+        app = gateway_app(s, conf, metrics_port=metrics_port, metrics_host=metrics_host)
+        served = loaded(tls.server_config(app, host, port, require_certificate=conf.issuer is None, access_log=False),
+                        "BUS_GATEWAY_")
         from bus.client import partitions_of
 
         run(partitions_of(s, [topic_map(s)["deadletter"].name]))  # a DeliveryError, one line, when Kafka is down
-        uvicorn.run(gateway_app(s, conf, metrics_port=metrics_port, metrics_host=metrics_host), host=host, port=port,
-                    log_level="warning", access_log=False)
+        uvicorn.Server(served).run()

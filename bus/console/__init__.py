@@ -6,16 +6,17 @@ package loads none of them; :func:`create_app` and :class:`BusData` do.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from bus._https import ServerTls
 
 __all__ = ["ConsoleSettings", "build_app"]
 
 
-class ConsoleSettings(BaseSettings):
+class ConsoleSettings(ServerTls):
     """The console's logins and session secret (``BUS_CONSOLE_`` variables).
 
     Two ways in, either or both: an OpenID Connect provider (``oidc_issuer``), and the bus's
@@ -33,10 +34,6 @@ class ConsoleSettings(BaseSettings):
     session_secret: SecretStr
     public_url: str = "http://127.0.0.1:8080"
     secure_cookies: bool = False
-    tls_certfile: Path | None = None
-    tls_keyfile: Path | None = None
-    tls_key_password: SecretStr | None = None
-    tls_cafile: Path | None = None
     operators: Annotated[frozenset[str], NoDecode] = frozenset({"operator"})
     auditors: Annotated[frozenset[str], NoDecode] = frozenset()
 
@@ -44,11 +41,6 @@ class ConsoleSettings(BaseSettings):
     @classmethod
     def _names(cls, value: Any) -> Any:
         return frozenset(n.strip() for n in value.split(",") if n.strip()) if isinstance(value, str) else value
-
-    @property
-    def certificates(self) -> bool:
-        """Whether users log in with the bus's certificates (HTTPS verifying client certificates)."""
-        return self.tls_cafile is not None and self.tls_certfile is not None
 
 
 def build_app(bus_settings: Any, console: ConsoleSettings, data: Any = None) -> Any:

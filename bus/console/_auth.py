@@ -47,23 +47,13 @@ class CertificateRoles:
 
     def principal(self, scope: dict[str, Any]) -> tuple[str, Role | None] | None:
         """The verified client certificate's name and role (``None``: not allowed in); ``None`` without one."""
-        chain = ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_chain")
-        if not chain:
+        from bus._https import certificate_principal
+
+        found = certificate_principal(scope)
+        if found is None:
             return None
-        from cryptography import x509
-        from cryptography.x509.oid import NameOID
-
-        from bus._pki import ORGANISATION
-
-        subject = x509.load_pem_x509_certificate(chain[0].encode()).subject
-
-        def value(oid: x509.ObjectIdentifier) -> str:
-            found = subject.get_attributes_for_oid(oid)
-            return str(found[0].value) if len(found) == 1 else ""
-
-        name = value(NameOID.COMMON_NAME)
-        if value(NameOID.ORGANIZATION_NAME) != ORGANISATION or \
-                value(NameOID.ORGANIZATIONAL_UNIT_NAME) not in ("service", "administration"):
+        name, kind = found
+        if kind is None:
             return name, None
         return name, "operateur" if name in self.operators else "auditeur" if name in self.auditors else None
 

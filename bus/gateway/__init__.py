@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._app import Gateway, Intake, create_app
 from ._auth import Caller, TokenVerifier
-from ._config import ClientPolicy, GatewayConfig, Issuer, Webhook
+from ._config import ClientPolicy, GatewayConfig, GatewayTls, Issuer, Webhook
 from ._problems import PROBLEM_JSON, GatewayProblem
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Gateway",
     "GatewayConfig",
     "GatewayProblem",
+    "GatewayTls",
     "Intake",
     "Issuer",
     "PROBLEM_JSON",

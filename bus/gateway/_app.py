@@ -25,12 +25,13 @@ from bus._content import CHUNK_BYTES, ContentStore, open_content_store
 from bus._keys import Keyring
 from bus._metrics import BusMetrics, GatewayMetrics, serve
 from bus._runtime import BusContext
+from bus._sealed import DecryptionKeyring
 from bus._settings import BusSettings
 from bus._topics import FAMILIES
 from bus._wire import Event, Wire, uuid7
 from bus.client import Publisher
 
-from ._auth import Caller, TokenVerifier
+from ._auth import Caller, TokenVerifier, certificate_caller
 from ._config import GatewayConfig
 from ._cursor import Cursor
 from ._feed import Feed, FeedItem
@@ -93,7 +94,12 @@ def _gateway(request: Request) -> Gateway:
 
 
 async def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """The bearer token's client when the call has one (and an issuer is configured), else the certificate's."""
     gw = _gateway(request)
+    if authorization is None or gw.verifier is None:
+        by_certificate = certificate_caller(request.scope, gw.config.clients)
+        if by_certificate is not None:
+            return by_certificate
     if gw.verifier is None:
         return Caller("anonymous", None)
     return await gw.verifier.verify(authorization)
@@ -136,9 +142,21 @@ async def _publish(gw: Gateway, event: Event, topic: str | None) -> str:
     return name
 
 
+def _who(caller: Caller, agent: Actor | None) -> list[str | None]:
+    """Who asks, as the idempotency fingerprint counts it: the calling client and the agent behind it.
+
+    The agent is its verified identity (issuer, subject, role), not its token: a retry after the
+    token was renewed is the same agent's, a retry by another agent is another request.
+    """
+    return [caller.client_id, *((agent.iss, agent.sub, agent.role) if agent is not None else ())]
+
+
 async def _once(gw: Gateway, siren: str, key: str | None, request: str,
                 submit: Callable[[str], Awaitable[dict[str, Any]]]) -> JSONResponse:
-    """Run ``submit(ce_id)`` once per idempotency key; a replay answers the stored response."""
+    """Run ``submit(ce_id)`` once per idempotency key; a replay answers the stored response.
+
+    ``request``: the fingerprinted request, who asks (:func:`_who`) included.
+    """
     if key is None:
         return JSONResponse(await submit(uuid7()), 202)
     fingerprint = hashlib.sha256(request.encode()).hexdigest()
@@ -190,11 +208,14 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await BusContext.connect(settings)
         keys = [k for siren in config.administrations for k in ctx.keystore.keyring(siren).keys]
+        # only the served administrations' decryption keys: the inboxes show nothing addressed to others
+        held = [k for k in (ctx.decryption.by_id.values() if ctx.decryption else ())
+                if k.public.siren in config.administrations]
         wire = Wire(ctx.catalog, ctx.directory, Keyring(keys), clock=ctx.clock,
-                    max_event_bytes=settings.max_event_bytes)
+                    max_event_bytes=settings.max_event_bytes, decryption=DecryptionKeyring(held) if held else None)
         topics = [ctx.topic(f) for f in (*FAMILIES, "notifications")]
         feed = Feed(settings, wire, topics, ctx.topic("deadletter"), to_json=intake.to_json,
-                    submissions=ctx.topic("ingress.raw"), metrics=metrics)
+                    submissions=ctx.topic("ingress.raw"), metrics=metrics, administrations=config.administrations)
         state = settings.state_dir / "gateway"
         verifier = TokenVerifier(config.issuer, config.clients) if config.issuer else None
         async with Publisher(settings, wire) as publisher:
@@ -251,7 +272,7 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
             try:
                 fmt = upload.fields.get("format") or fmt
                 dossier_hint = upload.fields.get("dossier_hint") or dossier_hint
-                fingerprint = json.dumps(["document", upload.sha256, fmt, dossier_hint])
+                fingerprint = json.dumps(["document", upload.sha256, fmt, dossier_hint, _who(caller, agent)])
                 return await _once(gw, siren, key, fingerprint,
                                    lambda ce_id: _accept(gw, caller, siren, upload, fmt, dossier_hint, ce_id,
                                                          agent))
@@ -287,7 +308,8 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
                                                                actor=agent), None)
                 return _submission(gw, siren, ce_id, event.subject, topic, None)
 
-            return await _once(gw, siren, key, json.dumps(["event", pivot], sort_keys=True, default=str), publish)
+            return await _once(gw, siren, key, json.dumps(["event", pivot, _who(caller, agent)], sort_keys=True,
+                                                          default=str), publish)
 
     @app.get(API + "/submissions/{submission_id}", tags=["submissions"])
     async def status(submission_id: str, gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:

@@ -1,10 +1,12 @@
-"""Calling systems: OAuth2 client-credentials bearer tokens verified against the issuer's JWKS.
+"""Calling systems: OAuth2 client-credentials bearer tokens, or the bus's client certificates.
 
-The token must be a JWS of the configured issuer (signature checked with joserfc against the
-issuer's JWKS, fetched over HTTPS or loopback and fetched again once when a token names an
-unknown ``kid``: key rotation), not expired, for the gateway's audience; its client
-(``client_id``, else ``azp``, else ``sub``) must have a :class:`ClientPolicy`. A missing or bad
-token is a 401 problem, a known client asking beyond its policy a 403.
+A certificate was verified against the site CA by the TLS handshake (:mod:`bus._https`);
+:func:`certificate_caller` names the client after it. A token must be a JWS of the configured
+issuer (signature checked with joserfc against the issuer's JWKS, fetched over HTTPS or loopback
+and fetched again once when a token names an unknown ``kid``: key rotation), not expired, for the
+gateway's audience; its client (``client_id``, else ``azp``, else ``sub``) must have a
+:class:`ClientPolicy`. A missing or bad
+token is a 401 problem; an unknown client, or a known one asking beyond its policy, a 403.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from joserfc.jwk import KeySet
 from ._config import ClientPolicy, GatewayConfig, Issuer
 from ._problems import GatewayProblem
 
-__all__ = ["Caller", "TokenVerifier"]
+__all__ = ["Caller", "TokenVerifier", "certificate_caller"]
 
 ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 REFETCH_AFTER_SECONDS = 30.0
@@ -51,6 +53,32 @@ class Caller:
 
     def may_read(self, event_type: str) -> bool:
         return self.policy is None or self.policy.may_read(event_type)
+
+
+def _known(client_id: str, clients: dict[str, ClientPolicy], default: ClientPolicy | None = None) -> Caller:
+    policy = clients.get(client_id, default)
+    if policy is None:
+        raise GatewayProblem(403, "unknown client", f"client {client_id!r} has no policy on this gateway",
+                             hint="ask the gateway's operator to register the client")
+    return Caller(client_id, policy)
+
+
+def certificate_caller(scope: dict[str, Any], clients: dict[str, ClientPolicy]) -> Caller | None:
+    """The client whose verified certificate opened the connection; None without one.
+
+    A SIREN's certificate not listed in ``clients`` gets :meth:`ClientPolicy.own`; a service's must
+    be listed; any other subject (a server's certificate) is refused.
+    """
+    from bus._https import certificate_principal
+
+    found = certificate_principal(scope)
+    if found is None:
+        return None
+    name, kind = found
+    if kind is None:
+        raise GatewayProblem(403, "not a client certificate", f"the certificate {name!r} is not a calling "
+                             "system's", hint="present a certificate `bus pki issue SIREN|service` wrote")
+    return _known(name, clients, ClientPolicy.own(name) if kind == "administration" else None)
 
 
 def _unauthorized(message: str, hint: str = "obtain a token with the client-credentials grant") -> GatewayProblem:
@@ -98,12 +126,7 @@ class TokenVerifier:
             raise _unauthorized(f"the token is not valid here: {exc.error}"
                                 f"{': ' + exc.description if exc.description else ''}") from exc
         claims: dict[str, Any] = decoded.claims
-        client_id = str(claims.get("client_id") or claims.get("azp") or claims.get("sub") or "")
-        policy = self.clients.get(client_id)
-        if policy is None:
-            raise GatewayProblem(403, "unknown client", f"client {client_id!r} has no policy on this gateway",
-                                 hint="ask the gateway's operator to register the client")
-        return Caller(client_id, policy)
+        return _known(str(claims.get("client_id") or claims.get("azp") or claims.get("sub") or ""), self.clients)
 
     async def _decode(self, token: str) -> jwt.Token:
         keys = await self._keyset()

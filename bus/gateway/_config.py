@@ -1,9 +1,16 @@
 """The gateway's configuration: administrations served, calling clients, issuer, webhooks, limits.
 
-Read from a JSON file (``bus gateway --config FILE``) or built in code. Without ``issuer`` the
-gateway authenticates nobody and only listens on loopback (a developer's machine); with it,
-every call carries an OAuth2 client-credentials bearer token of that issuer, and the token's
-client (``client_id`` or ``azp`` or ``sub`` claim) must be listed in ``clients``.
+Read from a JSON file (``bus gateway --config FILE``) or built in code. Calling systems
+authenticate in two ways, either or both:
+
+- an OAuth2 client-credentials bearer token of ``issuer``, whose client (``client_id`` or ``azp``
+  or ``sub`` claim) must be listed in ``clients``;
+- mutual TLS with the bus's certificates (:class:`GatewayTls`, ``BUS_GATEWAY_TLS_*``): the client
+  is the certificate's name (its CN, as ``bus pki issue`` wrote it), with the policy listed under
+  that name in ``clients``; a SIREN's certificate without one acts for that SIREN only, with every
+  flow and event type.
+
+With neither the gateway authenticates nobody and only listens on loopback (a developer's machine).
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from bus._errors import ConfigurationError
+from bus._https import ServerTls
 
-__all__ = ["ClientPolicy", "GatewayConfig", "Issuer", "Webhook"]
+__all__ = ["ClientPolicy", "GatewayConfig", "GatewayTls", "Issuer", "Webhook"]
 
 _SIREN = re.compile(r"^\d{9}$")
 
@@ -52,6 +61,18 @@ class ClientPolicy(BaseModel):
 
     def may_read(self, event_type: str) -> bool:
         return _match(self.read, event_type)
+
+    @classmethod
+    def own(cls, siren: str) -> ClientPolicy:
+        """The policy of a SIREN's certificate not listed in ``clients``: that SIREN, everything."""
+        return cls(administrations=[siren], submit=["*"], read=["*"])
+
+
+class GatewayTls(ServerTls):
+    """HTTPS with client certificates of the site CA (``BUS_GATEWAY_TLS_CERTFILE``, ``_KEYFILE``,
+    ``_KEY_PASSWORD``, ``_CAFILE``): required, or optional when an issuer's tokens are accepted too."""
+
+    model_config = SettingsConfigDict(env_prefix="BUS_GATEWAY_", frozen=True)
 
 
 class Issuer(BaseModel):

@@ -6,6 +6,14 @@ submissions gateways made (so statuses survive a restart). From the same stream 
 submissions (events *caused* by a submission, dead letters *of* it) and the inboxes: an event
 concerns an administration when its source is that SIREN, when its payload names the SIREN
 (or a SIRET of it), or when it was caused by or correlated with one of its submissions.
+
+An addressed event (``ce_recipients``, a sealed payload) concerns its recipients only, whatever
+its source, subject or payload: the payload is theirs. The gateway decrypts it with the keys of
+the administrations it serves; an inbox lists it with ``recipients`` and ``decrypted``. When the
+gateway serves a recipient but holds no key of it (a configuration error, logged), the recipient's
+inbox still lists the event, verified, with ``data`` null and ``decrypted`` false, rather than
+drop what was sent to it. An event addressed to none of them is listed in no inbox (it still
+counts for the status of the submission that caused it: envelope only).
 Readers wait on :meth:`Feed.wait` (long polling, SSE, webhooks) instead of polling Kafka.
 
 The index lives in memory and is rebuilt from the topics' beginning at start: fine for an
@@ -21,14 +29,15 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from bus._actor import Actor
 from bus._envelope import Envelope
-from bus._errors import BusError
+from bus._errors import BusError, NotARecipientError
 from bus._metrics import GatewayMetrics
 from bus._settings import BusSettings
 from bus._step import DLQ_PREFIX
@@ -60,10 +69,19 @@ class FeedItem:
     data: Any
     #: The agent who acted (the event's verified ``actor`` claims), when it names one.
     actor: dict[str, Any] | None = None
+    #: An addressed event's recipients (``ce_recipients``); None for a broadcast one.
+    recipients: tuple[str, ...] | None = None
+    #: False when the gateway could not decrypt an addressed event (``data`` is then None).
+    decrypted: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: value for f in dataclasses.fields(self)
-                if f.name != "seq" and ((value := getattr(self, f.name)) is not None or f.name != "actor")}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ("seq", "actor", "recipients", "decrypted")}
+        if self.actor is not None:
+            out["actor"] = self.actor
+        if self.recipients is not None:
+            out |= {"recipients": list(self.recipients), "decrypted": self.decrypted}
+        return out
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -95,13 +113,14 @@ class Feed:
 
     def __init__(self, settings: BusSettings, wire: Wire, topics: Iterable[str], deadletter: str, *,
                  to_json: Callable[[Any], Any], submissions: str | None = None,
-                 metrics: GatewayMetrics | None = None) -> None:
+                 metrics: GatewayMetrics | None = None, administrations: Collection[str] = ()) -> None:
         self.settings = settings
         self.wire = wire
         self.topics = tuple(topics)
         self.deadletter = deadletter
         self.submissions = submissions
         self.to_json = to_json
+        self.administrations = frozenset(administrations)  # served: whose undecryptable events are an error
         self.items: list[FeedItem] = []
         self.caused_by: dict[str, list[FeedItem]] = defaultdict(list)
         self.by_id: dict[str, FeedItem] = {}
@@ -119,6 +138,8 @@ class Feed:
         self._listeners.append(callback)
 
     def concerns(self, item: FeedItem, siren: str) -> bool:
+        if item.recipients is not None:
+            return siren in item.recipients
         if item.source.startswith(f"urn:siren:{siren}:") or siren in item.subject:
             return True
         if self.submitted_by.get(item.causationid or "") == siren or \
@@ -182,12 +203,21 @@ class Feed:
             return
         try:
             received = self.wire.open(record)
+            env, payload, decrypted = received.envelope, received.data, True
+        except NotARecipientError as err:
+            if err.envelope is None:  # no verified envelope to show: nothing to serve
+                self.rejected += 1
+                return
+            env, payload, decrypted = err.envelope, None, False
+            lacking = self.administrations.intersection(env.recipient_sirens)
+            if lacking:
+                log.error("feed: event %s is addressed to %s, and this gateway holds no decryption key of it",
+                          env.id, ", ".join(sorted(lacking)))
         except BusError as err:
             self.rejected += 1
             log.warning("feed: not serving %s[%s]@%s: %s", record.topic, record.partition, record.offset,
                         type(err).__name__)
             return
-        env = received.envelope
         # What a gateway submitted (its source says so) is known again after a restart.
         made_here = _GATEWAY_SOURCE.match(env.source)
         if made_here:
@@ -196,7 +226,10 @@ class Feed:
             return  # documents awaiting ingress are not inbox content
         item = FeedItem(len(self.items) + 1, record.topic or "", record.partition or 0, record.offset or 0, env.id,
                         env.type, env.source, env.subject, env.time, env.correlationid, env.causationid,
-                        self.to_json(received.data), None if received.actor is None else received.actor.to_json())
+                        self.to_json(payload) if decrypted else None,
+                        None if env.actor is None else Actor.from_header(env.actor).to_json(),
+                        env.recipient_sirens if env.recipients is not None else None,
+                        decrypted=decrypted)
         self.items.append(item)
         if self.metrics is not None and self.ready.is_set() and record.timestamp_ms is not None:
             # Live traffic only: the records read at start-up are as old as the topics.

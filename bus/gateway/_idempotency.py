@@ -1,9 +1,9 @@
 """Idempotency keys: a retried submission answers the first response, never submits twice.
 
 Each (administration, ``Idempotency-Key``) is stored as a small JSON file holding the
-fingerprint of the request (SHA-256 of the body and of the options that change its meaning)
-and the response the first request got. A replay with the same fingerprint gets that
-response again; a replay with another fingerprint is refused (HTTP 422), as the IETF
+fingerprint of the request (SHA-256 of the body, of the options that change its meaning and of
+who asks: the calling client and the agent behind it) and the response the first request got.
+A replay with the same fingerprint gets that response again; a replay with another fingerprint is refused (HTTP 422), as the IETF
 Idempotency-Key draft recommends. The submission's ``ce_id`` is derived from the key, so
 even a gateway that crashed between publishing and recording publishes the same ``ce_id``
 again, which the ingress core's duplicate check drops.
@@ -64,8 +64,8 @@ class IdempotencyStore:
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored["fingerprint"] != fingerprint:
             raise GatewayProblem(422, "idempotency key reused", f"Idempotency-Key {key!r} was used for another "
-                                 "request (different body or options)", hint="use a new key for a new submission",
-                                 idempotency_key=key)
+                                 "request (different body, options, client or agent)",
+                                 hint="use a new key for a new submission", idempotency_key=key)
         return stored["response"]  # type: ignore[no-any-return]
 
     def remember(self, siren: str, key: str, fingerprint: str, response: Mapping[str, Any]) -> None:

@@ -122,3 +122,31 @@ async def test_a_gateway_submission_with_the_agents_token_carries_the_actor(sett
     assert event["id"] == sent.json()["ce_id"]
     assert event["actor"]["role"] == "adjoint" and event["actor"]["iss"] == issuer.url
     assert event["actor"]["token_sha256"] == hashlib.sha256(token.encode()).hexdigest()
+
+
+async def test_an_idempotency_key_replayed_by_another_agent_is_refused(settings, issuer, tmp_path):
+    """The same Idempotency-Key and body from another agent is another request (422), not the first's answer."""
+    import httpx
+
+    from bus.gateway import GatewayConfig
+    from tests.integration.gateway_support import COMMUNE, EXAMPLES, gateway_settings, running_gateway
+
+    own = await gateway_settings(settings, tmp_path / "state", COMMUNE)
+    pivot = json.loads((EXAMPLES / "invoice-pivot.json").read_text())
+    events = f"/v1/administrations/{COMMUNE}/events"
+    jeanne = {"idempotency-key": "agent-retry-1", "x-agent-id-token": issuer.id_token()}
+    renewed = {**jeanne, "x-agent-id-token": issuer.id_token(lifetime=600)}  # same agent, a fresh token
+    paul = {**jeanne, "x-agent-id-token": issuer.id_token(sub="9d8e7f6a-other-agent", uid="9d8e7f6a-other-agent")}
+    as_maire = {**jeanne, "x-agent-role": "maire"}
+    async with (running_gateway(own, GatewayConfig(administrations=[COMMUNE])) as url,
+                httpx.AsyncClient(base_url=url, timeout=60) as client):
+        first = await client.post(events, json=pivot, headers=jeanne)
+        retried = await client.post(events, json=pivot, headers=renewed)
+        by_paul = await client.post(events, json=pivot, headers=paul)
+        in_a_role = await client.post(events, json=pivot, headers=as_maire)
+    assert first.status_code == 202, first.text
+    assert retried.status_code == 202 and retried.headers["idempotent-replayed"] == "true"
+    assert retried.json()["ce_id"] == first.json()["ce_id"]
+    for refused in (by_paul, in_a_role):
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+        assert "agent" in refused.json()["detail"] and refused.json()["context"]["idempotency_key"] == "agent-retry-1"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,21 +15,9 @@ import pytest
 
 from bus import BusSettings
 from tests.integration.conftest import free_ports
-from tests.integration.gateway_support import COMMUNE, EXAMPLES, gateway_settings
+from tests.integration.gateway_support import BUS, COMMUNE, EXAMPLES, ROOT, gateway_process, gateway_settings, stop
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-BUS = [sys.executable, "-c", "from bus.cli import main; main()"]
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -44,28 +30,14 @@ async def stack(settings: BusSettings, tmp_path: Path) -> Iterator[str]:
     (port,) = free_ports(1)
     logs = tmp_path / "logs"
     logs.mkdir()
-    processes = []
-    with (logs / "gateway.log").open("wb") as glog, (logs / "worker.log").open("wb") as wlog:
-        processes.append(subprocess.Popen([*BUS, "gateway", "--port", str(port)], env=env, cwd=ROOT,
-                                          stdout=glog, stderr=subprocess.STDOUT))
-        processes.append(subprocess.Popen([*BUS, "worker", "--processor", "ingress"], env=env, cwd=ROOT,
-                                          stdout=wlog, stderr=subprocess.STDOUT))
-    url = f"http://127.0.0.1:{port}"
+    with (logs / "worker.log").open("wb") as wlog:
+        worker = subprocess.Popen([*BUS, "worker", "--processor", "ingress"], env=env, cwd=ROOT, stdout=wlog,
+                                  stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert processes[0].poll() is None, (logs / "gateway.log").read_text()
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the gateway did not answer /healthz"
-            time.sleep(0.2)  # polling a process we do not share a loop with
-        yield url
+        with gateway_process(env, port, logs / "gateway.log") as url:
+            yield url
     finally:
-        for process in processes:
-            stop(process)
+        stop(worker)
 
 
 def lines(output: str) -> list[dict]:

@@ -124,3 +124,20 @@ def test_a_directory_given_as_a_file_is_one_line(tmp_path):
 def test_usage_errors_are_one_line(args):
     line = one_line(bus(*args))
     assert "--help" in line
+
+
+def test_half_a_gateway_tls_configuration_is_one_line(tmp_path, no_broker):
+    """A server certificate without the site CA would serve plain HTTP: refused before anything starts."""
+    line = one_line(bus("gateway", env={**no_broker, "BUS_GATEWAY_TLS_CERTFILE": str(tmp_path / "gateway.crt")}))
+    assert "BUS_GATEWAY_TLS_CERTFILE and BUS_GATEWAY_TLS_CAFILE go together" in line
+
+
+def test_unreadable_gateway_tls_files_are_one_line(tmp_path, no_broker):
+    from bus._pki import CertificateAuthority
+
+    ca = CertificateAuthority.init(tmp_path / "pki")
+    issued = ca.issue_server("gateway", tmp_path / "gateway", hosts=("127.0.0.1",))
+    env = {**no_broker, "BUS_GATEWAY_TLS_CERTFILE": str(issued.certfile),
+           "BUS_GATEWAY_TLS_KEYFILE": str(tmp_path / "missing.key"), "BUS_GATEWAY_TLS_CAFILE": str(ca.cafile)}
+    line = one_line(bus("gateway", "--host", "0.0.0.0", env=env))
+    assert "TLS files cannot be loaded" in line and "BUS_GATEWAY_TLS_CERTFILE" in line
