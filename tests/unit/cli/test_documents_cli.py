@@ -51,6 +51,29 @@ def test_bad_input_exits_2_with_one_line(tmp_path, content):
     assert "root:" not in out.stderr  # /etc/passwd was never read
 
 
+def test_export_signs_a_pes_aller_and_adapt_verifies_it(corpus, tmp_path):
+    from bus._pki import CertificateAuthority
+
+    issued = CertificateAuthority.init(tmp_path / "ca").issue("219990017", tmp_path / "issued")
+    pivot = bus("adapt", str(corpus / "accounting/pes-samples/HELIOS_SIMU_ALR2_1496987735_826268894.xml"))
+    assert pivot.returncode == 0, pivot.stderr
+    (tmp_path / "p.json").write_text(pivot.stdout)
+    signed = tmp_path / "signed.xml"
+    out = bus("export", "pes-aller", str(tmp_path / "p.json"), "--out", str(signed),
+              "--sign-cert", str(issued.certfile), "--sign-key", str(issued.keyfile))
+    assert out.returncode == 0, out.stderr
+    back = bus("adapt", str(signed), "--trust-ca", str(issued.cafile), "--require-signature")
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["data"]["dematerialised"] is True
+    signed.write_bytes(signed.read_bytes().replace(b'<MtHT V="', b'<MtHT V="1', 1))
+    tampered = bus("adapt", str(signed))
+    assert tampered.returncode == 2
+    assert tampered.stderr.strip().count("\n") == 0 and "Bordereau[1]" in tampered.stderr
+    unsigned = bus("export", "cii", str(tmp_path / "p.json"), "--sign-cert", str(issued.certfile),
+                   "--sign-key", str(issued.keyfile))
+    assert unsigned.returncode == 2 and "apply to pes-aller" in unsigned.stderr
+
+
 def test_export_writes_the_native_document_back(corpus, tmp_path):
     pivot = bus("adapt", str(corpus / "invoices/en16931-cii/CII_example1.xml"))
     assert pivot.returncode == 0, pivot.stderr
