@@ -17,6 +17,10 @@ full PDF/A validator:
 
 It does not check the PDF/A-3 rendering rules (fonts, colour spaces, transparency), which need a
 PDF/A validator such as veraPDF.
+
+:func:`from_pivot` writes a Factur-X PDF/A-3 from an invoice pivot (:mod:`._facturx_write`: the
+CII of the ``cii`` writer, a page drawn by reportlab, the PDF/A-3 packaging and the Factur-X XSD
+check of the ``factur-x`` library); :func:`to_pivot` reads it back to the same pivot.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ from bus._errors import DocumentTooLargeError, MalformedDocumentError, NonConfor
 
 from . import _en16931, cii
 from ._base import Finding, Pivot, Sniff
+from ._facturx_write import write_facturx
 from ._invoice_xsd import schema_at, xsd_findings
 from ._xml import DEFAULT_MAX_XML_BYTES, parse_xml
 
-__all__ = ["FAMILY", "FORMAT", "INVOICE_FILE_NAMES", "detect", "extract", "terms", "to_pivot", "validate"]
+__all__ = ["FAMILY", "FORMAT", "INVOICE_FILE_NAMES", "detect", "extract", "from_pivot", "terms", "to_pivot", "validate"]
 
 FORMAT = "facturx"
 FAMILY = "invoices"
@@ -150,6 +155,18 @@ def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
     xml, _spec, _reader = extract(data, name=name)
     root = parse_xml(xml, name=f"{name}#{_spec['name']}", keep_blank_text=False)
     return _en16931.build_pivot(cii.read(root, name=name), fmt=FORMAT, name=name, filled=True)
+
+
+def from_pivot(pivot: Pivot) -> bytes:
+    """The Factur-X PDF/A-3 of an invoice pivot: a readable page with ``factur-x.xml`` (CII) embedded.
+
+    BT-24 keeps the pivot's profile when it is a Factur-X one, else becomes EN 16931. A pivot
+    the Factur-X XSD refuses is a :class:`NonConformantError` (rule ``FX-XSD``).
+    """
+    if pivot.schema != "fr.dcant.invoices.Invoice":
+        raise NonConformantError(f"cannot write a {pivot.schema} pivot as Factur-X", document=pivot.subject,
+                                 rule="FX-PIVOT", hint="facturx writes fr.dcant.invoices.Invoice pivots only")
+    return write_facturx(pivot.data, document=pivot.subject)
 
 
 def terms(pivot: Pivot) -> dict[str, Any]:

@@ -51,15 +51,21 @@ def test_bad_input_exits_2_with_one_line(tmp_path, content):
     assert "root:" not in out.stderr  # /etc/passwd was never read
 
 
+def adapted_json(native: Path, tmp_path: Path) -> tuple[Path, dict]:
+    """``bus adapt native`` written to a JSON file for ``bus export``, and the pivot it holds."""
+    pivot = bus("adapt", str(native))
+    assert pivot.returncode == 0, pivot.stderr
+    (tmp_path / "p.json").write_text(pivot.stdout)
+    return tmp_path / "p.json", json.loads(pivot.stdout)
+
+
 def test_export_signs_a_pes_aller_and_adapt_verifies_it(corpus, tmp_path):
     from bus._pki import CertificateAuthority
 
     issued = CertificateAuthority.init(tmp_path / "ca").issue("219990017", tmp_path / "issued")
-    pivot = bus("adapt", str(corpus / "accounting/pes-samples/HELIOS_SIMU_ALR2_1496987735_826268894.xml"))
-    assert pivot.returncode == 0, pivot.stderr
-    (tmp_path / "p.json").write_text(pivot.stdout)
+    pivot, _ = adapted_json(corpus / "accounting/pes-samples/HELIOS_SIMU_ALR2_1496987735_826268894.xml", tmp_path)
     signed = tmp_path / "signed.xml"
-    out = bus("export", "pes-aller", str(tmp_path / "p.json"), "--out", str(signed),
+    out = bus("export", "pes-aller", str(pivot), "--out", str(signed),
               "--sign-cert", str(issued.certfile), "--sign-key", str(issued.keyfile))
     assert out.returncode == 0, out.stderr
     back = bus("adapt", str(signed), "--trust-ca", str(issued.cafile), "--require-signature")
@@ -69,16 +75,24 @@ def test_export_signs_a_pes_aller_and_adapt_verifies_it(corpus, tmp_path):
     tampered = bus("adapt", str(signed))
     assert tampered.returncode == 2
     assert tampered.stderr.strip().count("\n") == 0 and "Bordereau[1]" in tampered.stderr
-    unsigned = bus("export", "cii", str(tmp_path / "p.json"), "--sign-cert", str(issued.certfile),
+    unsigned = bus("export", "cii", str(pivot), "--sign-cert", str(issued.certfile),
                    "--sign-key", str(issued.keyfile))
     assert unsigned.returncode == 2 and "apply to pes-aller" in unsigned.stderr
 
 
+def test_export_facturx_writes_a_pdf_that_adapt_reads_back(corpus, tmp_path):
+    pivot, expected = adapted_json(corpus / "invoices/en16931-cii/CII_example2.xml", tmp_path)
+    out = bus("export", "facturx", str(pivot), "--out", str(tmp_path / "f.pdf"))
+    assert out.returncode == 0, out.stderr
+    back = bus("adapt", str(tmp_path / "f.pdf"))
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["format"] == "facturx"
+    assert json.loads(back.stdout)["data"] == expected["data"]
+
+
 def test_export_writes_the_native_document_back(corpus, tmp_path):
-    pivot = bus("adapt", str(corpus / "invoices/en16931-cii/CII_example1.xml"))
-    assert pivot.returncode == 0, pivot.stderr
-    (tmp_path / "p.json").write_text(pivot.stdout)
-    out = bus("export", "cii", str(tmp_path / "p.json"), "--out", str(tmp_path / "back.xml"))
+    pivot, _ = adapted_json(corpus / "invoices/en16931-cii/CII_example1.xml", tmp_path)
+    out = bus("export", "cii", str(pivot), "--out", str(tmp_path / "back.xml"))
     assert out.returncode == 0, out.stderr
     again = bus("adapt", "--terms", str(tmp_path / "back.xml"))
     first = bus("adapt", "--terms", str(corpus / "invoices/en16931-cii/CII_example1.xml"))

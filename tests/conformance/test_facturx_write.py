@@ -1,0 +1,99 @@
+"""Factur-X written from a pivot: PDF/A-3 with ``factur-x.xml``, valid, and read back to the same pivot.
+
+Oracles from outside the bus: the ``factur-x`` library's own XSD check and profile detection, and
+the Factur-X schematron it ships (``FACTUR-X_EN16931.xslt``, with its code list), run by Saxon;
+the CEN EN 16931 schematron on the embedded CII; the bus's packaging checks (FX-*).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import facturx as facturx_lib
+import pytest
+from lxml import etree
+
+from adapters import detect, facturx, parse_xml
+from adapters._base import Pivot
+from adapters._schematron import schematron_findings
+from bus._errors import NonConformantError
+
+INVOICES = Path("invoices")
+CII = [f"en16931-cii/CII_example{i}.xml" for i in range(1, 7)] + ["en16931-cii/CII_business_example_01.xml"]
+FACTURX_XML = [f"factur-x/factur-x-{p}.xml" for p in ("minimum", "basicwl", "basic", "en16931", "extended")]
+UBL = ["en16931-ubl/ubl-tc434-example1.xml", "en16931-ubl/guide-example1.xml"]
+RULES = Path(facturx_lib.__file__).parent / "xsd_and_schematron" / "facturx-en16931"
+CODEDB = (("FACTUR-X_EN16931_codedb.xml", RULES / "FACTUR-X_EN16931_codedb.xml"),)
+
+
+def _pivot(corpus: Path, name: str) -> Pivot:
+    data = (corpus / INVOICES / name).read_bytes()
+    return detect(data, name=name).to_pivot(data, name=name)
+
+
+def _fatal(findings: list) -> list:
+    return [f for f in findings if f.severity == "fatal"]
+
+
+@pytest.mark.parametrize("name", CII + FACTURX_XML)
+def test_export_reads_back_to_the_same_pivot(corpus: Path, name: str) -> None:
+    pivot = _pivot(corpus, name)
+    pdf = facturx.from_pivot(pivot)
+    assert pdf.startswith(b"%PDF-")
+    back = facturx.to_pivot(pdf, name="written.pdf")
+    assert back.format == "facturx"
+    assert back.data == pivot.data
+
+
+@pytest.mark.parametrize("name", CII + FACTURX_XML)
+def test_embedded_xml_passes_the_factur_x_library_xsd_check(corpus: Path, name: str) -> None:
+    pivot = _pivot(corpus, name)
+    xml, spec, _ = facturx.extract(facturx.from_pivot(pivot))
+    assert spec["name"] == "factur-x.xml" and spec["relationship"] == "Data"
+    tree = etree.fromstring(xml)
+    assert facturx_lib.xml_check_xsd(tree, flavor="factur-x", level=facturx_lib.get_level(tree)) is True
+    assert facturx.expected_level(pivot.data["profile"]).lower().replace(" ", "") == facturx_lib.get_level(tree)
+
+
+@pytest.mark.parametrize("name", CII)
+def test_written_pdf_passes_packaging_xsd_and_both_schematrons(corpus: Path, official_packages: Path, name: str) -> None:
+    pdf = facturx.from_pivot(_pivot(corpus, name))
+    assert facturx.validate(pdf, schema_dir=corpus, name="written.pdf") == []  # FX-*, CII XSD, EN 16931 pre-check
+    xml, _, _ = facturx.extract(pdf)
+    root = parse_xml(xml, name="factur-x.xml")
+    assert _fatal(schematron_findings(RULES / "FACTUR-X_EN16931.xslt", root, documents=CODEDB)) == []
+    from adapters import cii
+
+    assert _fatal(cii.validate(xml, schema_dir=corpus, name="factur-x.xml", rules_dir=official_packages)) == []
+
+
+def test_factur_x_schematron_reads_its_code_list(corpus: Path) -> None:
+    """A currency outside the Factur-X code list fails the schematron: the code list was read."""
+    xml, _, _ = facturx.extract(facturx.from_pivot(_pivot(corpus, CII[0])))
+    bad = parse_xml(xml.replace(b"<ram:InvoiceCurrencyCode>EUR<", b"<ram:InvoiceCurrencyCode>QQQ<"), name="bad")
+    assert b"QQQ" in etree.tostring(bad)
+    assert _fatal(schematron_findings(RULES / "FACTUR-X_EN16931.xslt", bad, documents=CODEDB))
+
+
+@pytest.mark.parametrize("name", UBL)
+def test_a_ubl_pivot_becomes_an_en16931_factur_x(corpus: Path, name: str) -> None:
+    pivot = _pivot(corpus, name)
+    back = facturx.to_pivot(facturx.from_pivot(pivot), name="from-ubl.pdf")
+    assert back.data["profile"] == "urn:cen.eu:en16931:2017"
+    assert (back.data["number"], back.data["totals"]) == (pivot.data["number"], pivot.data["totals"])
+
+
+def test_writer_refuses_what_the_factur_x_xsd_refuses(corpus: Path) -> None:
+    pivot = _pivot(corpus, CII[0])
+    broken = Pivot(type=pivot.type, schema=pivot.schema, subject=pivot.subject, format=pivot.format,
+                   data={**pivot.data, "number": None})
+    with pytest.raises(NonConformantError) as caught:
+        facturx.from_pivot(broken)
+    assert caught.value.context["rule"] == "FX-XSD"
+
+
+def test_writer_refuses_other_pivots(corpus: Path) -> None:
+    data = (corpus / "reference/sirene/unite_legale.json").read_bytes()
+    company = detect(data, name="u.json").to_pivot(data, name="u.json")
+    with pytest.raises(NonConformantError, match="cannot write"):
+        facturx.from_pivot(company)
