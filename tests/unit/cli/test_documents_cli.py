@@ -90,6 +90,24 @@ def test_export_facturx_writes_a_pdf_that_adapt_reads_back(corpus, tmp_path):
     assert json.loads(back.stdout)["data"] == expected["data"]
 
 
+def test_export_cdar_writes_the_lifecycle_status(tmp_path):
+    import datetime as dt
+
+    from adapters import invoice_status
+
+    status = invoice_status.status_event(invoice_number="F-2026-001", status_code="212",
+                                         status_time=dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC),
+                                         seller_id="99999999800019", seller_id_scheme="0009",
+                                         invoice_issue_date=dt.date(2026, 2, 1), invoice_type_code="380",
+                                         amounts=[{"type_code": "MEN", "amount": "10.00", "currency": "EUR",
+                                                   "vat_rate": "20.00"}])
+    (tmp_path / "cdar.xml").write_bytes(invoice_status.from_pivot(status))
+    pivot, _ = adapted_json(tmp_path / "cdar.xml", tmp_path)
+    out = bus("export", "cdar", str(pivot), "--out", str(tmp_path / "again.xml"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "again.xml").read_bytes() == (tmp_path / "cdar.xml").read_bytes()
+
+
 def test_export_writes_the_native_document_back(corpus, tmp_path):
     pivot, _ = adapted_json(corpus / "invoices/en16931-cii/CII_example1.xml", tmp_path)
     out = bus("export", "cii", str(pivot), "--out", str(tmp_path / "back.xml"))
