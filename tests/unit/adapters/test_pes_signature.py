@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from signxml import XMLSigner
 
 from adapters import pes_aller
 from adapters._base import Pivot
-from bus._errors import ConfigurationError, DocumentSignatureError, NonConformantError
+from bus._errors import AdapterError, ConfigurationError, DocumentSignatureError, NonConformantError
 from bus._pki import CertificateAuthority
 
 from test_pes_aller import DOC
@@ -117,14 +119,32 @@ def test_signature_that_signs_another_element_is_refused(pivot: Pivot, signer: p
         pes_aller.to_pivots(etree.tostring(wrapped), name="wrapped.xml")
 
 
-def test_plain_xmldsig_signature_verifies_with_a_warning(pivot: Pivot, signer: pes_aller.PesSigner) -> None:
+class _Sha1Signer(XMLSigner):
+    """An XML-DSig signer that makes SHA-1 signatures, as older parapheurs do (signxml refuses by default)."""
+
+    def check_deprecated_methods(self) -> None:
+        pass
+
+
+def _plain_signed(pivot: Pivot, signer: pes_aller.PesSigner, xml_signer: XMLSigner) -> bytes:
+    """The pivot's PES_Aller with a plain XML-DSig (no XAdES) enveloped in its bordereau B1."""
     root = etree.fromstring(pes_aller.from_pivot(pivot))
     etree.SubElement(root.find("PES_DepenseAller/Bordereau"), f"{{{DS}}}Signature", Id="placeholder")
     key = signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption())
     cert = signer.certificate.public_bytes(serialization.Encoding.PEM)
-    plain = XMLSigner(signature_algorithm="ecdsa-sha256").sign(root, key=key, cert=cert, reference_uri="#B1")
-    back = pes_aller.to_pivot(etree.tostring(plain), name="plain.xml")
+    return etree.tostring(xml_signer.sign(root, key=key, cert=cert, reference_uri="#B1"))
+
+
+def test_sha1_signature_is_refused(pivot: Pivot, signer: pes_aller.PesSigner) -> None:
+    signed = _plain_signed(pivot, signer, _Sha1Signer(signature_algorithm="ecdsa-sha1", digest_algorithm="sha1"))
+    with pytest.raises(DocumentSignatureError, match="SHA1|SHA-1|not allowed|sha1"):
+        pes_aller.to_pivots(signed, name="sha1.xml")
+
+
+def test_plain_xmldsig_signature_verifies_with_a_warning(pivot: Pivot, signer: pes_aller.PesSigner) -> None:
+    plain = _plain_signed(pivot, signer, XMLSigner(signature_algorithm="ecdsa-sha256"))
+    back = pes_aller.to_pivot(plain, name="plain.xml")
     assert any("not XAdES" in w for w in back.warnings)
     assert any("InfoDematerialisee is not 1" in w for w in back.warnings)
 
@@ -166,3 +186,16 @@ def test_expired_certificate_is_refused_with_a_trust_anchor(pivot: Pivot, tmp_pa
     signed = pes_aller.from_pivot(pivot, signer=pes_aller.PesSigner.from_files(old.certfile, old.keyfile))
     with pytest.raises(DocumentSignatureError):
         pes_aller.to_pivot(signed, name="old.xml", trust=ca.cafile)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_fuzz_mutated_signed_document(signed: bytes, data: st.DataObject) -> None:
+    """Any byte changed in a signed file: an AdapterError (most often the signature), never a crash."""
+    start = data.draw(st.integers(0, len(signed) - 1))
+    insert = data.draw(st.binary(min_size=1, max_size=3))
+    mutated = signed[:start] + insert + signed[start + 1:]
+    try:
+        pes_aller.to_pivots(mutated, name="fuzz.xml")
+    except AdapterError:
+        pass
