@@ -18,6 +18,7 @@ from signxml import XMLSigner
 
 from adapters import pes_aller
 from adapters._base import Pivot
+from adapters._pes_signature import sign_aller
 from bus._errors import AdapterError, ConfigurationError, DocumentSignatureError, NonConformantError
 from bus._pki import CertificateAuthority
 
@@ -199,3 +200,35 @@ def test_fuzz_mutated_signed_document(signed: bytes, data: st.DataObject) -> Non
         pes_aller.to_pivots(mutated, name="fuzz.xml")
     except AdapterError:
         pass
+
+
+def _two_bordereaux(pivot: Pivot) -> bytes:
+    written = pes_aller.from_pivot(pivot)
+    start, end = written.index(b"<Bordereau "), written.index(b"</Bordereau>") + len(b"</Bordereau>")
+    second = written[start:end].replace(b'Id="B1"', b'Id="B2"').replace(b'<IdBord V="0000042"/>', b'<IdBord V="43"/>')
+    return written[:end] + second + written[end:]
+
+
+def test_each_of_several_bordereaux_is_signed_and_verified_on_its_own(pivot: Pivot, signer: pes_aller.PesSigner,
+                                                                      pki: dict[str, Path]) -> None:
+    signed = sign_aller(_two_bordereaux(pivot), signer, document="two")
+    root = etree.fromstring(signed)
+    assert [b[-1].tag for b in root.iterfind("PES_DepenseAller/Bordereau")] == [f"{{{DS}}}Signature"] * 2
+    assert [p.subject for p in pes_aller.to_pivots(signed, name="two", trust=pki["ca"])] == [
+        "bordereau:21310555400017:2024:42", "bordereau:21310555400017:2024:43"]
+    with pytest.raises(DocumentSignatureError) as caught:  # the second bordereau changed: named, not the first
+        pes_aller.to_pivots(signed.replace(b'<IdBord V="43"/>', b'<IdBord V="44"/>'), name="two")
+    assert caught.value.context["xpath"] == "/PES_Aller/PES_DepenseAller/Bordereau[2]/Signature"
+
+
+def test_signature_of_the_whole_file_is_verified(pivot: Pivot, signer: pes_aller.PesSigner) -> None:
+    root = etree.fromstring(pes_aller.from_pivot(pivot))
+    etree.SubElement(root, f"{{{DS}}}Signature", Id="placeholder")
+    key = signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption())
+    cert = signer.certificate.public_bytes(serialization.Encoding.PEM)
+    whole = etree.tostring(XMLSigner(signature_algorithm="ecdsa-sha256").sign(root, key=key, cert=cert, reference_uri="#F1"))
+    assert pes_aller.to_pivot(whole, name="whole.xml")
+    with pytest.raises(DocumentSignatureError) as caught:  # the envelope is covered by a file signature
+        pes_aller.to_pivot(whole.replace(b'<Sigle V="EDITEUR"/>', b'<Sigle V="AUTRE"/>'), name="whole.xml")
+    assert caught.value.context["xpath"] == "/PES_Aller/Signature"
