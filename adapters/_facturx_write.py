@@ -11,7 +11,8 @@ Three maintained libraries do the work, none of it is hand-made PDF:
    PDF into PDF/A-3: XMP with ``pdfaid`` and the ``fx:`` extension schema, ``factur-x.xml`` as an
    associated file with AFRelationship Data.
 
-Not checked here: the PDF/A rendering rules as a validator such as veraPDF checks them.
+The written PDFs pass veraPDF (PDF/A-3b) in the conformance tests, once the XMP is re-serialised
+the way Adobe's XMP parser needs (:func:`_xmp_for_adobe_parsers`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import facturx
+from lxml import etree
 from PIL import ImageCms
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject, StreamObject, TextStringObject
@@ -47,6 +49,7 @@ FACTURX_PROFILES = (
     "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended",
 )
 _FONT, _BOLD = "Vera", "VeraBd"
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 
 
 def write_facturx(inv: Mapping[str, Any], *, document: str) -> bytes:
@@ -59,12 +62,39 @@ def write_facturx(inv: Mapping[str, Any], *, document: str) -> bytes:
         record["profile"] = EN16931_PROFILE
     xml = write_cii(record)
     try:
-        return facturx.generate_from_binary(_pdfa_base(record), xml, flavor="factur-x", check_xsd=True, lang="fr-FR")
+        pdf = facturx.generate_from_binary(_pdfa_base(record), xml, flavor="factur-x", check_xsd=True, lang="fr-FR")
     # factur-x raises bare Exception for an XSD failure (and ValueError for a level it cannot detect).
     except Exception as exc:  # noqa: BLE001
         first = " ".join(str(exc).split())[:400]
         raise NonConformantError(f"the Factur-X XML of the pivot is refused: {first}", document=document,
                                  rule="FX-XSD", hint="correct the pivot values the Factur-X XSD names") from exc
+    return _xmp_for_adobe_parsers(pdf)
+
+
+def _xmp_for_adobe_parsers(pdf: bytes) -> bytes:
+    """The PDF with its XMP re-serialised as Adobe's XMP parser (veraPDF's, Acrobat's) requires.
+
+    factur-x 7.8 declares every namespace on ``x:xmpmeta`` and writes ``rdf:Description`` without
+    ``rdf:about``; Adobe's parser refuses an ``rdf:RDF`` that carries no attribute ("Invalid
+    attributes of rdf:RDF element"), so veraPDF fails PDF/A clauses 6.6.2.1 and 6.6.4. The same
+    properties are written back with the declarations on ``rdf:RDF`` and ``rdf:about=""``.
+    """
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    stream = writer.root_object["/Metadata"].get_object()
+    old = etree.fromstring(stream.get_data(), etree.XMLParser(resolve_entities=False, no_network=True))
+    old_rdf = old.find(f"{{{_RDF}}}RDF")
+    namespaces = {k: v for k, v in old.nsmap.items() if k not in ("x", None)}
+    root = etree.Element(old.tag, nsmap={"x": old.nsmap["x"]})
+    rdf = etree.SubElement(root, old_rdf.tag, nsmap=namespaces)
+    for description in old_rdf:
+        description.set(f"{{{_RDF}}}about", "")
+        rdf.append(description)
+    body = etree.tostring(root, encoding="UTF-8")
+    stream.set_data(b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + body
+                    + b'\n<?xpacket end="w"?>')
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 @functools.cache

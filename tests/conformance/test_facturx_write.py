@@ -2,11 +2,15 @@
 
 Oracles from outside the bus: the ``factur-x`` library's own XSD check and profile detection, and
 the Factur-X schematron it ships (``FACTUR-X_EN16931.xslt``, with its code list), run by Saxon;
-the CEN EN 16931 schematron on the embedded CII; the bus's packaging checks (FX-*).
+the CEN EN 16931 schematron on the embedded CII; the bus's packaging checks (FX-*); and veraPDF,
+the PDF Association's PDF/A validator (resolved from Maven Central by ``verapdf-pom.xml``), on
+PDF/A-3b: one JVM run checks every written PDF and, as a control, the corpus's Factur-X sample.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import facturx as facturx_lib
@@ -97,3 +101,34 @@ def test_writer_refuses_other_pivots(corpus: Path) -> None:
     company = detect(data, name="u.json").to_pivot(data, name="u.json")
     with pytest.raises(NonConformantError, match="cannot write"):
         facturx.from_pivot(company)
+
+
+VERAPDF_POM = Path(__file__).with_name("verapdf-pom.xml")
+
+
+@pytest.fixture(scope="module")
+def verapdf_verdicts(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """veraPDF's PASS/FAIL (PDF/A-3b) of the PDFs written from the samples, and of the corpus's own Factur-X PDF."""
+    mvn, java = shutil.which("mvn"), shutil.which("java")
+    if mvn is None or java is None:
+        pytest.fail("veraPDF needs Maven and Java 17, which the bus's own broker needs too")
+    tmp = tmp_path_factory.mktemp("verapdf")
+    resolved = subprocess.run([mvn, "-q", "-B", "-f", str(VERAPDF_POM), "dependency:build-classpath",
+                               f"-Dmdep.outputFile={tmp / 'cp.txt'}"], capture_output=True, text=True, timeout=600)
+    assert resolved.returncode == 0, resolved.stdout[-2000:] + resolved.stderr[-2000:]
+    files = {"control": corpus / INVOICES / "factur-x" / "invoice_EN16931.pdf"}
+    for name in CII + FACTURX_XML:
+        files[name] = tmp / (Path(name).stem + ".pdf")
+        files[name].write_bytes(facturx.from_pivot(_pivot(corpus, name)))
+    run = subprocess.run([java, "-cp", (tmp / "cp.txt").read_text().strip(), "org.verapdf.apps.GreenfieldCliWrapper",
+                          "--flavour", "3b", "--format", "text", *map(str, files.values())],
+                         capture_output=True, text=True, timeout=600)
+    verdicts = {line.split(" ", 1)[1]: line.split(" ", 1)[0] for line in run.stdout.splitlines()
+                if line.startswith(("PASS ", "FAIL "))}
+    return {name: verdicts.get(str(path), f"no verdict: {run.stdout[-500:]} {run.stderr[-500:]}")
+            for name, path in files.items()}
+
+
+@pytest.mark.parametrize("name", ["control", *CII, *FACTURX_XML])
+def test_written_pdf_is_pdf_a_3b_for_verapdf(verapdf_verdicts: dict[str, str], name: str) -> None:
+    assert verapdf_verdicts[name] == "PASS"
