@@ -85,8 +85,10 @@ class PesSigner:
 
 def _xades_signer(signer: PesSigner) -> XAdESSigner:
     method = SignatureMethod.RSA_SHA256 if isinstance(signer.key, rsa.RSAPrivateKey) else SignatureMethod.ECDSA_SHA256
-    # signxml's default canonicalisation (C14N 1.1): its exclusive C14N breaks the SignedProperties
-    # digest of a signature enveloped below the root (checked when this module was written).
+    # signxml's default canonicalisation (C14N 1.1), not the exclusive C14N parapheurs often use:
+    # signxml writes the SignedProperties and KeyInfo references without ds:Transforms, so every
+    # verifier (signxml included) digests them with the default inclusive C14N; signed with exclusive
+    # C14N their digests no longer match (signxml 5.2, checked), with C14N 1.1 they are the same bytes.
     return XAdESSigner(signature_policy=HELIOS_POLICY, claimed_roles=[signer.claimed_role],
                        signature_algorithm=method, digest_algorithm=DigestAlgorithm.SHA256)
 
