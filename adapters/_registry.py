@@ -22,11 +22,22 @@ from bus._errors import ConfigurationError, UnknownFormatError
 from ._base import Adapter, Sniff
 from ._xml import root_qname
 
-__all__ = ["ALIASES", "ENTRY_POINT_GROUP", "adapter_for", "all_adapters", "detect", "sniff"]
+__all__ = ["ALIASES", "ENTRY_POINT_GROUP", "SIGNED_FORMATS", "adapter_for", "all_adapters", "detect", "signature_options",
+           "sniff"]
 
 ENTRY_POINT_GROUP = "dcant_bus.adapters"
 #: Other names of built-in formats, as their users call them (``bus export cdar``).
 ALIASES = {"cdar": "invoice-status"}
+#: Formats whose reader verifies signatures made inside the document; their ``to_pivots`` takes
+#: ``trust`` (a PEM file of trusted CAs) and ``require_signature``.
+SIGNED_FORMATS = frozenset({"pes-aller"})
+
+
+def signature_options(fmt: str, *, trust: Any = None, require_signature: bool = False) -> dict[str, Any]:
+    """The signature keyword arguments of format ``fmt``'s reader: the given ones for a signed format, else none."""
+    if fmt not in SIGNED_FORMATS:
+        return {}
+    return {k: v for k, v in {"trust": trust, "require_signature": require_signature}.items() if v}
 
 
 def _plugins(builtin: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from adapters import Pivot, adapter_for, detect, read_bounded, to_json_value
+from adapters import SIGNED_FORMATS, Pivot, adapter_for, detect, read_bounded, signature_options, to_json_value
 from bus._catalog import default_catalog, from_json_value
 from bus._errors import ConfigurationError, MalformedDocumentError, NonConformantError
 from bus._packages import ensure_official_packages
@@ -61,27 +61,26 @@ def pivot_to_json(pivot: Pivot) -> dict:  # type: ignore[type-arg]
             "warnings": list(pivot.warnings), "data": to_json_value(pivot.data)}
 
 
-#: Formats whose reader verifies signatures inside the document (``--trust-ca``, ``--require-signature``).
-_SIGNED_FORMATS = ("pes-aller",)
-
-
-def adapted(path: Path, fmt: str | None, max_bytes: int, **signature_options: Any) -> tuple[ModuleType, list[Pivot]]:
+def adapted(path: Path, fmt: str | None, s: BusSettings, *, trust: Path | None = None,
+            require_signature: bool = False) -> tuple[ModuleType, list[Pivot]]:
     """The adapter of a native file and every pivot the file holds (a DECP package, a PES
-    file or a SIRENE stock file hold several). ``signature_options`` (``trust``,
-    ``require_signature``) go to the formats of :data:`_SIGNED_FORMATS` only."""
-    data = read_bounded(path, max_bytes=max_bytes)
+    file or a SIRENE stock file hold several). ``trust`` and ``require_signature`` (given on the
+    command line: an error for a format that signs nothing) and their settings go to the readers
+    of ``adapters.SIGNED_FORMATS``."""
+    data = read_bounded(path, max_bytes=s.max_document_bytes)
     module = adapter_for(fmt) if fmt else detect(data, name=str(path))
-    options = {k: v for k, v in signature_options.items() if v}
-    if options and module.FORMAT not in _SIGNED_FORMATS:
-        raise typer.BadParameter(f"--trust-ca and --require-signature apply to {', '.join(_SIGNED_FORMATS)}, "
+    if (trust or require_signature) and module.FORMAT not in SIGNED_FORMATS:
+        raise typer.BadParameter(f"--trust-ca and --require-signature apply to {', '.join(sorted(SIGNED_FORMATS))}, "
                                  f"not {module.FORMAT}")
+    options = signature_options(module.FORMAT, trust=trust or s.pes_trust_ca,
+                                require_signature=require_signature or s.pes_require_signature)
     many = getattr(module, "to_pivots", None)
     return module, list(many(data, name=str(path), **options)) if many else [module.to_pivot(data, name=str(path))]
 
 
-def pivots_of(path: Path, fmt: str | None, max_bytes: int) -> list[Pivot]:
-    """Every pivot a native file holds."""
-    return adapted(path, fmt, max_bytes)[1]
+def pivots_of(path: Path, fmt: str | None, s: BusSettings) -> list[Pivot]:
+    """Every pivot a native file holds (signatures checked as the settings say)."""
+    return adapted(path, fmt, s)[1]
 
 
 def pivots_from_json(path: Path) -> list[Pivot]:
@@ -136,7 +135,7 @@ def register(app: typer.Typer) -> None:
         fails the command.
         """
         s = settings()
-        module, pivots = adapted(file, fmt, s.max_document_bytes, trust=trust_ca, require_signature=require_signature)
+        module, pivots = adapted(file, fmt, s, trust=trust_ca, require_signature=require_signature)
         if terms and not hasattr(module, "terms"):
             raise typer.BadParameter(f"format {module.FORMAT} has no term map")
         for pivot in pivots:
@@ -159,8 +158,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"the bus does not write {fmt}")
         options: dict[str, Any] = {}
         if sign_cert or sign_key:
-            if module.FORMAT not in _SIGNED_FORMATS:
-                raise typer.BadParameter(f"--sign-cert and --sign-key apply to {', '.join(_SIGNED_FORMATS)}, not {fmt}")
+            if module.FORMAT not in SIGNED_FORMATS:
+                raise typer.BadParameter(f"--sign-cert and --sign-key apply to {', '.join(sorted(SIGNED_FORMATS))}, not {fmt}")
             if not (sign_cert and sign_key):
                 raise typer.BadParameter("signing needs both --sign-cert and --sign-key")
             secret = settings().key_passphrase

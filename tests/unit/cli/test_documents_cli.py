@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,9 @@ import pytest
 BUS = [sys.executable, "-c", "from bus.cli import main; main()"]
 
 
-def bus(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*BUS, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+def bus(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BUS, *args], capture_output=True, text=True, cwd=cwd, timeout=120,
+                          env={**os.environ, **env} if env else None)
 
 
 def test_adapt_prints_the_pivot(corpus):
@@ -78,6 +80,14 @@ def test_export_signs_a_pes_aller_and_adapt_verifies_it(corpus, tmp_path):
     unsigned = bus("export", "cii", str(pivot), "--sign-cert", str(issued.certfile),
                    "--sign-key", str(issued.keyfile))
     assert unsigned.returncode == 2 and "apply to pes-aller" in unsigned.stderr
+
+
+def test_signature_settings_apply_to_pes_aller_only(corpus, tmp_path):
+    strict = {"BUS_PES_REQUIRE_SIGNATURE": "true", "BUS_PES_TRUST_CA": str(tmp_path / "none.pem")}
+    unsigned = bus("adapt", str(corpus / "accounting/pes-samples/HELIOS_SIMU_ALR2_1496987735_826268894.xml"), env=strict)
+    assert unsigned.returncode == 2 and "PES-SIGNATURE-MISSING" in unsigned.stderr, unsigned.stderr
+    invoice = bus("adapt", str(corpus / "invoices/en16931-cii/CII_example1.xml"), env=strict)
+    assert invoice.returncode == 0, invoice.stderr
 
 
 def test_export_facturx_writes_a_pdf_that_adapt_reads_back(corpus, tmp_path):
