@@ -71,6 +71,18 @@ def test_written_pdf_passes_packaging_xsd_and_both_schematrons(corpus: Path, off
     assert _fatal(cii.validate(xml, schema_dir=corpus, name="factur-x.xml", rules_dir=official_packages)) == []
 
 
+@pytest.mark.parametrize("name", FACTURX_XML)
+def test_written_profiles_pass_their_own_factur_x_schematron(corpus: Path, name: str) -> None:
+    """MINIMUM … EXTENDED: the embedded XML passes the schematron factur-x ships for its level."""
+    from facturx import facturx as library
+
+    xml, _, _ = facturx.extract(facturx.from_pivot(_pivot(corpus, name)))
+    root = parse_xml(xml, name="factur-x.xml")
+    rules = RULES.parent / library.FACTURX_LEVEL2schematron[facturx_lib.get_level(root)]
+    codedb = rules.parent / Path(library.CODEDB_FACTURX_LEVEL2URL[facturx_lib.get_level(root)]).name
+    assert _fatal(schematron_findings(rules, root, documents=((codedb.name, codedb),))) == []
+
+
 def test_factur_x_schematron_reads_its_code_list(corpus: Path) -> None:
     """A currency outside the Factur-X code list fails the schematron: the code list was read."""
     xml, _, _ = facturx.extract(facturx.from_pivot(_pivot(corpus, CII[0])))
