@@ -20,6 +20,7 @@ from __future__ import annotations
 import decimal
 import functools
 import io
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -128,6 +129,29 @@ def _pdfa_base(inv: Mapping[str, Any]) -> bytes:
     return out.getvalue()
 
 
+def _drawable(text: str) -> str:
+    """``text`` with each character the Vera fonts lack replaced by its base letter, else by "?".
+
+    PDF/A forbids showing a glyph the font does not have (.notdef): "Ő" becomes "O", "東" "?".
+    Only the page changes; the embedded XML keeps every character.
+    """
+    glyphs = _glyphs()
+    out = []
+    for char in text:
+        if ord(char) in glyphs:
+            out.append(char)
+            continue
+        base = [c for c in unicodedata.normalize("NFKD", char) if ord(c) in glyphs and not unicodedata.combining(c)]
+        out.append("".join(base) or "?")
+    return "".join(out)
+
+
+@functools.cache
+def _glyphs() -> frozenset[int]:
+    _fonts()
+    return frozenset(pdfmetrics.getFont(_FONT).face.charToGlyph) & frozenset(pdfmetrics.getFont(_BOLD).face.charToGlyph)
+
+
 def _money(value: Any, currency: str | None) -> str:
     if value is None:
         return ""
@@ -167,12 +191,12 @@ class _Page:
             self.canvas.showPage()
             self.y = A4[1] - 50
         self.canvas.setFont(_BOLD if bold else _FONT, size)
-        self.canvas.drawString(x, self.y, text[:110])
+        self.canvas.drawString(x, self.y, _drawable(text[:110]))
         self.y -= step
 
     def right(self, text: str, x: float, *, bold: bool = False) -> None:
         self.canvas.setFont(_BOLD if bold else _FONT, 9)
-        self.canvas.drawRightString(x, self.y + 13, text)
+        self.canvas.drawRightString(x, self.y + 13, _drawable(text))
 
     def finish(self) -> bytes:
         self.canvas.showPage()

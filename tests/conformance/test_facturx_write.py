@@ -132,6 +132,8 @@ def verapdf_verdicts(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     for name in CII + FACTURX_XML:
         files[name] = tmp / (Path(name).stem + ".pdf")
         files[name].write_bytes(facturx.from_pivot(_pivot(corpus, name)))
+    files["glyphs"] = tmp / "glyphs.pdf"
+    files["glyphs"].write_bytes(facturx.from_pivot(_far_glyphs(corpus)))
     run = subprocess.run([java, "-cp", (tmp / "cp.txt").read_text().strip(), "org.verapdf.apps.GreenfieldCliWrapper",
                           "--flavour", "3b", "--format", "text", *map(str, files.values())],
                          capture_output=True, text=True, timeout=600)
@@ -141,6 +143,19 @@ def verapdf_verdicts(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             for name, path in files.items()}
 
 
-@pytest.mark.parametrize("name", ["control", *CII, *FACTURX_XML])
+def _far_glyphs(corpus: Path) -> Pivot:
+    """CII example 1 with names in scripts the page's font does not carry."""
+    pivot = _pivot(corpus, CII[0])
+    seller = {**pivot.data["seller"], "name": "Őrség Kft. Łódź Ж東京"}
+    return Pivot(type=pivot.type, schema=pivot.schema, subject=pivot.subject, format=pivot.format,
+                 data={**pivot.data, "seller": seller})
+
+
+def test_characters_the_font_lacks_stay_in_the_xml(corpus: Path) -> None:
+    pdf = facturx.from_pivot(_far_glyphs(corpus))
+    assert facturx.to_pivot(pdf, name="glyphs.pdf").data["seller"]["name"] == "Őrség Kft. Łódź Ж東京"
+
+
+@pytest.mark.parametrize("name", ["control", "glyphs", *CII, *FACTURX_XML])
 def test_written_pdf_is_pdf_a_3b_for_verapdf(verapdf_verdicts: dict[str, str], name: str) -> None:
     assert verapdf_verdicts[name] == "PASS"
