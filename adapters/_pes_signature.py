@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
+from signxml.exceptions import InvalidCertificate, InvalidDigest
 from signxml.xades import XAdESSignatureConfiguration, XAdESSignaturePolicy, XAdESSigner, XAdESVerifier
 
 from bus._errors import ConfigurationError, DocumentSignatureError, NonConformantError
@@ -177,11 +178,10 @@ def _verify_one(data: bytes, element: etree._Element, location: str, xpath: str,
     signature = element.find(f"{{{DS}}}Signature")
     where = f"{xpath}/Signature"
 
-    def failed(what: str) -> DocumentSignatureError:
+    def failed(what: str, hint: str = "the bordereau was changed after signing, or signed with another key: "
+                                      "ask the ordonnateur for the file as signed") -> DocumentSignatureError:
         return DocumentSignatureError(f"the signature of {xpath} does not verify: {what}", document=name,
-                                      rule="PES-SIGNATURE", xpath=where,
-                                      hint="the bordereau was changed after signing, or signed with another key: "
-                                           "ask the ordonnateur for the file as signed")
+                                      rule="PES-SIGNATURE", xpath=where, hint=hint)
 
     cert = _carried_certificate(signature)
     if cert is None:
@@ -198,6 +198,13 @@ def _verify_one(data: bytes, element: etree._Element, location: str, xpath: str,
     # A mangled signature makes signxml fail in many ways besides its own exceptions: lxml syntax
     # errors when it re-parses, KeyError for an unknown curve URI, cryptography's UnsupportedAlgorithm...
     # (found by the fuzz test). Each is this document's signature failing, never a bug to crash on.
+    except InvalidCertificate as exc:
+        raise failed(f"its certificate ({cert.subject.rfc4514_string()}) does not chain to a CA of {trust} valid now "
+                     f"({str(exc).splitlines()[0]})",
+                     hint="add the signer's CA to the trust file (BUS_PES_TRUST_CA, --trust-ca), or ask for the file "
+                          "signed with a certificate valid today") from exc
+    except InvalidDigest as exc:
+        raise failed(f"a signed part changed after signing ({str(exc).splitlines()[0]})") from exc
     except Exception as exc:  # noqa: BLE001
         raise failed(str(exc).splitlines()[0] or type(exc).__name__) from exc
     signed = [r.signed_xml for r in (results if isinstance(results, list) else [results])]
