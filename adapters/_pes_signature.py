@@ -195,16 +195,16 @@ def _verify_one(data: bytes, element: etree._Element, location: str, xpath: str,
         else:
             results = XMLVerifier().verify(data, expect_config=SignatureConfiguration(
                 location=location, expect_references=True), **anchor)  # type: ignore[arg-type]
+    except InvalidCertificate as exc:
+        anchor_text = f"does not chain to a CA of {trust} valid now" if trust is not None else "is not valid now"
+        raise failed(f"its certificate ({cert.subject.rfc4514_string()}) {anchor_text} ({str(exc).splitlines()[0]})",
+                     hint=("add the signer's CA to the trust file (BUS_PES_TRUST_CA, --trust-ca), or " if trust else "")
+                     + "ask for the file signed with a certificate valid today") from exc
+    except InvalidDigest as exc:
+        raise failed(f"a signed part changed after signing ({str(exc).splitlines()[0]})") from exc
     # A mangled signature makes signxml fail in many ways besides its own exceptions: lxml syntax
     # errors when it re-parses, KeyError for an unknown curve URI, cryptography's UnsupportedAlgorithm...
     # (found by the fuzz test). Each is this document's signature failing, never a bug to crash on.
-    except InvalidCertificate as exc:
-        raise failed(f"its certificate ({cert.subject.rfc4514_string()}) does not chain to a CA of {trust} valid now "
-                     f"({str(exc).splitlines()[0]})",
-                     hint="add the signer's CA to the trust file (BUS_PES_TRUST_CA, --trust-ca), or ask for the file "
-                          "signed with a certificate valid today") from exc
-    except InvalidDigest as exc:
-        raise failed(f"a signed part changed after signing ({str(exc).splitlines()[0]})") from exc
     except Exception as exc:  # noqa: BLE001
         raise failed(str(exc).splitlines()[0] or type(exc).__name__) from exc
     signed = [r.signed_xml for r in (results if isinstance(results, list) else [results])]

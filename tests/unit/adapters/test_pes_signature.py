@@ -186,8 +186,11 @@ def test_expired_certificate_is_refused_with_a_trust_anchor(pivot: Pivot, tmp_pa
     old = ca.issue("219990017", tmp_path / "old", days=1,
                    not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
     signed = pes_aller.from_pivot(pivot, signer=pes_aller.PesSigner.from_files(old.certfile, old.keyfile))
-    with pytest.raises(DocumentSignatureError):
+    with pytest.raises(DocumentSignatureError, match="does not chain to a CA of .* valid now"):
         pes_aller.to_pivot(signed, name="old.xml", trust=ca.cafile)
+    with pytest.raises(DocumentSignatureError, match="is not valid now") as caught:  # checked without a CA too
+        pes_aller.to_pivot(signed, name="old.xml")
+    assert "trust file" not in caught.value.hint
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
