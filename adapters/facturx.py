@@ -13,7 +13,8 @@ full PDF/A validator:
 ``FX-XMP-04`` ``fx:DocumentFileName`` names the embedded invoice;
 ``FX-XMP-05`` ``fx:ConformanceLevel`` matches the profile of the embedded XML;
 ``FX-AF-01``  the invoice is an associated file (catalog ``/AF``) with AFRelationship Data,
-              Source or Alternative; ``FX-AF-02`` its embedded-file subtype is ``text/xml``.
+              Source or Alternative; ``FX-AF-02`` its embedded-file subtype is ``text/xml``;
+``FX-XSD``    the XML passes the Factur-X XSD of its own profile (checked by the ``factur-x`` library).
 
 It does not check the PDF/A-3 rendering rules (fonts, colour spaces, transparency), which need a
 PDF/A validator such as veraPDF.
@@ -30,6 +31,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import facturx as facturx_library
 import pypdf
 from lxml import etree
 
@@ -243,6 +245,28 @@ def packaging_findings(reader: pypdf.PdfReader, spec: dict[str, Any], profile: s
     return findings
 
 
+#: The factur-x library's name of each Factur-X profile (XMP ConformanceLevel → level).
+_LIBRARY_LEVELS = {"MINIMUM": "minimum", "BASIC WL": "basicwl", "BASIC": "basic", "EN 16931": "en16931",
+                   "EXTENDED": "extended"}
+
+
+def profile_xsd_findings(root: etree._Element, profile: str | None) -> list[Finding]:
+    """``FX-XSD``: the embedded XML against the Factur-X XSD of its own profile (the ``factur-x`` library's).
+
+    The CII D16B XSD accepts every profile; this one refuses what the profile leaves out. ZUGFeRD
+    1.0 and XRechnung XML have no Factur-X profile and get no finding here.
+    """
+    level = _LIBRARY_LEVELS.get(expected_level(profile) or "")
+    if level is None:
+        return []
+    try:
+        facturx_library.xml_check_xsd(root, flavor="factur-x", level=level)
+    # The library raises a bare Exception naming the XSD error.
+    except Exception as exc:  # noqa: BLE001
+        return [Finding("FX-XSD", "/", f"the Factur-X {level} XSD refuses the XML: {' '.join(str(exc).split())[:300]}")]
+    return []
+
+
 def validate(data: bytes, *, schema_dir: Path, name: str = "<bytes>") -> list[Finding]:
     """Packaging (FX-*), CII D16B XSD and EN 16931 findings of a Factur-X PDF."""
     try:
@@ -253,4 +277,5 @@ def validate(data: bytes, *, schema_dir: Path, name: str = "<bytes>") -> list[Fi
     profile = root.findtext(f"{{{cii.RSM}}}ExchangedDocumentContext/{{{cii.RAM}}}GuidelineSpecifiedDocumentContextParameter/{{{cii.RAM}}}ID")
     findings = packaging_findings(reader, spec, profile, name=name)
     findings += xsd_findings(schema_at(Path(schema_dir), cii.XSD, package="the UN/CEFACT CII D16B schemas"), root)
+    findings += profile_xsd_findings(root, profile)
     return [*findings, *cii.check_root(root, name=name)]

@@ -108,6 +108,22 @@ def test_writer_refuses_what_the_factur_x_xsd_refuses(corpus: Path) -> None:
     assert caught.value.context["rule"] == "FX-XSD"
 
 
+def test_a_profile_that_cannot_hold_the_invoice_is_refused_on_write_and_on_validate(corpus: Path) -> None:
+    """EN 16931 content declared MINIMUM: the MINIMUM XSD has no invoice lines."""
+    pivot = _pivot(corpus, CII[0])
+    minimum = Pivot(type=pivot.type, schema=pivot.schema, subject=pivot.subject, format=pivot.format,
+                    data={**pivot.data, "profile": "urn:factur-x.eu:1p0:minimum"})
+    with pytest.raises(NonConformantError) as caught:
+        facturx.from_pivot(minimum)
+    assert caught.value.context["rule"] == "FX-XSD"
+    xml, _, _ = facturx.extract(facturx.from_pivot(pivot))
+    bad_xml = xml.replace(b"urn:cen.eu:en16931:2017<", b"urn:factur-x.eu:1p0:minimum<")
+    base = facturx.from_pivot(pivot)  # any PDF/A-3 will do as the visual: factur-x replaces the attachment
+    bad = facturx_lib.generate_from_binary(base, bad_xml, flavor="factur-x", level="minimum", check_xsd=False)
+    rules = [f.rule for f in facturx.validate(bad, schema_dir=corpus, name="bad.pdf")]
+    assert "FX-XSD" in rules
+
+
 def test_writer_refuses_other_pivots(corpus: Path) -> None:
     data = (corpus / "reference/sirene/unite_legale.json").read_bytes()
     company = detect(data, name="u.json").to_pivot(data, name="u.json")
