@@ -6,7 +6,7 @@ for the contract every module follows.
 """
 
 from ._base import Adapter, Finding, Pivot, Sniff, to_json_value
-from ._registry import ENTRY_POINT_GROUP, adapter_for, all_adapters, detect, sniff
+from ._registry import ENTRY_POINT_GROUP, SIGNED_FORMATS, adapter_for, all_adapters, detect, signature_options, sniff
 from ._xml import parse_xml, read_bounded
 
 __all__ = [
@@ -14,12 +14,14 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Finding",
     "Pivot",
+    "SIGNED_FORMATS",
     "Sniff",
     "adapter_for",
     "all_adapters",
     "detect",
     "parse_xml",
     "read_bounded",
+    "signature_options",
     "sniff",
     "to_json_value",
 ]

@@ -23,7 +23,11 @@ implemented; BR-FR-CDV-11 and BR-FR-CDV-13 test the 501 exemption on the first r
 document of the message rather than on the current one (checked per document here); the
 BR-FR-CDV-CL-09_MDT-113_210B2G message lists ``CONTACT_ACHTR``, its test does not (the test is
 kept); presence rules BR-FR-CDV-01/04 have a context that only exists when the element does,
-so they are checked as presence rules.
+so they are checked as presence rules; BR-FR-CDV-CL-09_MDT-113_210B2G compares
+``GlobalID[@schemeID = '0238'] != '9999'``, which is false when the sender has no 0238 identifier
+(an empty sequence), so the published rule refuses every REFUSÉE (210) whose sender carries a
+GlobalID of another scheme: it is checked for B2G messages only, as its message says (the
+conformance test ``test_cdar_official_rules`` pins that difference with the official engine).
 """
 
 from __future__ import annotations

@@ -22,9 +22,22 @@ from bus._errors import ConfigurationError, UnknownFormatError
 from ._base import Adapter, Sniff
 from ._xml import root_qname
 
-__all__ = ["ENTRY_POINT_GROUP", "adapter_for", "all_adapters", "detect", "sniff"]
+__all__ = ["ALIASES", "ENTRY_POINT_GROUP", "SIGNED_FORMATS", "adapter_for", "all_adapters", "detect", "signature_options",
+           "sniff"]
 
 ENTRY_POINT_GROUP = "dcant_bus.adapters"
+#: Other names of built-in formats, as their users call them (``bus export cdar``).
+ALIASES = {"cdar": "invoice-status"}
+#: Formats whose reader verifies signatures made inside the document; their ``to_pivots`` takes
+#: ``trust`` (a PEM file of trusted CAs) and ``require_signature``.
+SIGNED_FORMATS = frozenset({"pes-aller"})
+
+
+def signature_options(fmt: str, *, trust: Any = None, require_signature: bool = False) -> dict[str, Any]:
+    """The signature keyword arguments of format ``fmt``'s reader: the given ones for a signed format, else none."""
+    if fmt not in SIGNED_FORMATS:
+        return {}
+    return {k: v for k, v in {"trust": trust, "require_signature": require_signature}.items() if v}
 
 
 def _plugins(builtin: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +52,7 @@ def _plugins(builtin: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(adapter, Adapter):
             raise ConfigurationError(f"adapter plugin {where} lacks FORMAT, FAMILY, detect or to_pivot",
                                      hint="see adapters.Adapter for the contract")
-        if adapter.FORMAT in builtin or adapter.FORMAT in found:
+        if adapter.FORMAT in builtin or adapter.FORMAT in found or adapter.FORMAT in ALIASES:
             raise ConfigurationError(f"adapter plugin {where} claims format {adapter.FORMAT!r}, already taken",
                                      hint="a plugin adds a format; it cannot replace one")
         found[adapter.FORMAT] = adapter
@@ -64,11 +77,11 @@ def all_adapters() -> dict[str, ModuleType]:
 
 
 def adapter_for(fmt: str) -> ModuleType:
-    """The adapter module of format ``fmt``; raises UnknownFormatError listing the known ones."""
+    """The adapter module of format ``fmt`` (or of its alias); raises UnknownFormatError listing the known ones."""
     try:
-        return all_adapters()[fmt]
+        return all_adapters()[ALIASES.get(fmt, fmt)]
     except KeyError:
-        known = ", ".join(sorted(all_adapters()))
+        known = ", ".join(sorted([*all_adapters(), *ALIASES]))
         raise UnknownFormatError(f"unknown format {fmt!r}", hint=f"use one of: {known}") from None
 
 

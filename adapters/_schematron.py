@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -101,7 +102,7 @@ def compile_schematron(sch: Path, schxslt: Path) -> str:
 
 
 @functools.cache
-def _executable(path: Path, schxslt: Path | None) -> object:
+def _executable(path: Path, schxslt: Path | None, documents: tuple[tuple[str, Path], ...] = ()) -> object:
     if path.suffix == ".sch":
         if schxslt is None:
             raise ConfigurationError(f"{path} is Schematron source and no SchXslt compiler was given",
@@ -112,20 +113,45 @@ def _executable(path: Path, schxslt: Path | None) -> object:
     else:
         raise ConfigurationError(f"official rules not found: {path}",
                                  hint="resolve the official packages with `make venv` (Maven Central)")
+    text, params = _documents_as_parameters(text, documents)
     rules, _ = _processors()
     with _LOCK, _quiet_stderr():
         try:
-            return rules.new_xslt30_processor().compile_stylesheet(stylesheet_text=text)
+            executable = rules.new_xslt30_processor().compile_stylesheet(stylesheet_text=text)
+            for param, source in params.items():
+                executable.set_parameter(param, rules.parse_xml(xml_text=source.read_text(encoding="utf-8")))
+            return executable
         except Exception as exc:
             raise _saxon_error(f"Saxon cannot compile the rules {path}", exc) from exc
 
 
-def schematron_findings(rules: Path, root: etree._Element, *, schxslt: Path | None = None) -> list[Finding]:
+def _documents_as_parameters(text: str, documents: tuple[tuple[str, Path], ...]) -> tuple[str, dict[str, Path]]:
+    """Rewrite each ``document('NAME')`` of ``documents`` into a stylesheet parameter holding that file.
+
+    The rules processor reads no file (every protocol refused); a package whose rules look up a
+    code list of its own (Factur-X's ``FACTUR-X_EN16931_codedb.xml``) gets it parsed here instead.
+    """
+    params: dict[str, Path] = {}
+    for index, (name, source) in enumerate(documents):
+        call = f"document('{name}')"
+        if call in text:
+            param = f"bus-document-{index}"
+            text = text.replace(call, f"${param}")
+            params[param] = source
+    if params:
+        declarations = "".join(f'<xsl:param name="{p}"/>' for p in params)
+        text = re.sub(r"(<xsl:stylesheet\b[^>]*>)", lambda m: m.group(1) + declarations, text, count=1)
+    return text, params
+
+
+def schematron_findings(rules: Path, root: etree._Element, *, schxslt: Path | None = None,
+                        documents: tuple[tuple[str, Path], ...] = ()) -> list[Finding]:
     """Findings of the Schematron ``rules`` (compiled ``.xslt`` or ``.sch``) on a parsed tree.
 
-    ``root`` must come from :func:`adapters._xml.parse_xml`; ``schxslt`` is needed for ``.sch``.
+    ``root`` must come from :func:`adapters._xml.parse_xml`; ``schxslt`` is needed for ``.sch``;
+    ``documents`` names the files the rules read with ``document('NAME')`` (NAME, path).
     """
-    executable = _executable(rules, schxslt)
+    executable = _executable(rules, schxslt, documents)
     processor, _ = _processors()
     text = etree.tostring(root, encoding="unicode")
     with _LOCK, _quiet_stderr():

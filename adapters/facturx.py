@@ -13,10 +13,15 @@ full PDF/A validator:
 ``FX-XMP-04`` ``fx:DocumentFileName`` names the embedded invoice;
 ``FX-XMP-05`` ``fx:ConformanceLevel`` matches the profile of the embedded XML;
 ``FX-AF-01``  the invoice is an associated file (catalog ``/AF``) with AFRelationship Data,
-              Source or Alternative; ``FX-AF-02`` its embedded-file subtype is ``text/xml``.
+              Source or Alternative; ``FX-AF-02`` its embedded-file subtype is ``text/xml``;
+``FX-XSD``    the XML passes the Factur-X XSD of its own profile (checked by the ``factur-x`` library).
 
 It does not check the PDF/A-3 rendering rules (fonts, colour spaces, transparency), which need a
 PDF/A validator such as veraPDF.
+
+:func:`from_pivot` writes a Factur-X PDF/A-3 from an invoice pivot (:mod:`._facturx_write`: the
+CII of the ``cii`` writer, a page drawn by reportlab, the PDF/A-3 packaging and the Factur-X XSD
+check of the ``factur-x`` library); :func:`to_pivot` reads it back to the same pivot.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import facturx as facturx_library
 import pypdf
 from lxml import etree
 
@@ -33,10 +39,11 @@ from bus._errors import DocumentTooLargeError, MalformedDocumentError, NonConfor
 
 from . import _en16931, cii
 from ._base import Finding, Pivot, Sniff
+from ._facturx_write import write_facturx
 from ._invoice_xsd import schema_at, xsd_findings
 from ._xml import DEFAULT_MAX_XML_BYTES, parse_xml
 
-__all__ = ["FAMILY", "FORMAT", "INVOICE_FILE_NAMES", "detect", "extract", "terms", "to_pivot", "validate"]
+__all__ = ["FAMILY", "FORMAT", "INVOICE_FILE_NAMES", "detect", "extract", "from_pivot", "terms", "to_pivot", "validate"]
 
 FORMAT = "facturx"
 FAMILY = "invoices"
@@ -152,6 +159,18 @@ def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
     return _en16931.build_pivot(cii.read(root, name=name), fmt=FORMAT, name=name, filled=True)
 
 
+def from_pivot(pivot: Pivot) -> bytes:
+    """The Factur-X PDF/A-3 of an invoice pivot: a readable page with ``factur-x.xml`` (CII) embedded.
+
+    BT-24 keeps the pivot's profile when it is a Factur-X one, else becomes EN 16931. A pivot
+    the Factur-X XSD refuses is a :class:`NonConformantError` (rule ``FX-XSD``).
+    """
+    if pivot.schema != "fr.dcant.invoices.Invoice":
+        raise NonConformantError(f"cannot write a {pivot.schema} pivot as Factur-X", document=pivot.subject,
+                                 rule="FX-PIVOT", hint="facturx writes fr.dcant.invoices.Invoice pivots only")
+    return write_facturx(pivot.data, document=pivot.subject)
+
+
 def terms(pivot: Pivot) -> dict[str, Any]:
     """The flat EN 16931 terms map of the pivot (see :func:`adapters._en16931.terms`)."""
     return _en16931.terms(pivot.data)
@@ -226,6 +245,28 @@ def packaging_findings(reader: pypdf.PdfReader, spec: dict[str, Any], profile: s
     return findings
 
 
+#: The factur-x library's name of each Factur-X profile (XMP ConformanceLevel → level).
+_LIBRARY_LEVELS = {"MINIMUM": "minimum", "BASIC WL": "basicwl", "BASIC": "basic", "EN 16931": "en16931",
+                   "EXTENDED": "extended"}
+
+
+def profile_xsd_findings(root: etree._Element, profile: str | None) -> list[Finding]:
+    """``FX-XSD``: the embedded XML against the Factur-X XSD of its own profile (the ``factur-x`` library's).
+
+    The CII D16B XSD accepts every profile; this one refuses what the profile leaves out. ZUGFeRD
+    1.0 and XRechnung XML have no Factur-X profile and get no finding here.
+    """
+    level = _LIBRARY_LEVELS.get(expected_level(profile) or "")
+    if level is None:
+        return []
+    try:
+        facturx_library.xml_check_xsd(root, flavor="factur-x", level=level)
+    # The library raises a bare Exception naming the XSD error.
+    except Exception as exc:  # noqa: BLE001
+        return [Finding("FX-XSD", "/", f"the Factur-X {level} XSD refuses the XML: {' '.join(str(exc).split())[:300]}")]
+    return []
+
+
 def validate(data: bytes, *, schema_dir: Path, name: str = "<bytes>") -> list[Finding]:
     """Packaging (FX-*), CII D16B XSD and EN 16931 findings of a Factur-X PDF."""
     try:
@@ -236,4 +277,5 @@ def validate(data: bytes, *, schema_dir: Path, name: str = "<bytes>") -> list[Fi
     profile = root.findtext(f"{{{cii.RSM}}}ExchangedDocumentContext/{{{cii.RAM}}}GuidelineSpecifiedDocumentContextParameter/{{{cii.RAM}}}ID")
     findings = packaging_findings(reader, spec, profile, name=name)
     findings += xsd_findings(schema_at(Path(schema_dir), cii.XSD, package="the UN/CEFACT CII D16B schemas"), root)
+    findings += profile_xsd_findings(root, profile)
     return [*findings, *cii.check_root(root, name=name)]

@@ -6,6 +6,12 @@ of mandats (Piece), each with lines (LigneDePiece: imputation, amounts, creditor
 Every bordereau becomes one ``fr.dcant.accounting.BordereauIssued`` event whose subject is
 ``bordereau:<IdColl>:<Exer>:<IdBord>``. The bus writes PES_Aller back from that pivot
 (:func:`from_pivot`), and what it writes validates against the PES V2 XSD v5.17.
+
+Signatures (:mod:`adapters._pes_signature`): :func:`from_pivot` with a :class:`PesSigner`
+signs each bordereau the way Hélios takes it (enveloped XAdES, DGFiP signature policy).
+:func:`to_pivots` verifies every signature it finds and refuses the file with a
+:class:`~bus.DocumentSignatureError` when one does not verify; an unsigned file is read as
+before (Hélios too takes unsigned non-dematerialised flux) unless ``require_signature`` is set.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from ._base import Finding, Pivot, Sniff
 from ._pes_aller_read import read_aller
 from ._pes_aller_write import write_aller
 from ._pes_common import NS_ALLER, bordereau_subject, parse_pes, sniffs_as
+from ._pes_signature import PesSigner, sign_aller, verify_aller
 from ._pes_xsd import XSD_ALLER, validate_document
 
 __all__ = [
@@ -27,6 +34,7 @@ __all__ = [
     "FAMILY",
     "FORMAT",
     "SCHEMA",
+    "PesSigner",
     "detect",
     "from_pivot",
     "to_pivot",
@@ -45,14 +53,20 @@ def detect(sniff: Sniff) -> bool:
     return sniffs_as(sniff, "PES_Aller", NS_ALLER)
 
 
-def to_pivots(data: bytes, *, name: str = "<bytes>") -> list[Pivot]:
+def to_pivots(data: bytes, *, name: str = "<bytes>", trust: Path | None = None,
+              require_signature: bool = False) -> list[Pivot]:
     """Every dépense bordereau of the PES_Aller ``data``, one pivot each, in file order.
 
-    A PES_Aller may carry several bordereaux; each is its own dossier on the bus.
-    Raises only :class:`bus.AdapterError` subclasses.
+    A PES_Aller may carry several bordereaux; each is its own dossier on the bus. Every
+    signature present is verified (``trust``: a PEM file of trusted CA certificates; without
+    it the chain is not checked and the pivots' warnings say so); ``require_signature``
+    refuses an unsigned file. Raises only :class:`bus.AdapterError` subclasses (and
+    :class:`bus.ConfigurationError` for a ``trust`` file that does not exist).
     """
     root = parse_pes(data, name=name, root_tag="PES_Aller", namespace=NS_ALLER)
+    check = verify_aller(data, root, name=name, trust=trust, require=require_signature)
     records, warnings = read_aller(root, name=name)
+    warnings = [*check.warnings, *warnings]
     return [
         Pivot(
             type=EVENT_TYPE,
@@ -66,13 +80,14 @@ def to_pivots(data: bytes, *, name: str = "<bytes>") -> list[Pivot]:
     ]
 
 
-def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
+def to_pivot(data: bytes, *, name: str = "<bytes>", trust: Path | None = None,
+             require_signature: bool = False) -> Pivot:
     """The single dépense bordereau of the PES_Aller ``data`` as a pivot.
 
     A file with several bordereaux is refused with a :class:`NonConformantError`: use
     :func:`to_pivots`, which returns one pivot per bordereau.
     """
-    pivots = to_pivots(data, name=name)
+    pivots = to_pivots(data, name=name, trust=trust, require_signature=require_signature)
     if len(pivots) > 1:
         raise NonConformantError(
             f"the PES_Aller carries {len(pivots)} bordereaux",
@@ -84,10 +99,13 @@ def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
     return pivots[0]
 
 
-def from_pivot(pivot: Pivot | Mapping[str, Any], *, schema_dir: Path | None = None) -> bytes:
+def from_pivot(pivot: Pivot | Mapping[str, Any], *, schema_dir: Path | None = None,
+               signer: PesSigner | None = None) -> bytes:
     """The PES_Aller (ISO-8859-1 bytes) of a Bordereau pivot, or of its ``data`` mapping.
 
-    Totals left null in the pivot are computed from the lines. With ``schema_dir`` the
+    Totals left null in the pivot are computed from the lines. With ``signer`` each bordereau
+    is signed (enveloped XAdES; the pivot needs its ``xml_id``) and ``InfoDematerialisee`` set
+    to 1. With ``schema_dir`` the
     written bytes are also validated against the PES_Aller XSD v5.17 and a
     :class:`NonConformantError` lists the XSD findings when they do not conform.
     """
@@ -103,6 +121,8 @@ def from_pivot(pivot: Pivot | Mapping[str, Any], *, schema_dir: Path | None = No
     else:
         data, document = pivot, "<pivot>"
     out = write_aller(data, document=document)
+    if signer is not None:
+        out = sign_aller(out, signer, document=document)
     if schema_dir is not None:
         findings = validate(out, schema_dir=schema_dir, name=document)
         if findings:

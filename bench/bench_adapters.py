@@ -193,14 +193,18 @@ def run(quick: bool, corpus: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def corpus_main(doc: str, bench: Callable[[bool, Path], dict[str, dict[str, Any]]]) -> None:
+    """The command line of a corpus benchmark: ``[--quick] [--corpus PATH] [--json]``, JSON printed."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke test, not a measurement)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the official corpus (default ../shared/corpus)")
     parser.add_argument("--json", action="store_true", help="compact JSON on one line (default: indented)")
     args = parser.parse_args()
-    result = run(args.quick, args.corpus)
-    print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))
+    print(json.dumps(bench(args.quick, args.corpus), indent=None if args.json else 2, ensure_ascii=False))
+
+
+def main() -> None:
+    corpus_main(__doc__, run)
 
 
 if __name__ == "__main__":

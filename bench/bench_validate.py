@@ -13,9 +13,7 @@ compiled before timing starts: the figure is the per-document cost, not the one-
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from typing import Any
 from adapters import cii, ubl
 from adapters._invoice_xsd import schema_at, xsd_findings
 from adapters._xml import parse_xml
-from bench.bench_adapters import DEFAULT_CORPUS, _best_pair
+from bench.bench_adapters import _best_pair, corpus_main
 from bus._packages import ensure_official_packages
 from bus._settings import BusSettings
 
@@ -64,12 +62,7 @@ def run(quick: bool, corpus: Path) -> dict[str, dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke test, not a measurement)")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the official corpus (default ../shared/corpus)")
-    parser.add_argument("--json", action="store_true", help="compact JSON on one line (default: indented)")
-    args = parser.parse_args()
-    print(json.dumps(run(args.quick, args.corpus), indent=None if args.json else 2, ensure_ascii=False))
+    corpus_main(__doc__, run)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,12 @@ def _validate(ctx: dict[str, Any]) -> dict[str, Any]:
     return bench_validate.run(ctx["quick"], ctx["corpus"])
 
 
+def _pes_signature(ctx: dict[str, Any]) -> dict[str, Any]:
+    from bench import bench_pes_signature
+
+    return bench_pes_signature.run(ctx["quick"], ctx["corpus"])
+
+
 def _audit(ctx: dict[str, Any]) -> dict[str, Any]:
     from bench import bench_audit
 
@@ -145,6 +151,7 @@ GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[s
     "wire": (False, ("encode_sign_vs_primitives", "verify_decode_vs_primitives", "event_wire_bytes"), _wire),
     "adapters": (False, ("adapter_ubl_vs_lxml", "adapter_cii_vs_lxml", "adapter_pes_vs_lxml"), _adapters),
     "validate": (False, ("validate_official_vs_xsd",), _validate),
+    "pes_signature": (False, ("pes_verify_vs_unsigned", "pes_sign_vs_write"), _pes_signature),
     "audit": (True, ("replay_verify_vs_ed25519", "replay_two_procs_vs_one", "replay_verify_pooled_per_core",
                      "ledger_append_us"), _audit),
     "processors": (True, ("ingest_vs_bare", "processors_vs_bare", "two_workers_vs_one", "latency_p99_ms",

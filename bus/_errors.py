@@ -14,7 +14,8 @@ context needed to act on it (topic, partition, offset, document, xpath, rule) an
     │   ├── DocumentTooLargeError ..... bigger than the configured bound
     │   ├── UnsafeDocumentError ....... DTD, entity declaration, external reference
     │   ├── MalformedDocumentError .... not well formed, wrong encoding, truncated
-    │   └── NonConformantError ........ well formed but breaks the XSD or a business rule
+    │   ├── NonConformantError ........ well formed but breaks the XSD or a business rule
+    │   └── DocumentSignatureError .... the document's own signature (XAdES) does not verify
     ├── SchemaError ................... the Avro side of the contract
     │   ├── UnknownSchemaError ........ fingerprint or name not in the catalog
     │   ├── PayloadDecodeError ........ bytes are not single-object Avro of that schema
@@ -69,6 +70,7 @@ __all__ = [
     "ContentNotFoundError",
     "DecryptionError",
     "DeliveryError",
+    "DocumentSignatureError",
     "DocumentTooLargeError",
     "DuplicateEventError",
     "EncapsulationError",
@@ -168,6 +170,12 @@ class MalformedDocumentError(AdapterError):
 
 class NonConformantError(AdapterError):
     default_hint = "fix the element named by the rule and send the document again"
+
+
+class DocumentSignatureError(AdapterError):
+    """A document signed inside (a PES_Aller bordereau's XAdES signature) whose signature does not verify."""
+
+    default_hint = "ask the sender for the document exactly as it was signed"
 
 
 class SchemaError(BusError):

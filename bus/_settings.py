@@ -90,6 +90,12 @@ class BusSettings(BaseSettings):
     def _issuers(cls, value: Any) -> Any:
         return tuple(u.strip() for u in value.split(",") if u.strip()) if isinstance(value, str) else value
 
+    # Signatures inside documents (PES_Aller bordereaux): always verified when present
+    pes_trust_ca: Path | None = Field(
+        default=None, description="PEM file of the CAs trusted to issue PES_Aller signers' certificates; unset: a "
+        "signature is checked against the certificate it carries, and the pivot's warnings say so")
+    pes_require_signature: bool = Field(default=False, description="refuse a PES_Aller whose bordereaux are not signed")
+
     # Personal data
     pseudonymisation_secret: SecretStr | None = Field(
         default=None, description="secret from which each collectivity's pseudonymisation key is derived")

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters import Pivot, adapter_for, detect
+from adapters import Pivot, adapter_for, detect, signature_options
 from bus._catalog import Catalog, default_catalog
 from bus._content import ContentStore, open_content_store
 from bus._errors import AdapterError, ConfigurationError, DocumentTooLargeError
@@ -63,14 +63,20 @@ class Adaptation:
     error: AdapterError | None = None
 
 
-def adapt(data: bytes, *, sha256: str, declared_format: str | None, name: str) -> Adaptation:
-    """Run the adapter of ``data`` (pure, CPU-bound): every pivot it holds, or its AdapterError."""
+def adapt(data: bytes, *, sha256: str, declared_format: str | None, name: str, trust: Path | None = None,
+          require_signature: bool = False) -> Adaptation:
+    """Run the adapter of ``data`` (pure, CPU-bound): every pivot it holds, or its AdapterError.
+
+    ``trust`` and ``require_signature`` go to the readers that verify signatures inside the
+    document (``adapters.SIGNED_FORMATS``: a PES_Aller's bordereaux).
+    """
     fmt = declared_format
     try:
         module = adapter_for(declared_format) if declared_format else detect(data, name=name)
         fmt = module.FORMAT
         many = getattr(module, "to_pivots", None)
-        pivots = tuple(many(data, name=name)) if many else (module.to_pivot(data, name=name),)
+        options = signature_options(fmt, trust=trust, require_signature=require_signature)
+        pivots = tuple(many(data, name=name, **options)) if many else (module.to_pivot(data, name=name),)
     except AdapterError as err:
         return Adaptation(sha256, fmt, error=err)
     return Adaptation(sha256, fmt, pivots)
@@ -141,9 +147,12 @@ class IngressCore:
 class DocumentReader:
     """The shell step of ingress: claim check → bytes (bounded) → :class:`Adaptation`."""
 
-    def __init__(self, store: ContentStore, *, max_bytes: int) -> None:
+    def __init__(self, store: ContentStore, *, max_bytes: int, pes_trust_ca: Path | None = None,
+                 pes_require_signature: bool = False) -> None:
         self.store = store
         self.max_bytes = max_bytes
+        self.pes_trust_ca = pes_trust_ca
+        self.pes_require_signature = pes_require_signature
 
     async def __call__(self, event: Received) -> Mapping[str, Mapping[str, Any]]:
         if event.type != SUBMITTED:
@@ -174,14 +183,17 @@ class DocumentReader:
                 hint="raise BUS_MAX_DOCUMENT_BYTES or split the document"))
         with self.store.open(sha256) as handle:
             data = handle.read(self.max_bytes + 1)
-        return adapt(data, sha256=sha256, declared_format=declared_format, name=name)
+        return adapt(data, sha256=sha256, declared_format=declared_format, name=name, trust=self.pes_trust_ca,
+                     require_signature=self.pes_require_signature)
 
 
 def binding(settings: BusSettings) -> Any:
     """The ingress core with its document reader (a :class:`bus.Binding`)."""
     from bus import Binding
 
-    return Binding(IngressCore(), DocumentReader(open_content_store(settings), max_bytes=settings.max_document_bytes))
+    return Binding(IngressCore(), DocumentReader(open_content_store(settings), max_bytes=settings.max_document_bytes,
+                                                 pes_trust_ca=settings.pes_trust_ca,
+                                                 pes_require_signature=settings.pes_require_signature))
 
 
 def submitted_event(ref: Mapping[str, Any], *, submitter_siren: str, declared_format: str | None = None,

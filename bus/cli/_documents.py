@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from adapters import Pivot, adapter_for, detect, read_bounded, to_json_value
+from adapters import SIGNED_FORMATS, Pivot, adapter_for, detect, read_bounded, signature_options, to_json_value
 from bus._catalog import default_catalog, from_json_value
 from bus._errors import ConfigurationError, MalformedDocumentError, NonConformantError
 from bus._packages import ensure_official_packages
@@ -61,18 +61,26 @@ def pivot_to_json(pivot: Pivot) -> dict:  # type: ignore[type-arg]
             "warnings": list(pivot.warnings), "data": to_json_value(pivot.data)}
 
 
-def adapted(path: Path, fmt: str | None, max_bytes: int) -> tuple[ModuleType, list[Pivot]]:
+def adapted(path: Path, fmt: str | None, s: BusSettings, *, trust: Path | None = None,
+            require_signature: bool = False) -> tuple[ModuleType, list[Pivot]]:
     """The adapter of a native file and every pivot the file holds (a DECP package, a PES
-    file or a SIRENE stock file hold several)."""
-    data = read_bounded(path, max_bytes=max_bytes)
+    file or a SIRENE stock file hold several). ``trust`` and ``require_signature`` (given on the
+    command line: an error for a format that signs nothing) and their settings go to the readers
+    of ``adapters.SIGNED_FORMATS``."""
+    data = read_bounded(path, max_bytes=s.max_document_bytes)
     module = adapter_for(fmt) if fmt else detect(data, name=str(path))
+    if (trust or require_signature) and module.FORMAT not in SIGNED_FORMATS:
+        raise typer.BadParameter(f"--trust-ca and --require-signature apply to {', '.join(sorted(SIGNED_FORMATS))}, "
+                                 f"not {module.FORMAT}")
+    options = signature_options(module.FORMAT, trust=trust or s.pes_trust_ca,
+                                require_signature=require_signature or s.pes_require_signature)
     many = getattr(module, "to_pivots", None)
-    return module, list(many(data, name=str(path))) if many else [module.to_pivot(data, name=str(path))]
+    return module, list(many(data, name=str(path), **options)) if many else [module.to_pivot(data, name=str(path))]
 
 
-def pivots_of(path: Path, fmt: str | None, max_bytes: int) -> list[Pivot]:
-    """Every pivot a native file holds."""
-    return adapted(path, fmt, max_bytes)[1]
+def pivots_of(path: Path, fmt: str | None, s: BusSettings) -> list[Pivot]:
+    """Every pivot a native file holds (signatures checked as the settings say)."""
+    return adapted(path, fmt, s)[1]
 
 
 def pivots_from_json(path: Path) -> list[Pivot]:
@@ -115,10 +123,19 @@ def register(app: typer.Typer) -> None:
         file: Path = typer.Argument(..., exists=True, dir_okay=False, help="native document"),
         fmt: str = typer.Option(None, "--format", "-f", help="native format (detected from the root element)"),
         terms: bool = typer.Option(False, "--terms", help="print the official terms (BT-n) instead of the pivot"),
+        trust_ca: Path = typer.Option(None, "--trust-ca", dir_okay=False,
+                                      help="PES_Aller: PEM file of the CAs trusted to issue signers' certificates "
+                                           "(without it a signature is checked against the certificate it carries)"),
+        require_signature: bool = typer.Option(False, "--require-signature",
+                                               help="PES_Aller: refuse a file whose bordereaux are not signed"),
     ) -> None:
-        """Print the pivot events of a native document as JSON lines (one per event the document holds)."""
+        """Print the pivot events of a native document as JSON lines (one per event the document holds).
+
+        A PES_Aller's signatures are verified whenever present; a signature that does not verify
+        fails the command.
+        """
         s = settings()
-        module, pivots = adapted(file, fmt, s.max_document_bytes)
+        module, pivots = adapted(file, fmt, s, trust=trust_ca, require_signature=require_signature)
         if terms and not hasattr(module, "terms"):
             raise typer.BadParameter(f"format {module.FORMAT} has no term map")
         for pivot in pivots:
@@ -126,19 +143,33 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export")
     def export(
-        fmt: str = typer.Argument(..., help="native format to write (ubl, cii, decp, pes-aller, actes, seda...)"),
+        fmt: str = typer.Argument(..., help="native format to write (ubl, cii, facturx, cdar, decp, pes-aller, actes, seda...)"),
         file: Path = typer.Argument(..., exists=True, dir_okay=False, help="pivot event JSON (from `bus adapt`)"),
         out: Path = typer.Option(None, "--out", "-o", help="output file (default: stdout)"),
+        sign_cert: Path = typer.Option(None, "--sign-cert", exists=True, dir_okay=False,
+                                       help="pes-aller: the signer's PEM certificate (then its chain): signs each "
+                                            "bordereau (XAdES, DGFiP policy)"),
+        sign_key: Path = typer.Option(None, "--sign-key", exists=True, dir_okay=False,
+                                      help="pes-aller: the signer's PEM private key (BUS_KEY_PASSPHRASE when encrypted)"),
     ) -> None:
         """Write the native document of pivot events (several only where the format holds several)."""
         module = adapter_for(fmt)
         if not hasattr(module, "from_pivot"):
             raise typer.BadParameter(f"the bus does not write {fmt}")
+        options: dict[str, Any] = {}
+        if sign_cert or sign_key:
+            if module.FORMAT not in SIGNED_FORMATS:
+                raise typer.BadParameter(f"--sign-cert and --sign-key apply to {', '.join(sorted(SIGNED_FORMATS))}, not {fmt}")
+            if not (sign_cert and sign_key):
+                raise typer.BadParameter("signing needs both --sign-cert and --sign-key")
+            secret = settings().key_passphrase
+            options["signer"] = module.PesSigner.from_files(
+                sign_cert, sign_key, passphrase=secret.get_secret_value().encode() if secret else None)
         pivots = pivots_from_json(file)
         if len(pivots) > 1 and not hasattr(module, "from_pivots"):
             raise typer.BadParameter(f"{file} holds {len(pivots)} pivot events and a {fmt} document holds one; "
                                      "give one line of `bus adapt` per file")
-        native = module.from_pivots(pivots) if len(pivots) > 1 else module.from_pivot(pivots[0])
+        native = module.from_pivots(pivots) if len(pivots) > 1 else module.from_pivot(pivots[0], **options)
         if out:
             out.write_bytes(native)
             console.print(f"wrote {out} ({len(native)} bytes)")

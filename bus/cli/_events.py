@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
                     task = progress.add_task("publishing", total=len(files))
                     for path in files:
                         events = [Event(type=p.type, subject=p.subject, schema=p.schema, data=p.data)
-                                  for p in pivots_of(path, fmt, s.max_document_bytes)]
+                                  for p in pivots_of(path, fmt, s)]
                         for record in await publisher.publish_many(events, topic=topic):
                             console.print(f"{path.name} → {record.topic}[{record.partition}]@{record.offset} "
                                           f"{record.key.decode() if record.key else ''}")

@@ -20,7 +20,8 @@ import pytest
 from adapters import pes_acquit, pes_aller, pes_retour
 from adapters._base import Pivot
 from adapters._registry import sniff
-from bus._errors import NonConformantError
+from bus._errors import DocumentSignatureError, NonConformantError
+from bus._pki import CertificateAuthority
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "avro" / "accounting"
 SAMPLES = Path("accounting") / "pes-samples"
@@ -127,6 +128,21 @@ def test_pes_aller_round_trip_validates(corpus: Path, name: str) -> None:
     assert pes_aller.validate(written, schema_dir=corpus, name="written") == []
     assert written.startswith(b"<?xml version='1.0' encoding='ISO-8859-1'?>")
     assert pes_aller.to_pivot(written, name="written").data == pivot.data
+
+
+@pytest.mark.parametrize("name", [ALR2, ACCENT])
+def test_signed_pes_aller_validates_and_verifies(corpus: Path, name: str, tmp_path: Path) -> None:
+    """A bordereau signed by the bus (XAdES, DGFiP policy) still validates against the PES XSD v5.17."""
+    issued = CertificateAuthority.init(tmp_path / "ca").issue("219990017", tmp_path / "issued")
+    pivot = pes_aller.to_pivot(_read(corpus, name), name=name)
+    signer = pes_aller.PesSigner.from_files(issued.certfile, issued.keyfile)
+    signed = pes_aller.from_pivot(pivot, schema_dir=corpus, signer=signer)
+    assert pes_aller.validate(signed, schema_dir=corpus, name="signed") == []
+    back = pes_aller.to_pivot(signed, name="signed", trust=issued.cafile, require_signature=True)
+    assert back.warnings == pivot.warnings  # the sample's own total warning, nothing about the signature
+    assert {**back.data, "dematerialised": pivot.data["dematerialised"]} == pivot.data
+    with pytest.raises(DocumentSignatureError):
+        pes_aller.to_pivot(signed.replace(b'IdBord V="', b'IdBord V="9', 1), name="tampered")
 
 
 def test_writer_refuses_what_the_xsd_refuses(corpus: Path) -> None:

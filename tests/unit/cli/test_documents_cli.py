@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,9 @@ import pytest
 BUS = [sys.executable, "-c", "from bus.cli import main; main()"]
 
 
-def bus(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*BUS, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+def bus(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BUS, *args], capture_output=True, text=True, cwd=cwd, timeout=120,
+                          env={**os.environ, **env} if env else None)
 
 
 def test_adapt_prints_the_pivot(corpus):
@@ -51,11 +53,74 @@ def test_bad_input_exits_2_with_one_line(tmp_path, content):
     assert "root:" not in out.stderr  # /etc/passwd was never read
 
 
-def test_export_writes_the_native_document_back(corpus, tmp_path):
-    pivot = bus("adapt", str(corpus / "invoices/en16931-cii/CII_example1.xml"))
+def adapted_json(native: Path, tmp_path: Path) -> tuple[Path, dict]:
+    """``bus adapt native`` written to a JSON file for ``bus export``, and the pivot it holds."""
+    pivot = bus("adapt", str(native))
     assert pivot.returncode == 0, pivot.stderr
     (tmp_path / "p.json").write_text(pivot.stdout)
-    out = bus("export", "cii", str(tmp_path / "p.json"), "--out", str(tmp_path / "back.xml"))
+    return tmp_path / "p.json", json.loads(pivot.stdout)
+
+
+def test_export_signs_a_pes_aller_and_adapt_verifies_it(corpus, tmp_path):
+    from bus._pki import CertificateAuthority
+
+    issued = CertificateAuthority.init(tmp_path / "ca").issue("219990017", tmp_path / "issued")
+    pivot, _ = adapted_json(corpus / "accounting/pes-samples/HELIOS_SIMU_ALR2_1496987735_826268894.xml", tmp_path)
+    signed = tmp_path / "signed.xml"
+    out = bus("export", "pes-aller", str(pivot), "--out", str(signed),
+              "--sign-cert", str(issued.certfile), "--sign-key", str(issued.keyfile))
+    assert out.returncode == 0, out.stderr
+    back = bus("adapt", str(signed), "--trust-ca", str(issued.cafile), "--require-signature")
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["data"]["dematerialised"] is True
+    signed.write_bytes(signed.read_bytes().replace(b'<MtHT V="', b'<MtHT V="1', 1))
+    tampered = bus("adapt", str(signed))
+    assert tampered.returncode == 2
+    assert tampered.stderr.strip().count("\n") == 0 and "Bordereau[1]" in tampered.stderr
+    unsigned = bus("export", "cii", str(pivot), "--sign-cert", str(issued.certfile),
+                   "--sign-key", str(issued.keyfile))
+    assert unsigned.returncode == 2 and "apply to pes-aller" in unsigned.stderr
+
+
+def test_signature_settings_apply_to_pes_aller_only(corpus, tmp_path):
+    strict = {"BUS_PES_REQUIRE_SIGNATURE": "true", "BUS_PES_TRUST_CA": str(tmp_path / "none.pem")}
+    unsigned = bus("adapt", str(corpus / "accounting/pes-samples/HELIOS_SIMU_ALR2_1496987735_826268894.xml"), env=strict)
+    assert unsigned.returncode == 2 and "PES-SIGNATURE-MISSING" in unsigned.stderr, unsigned.stderr
+    invoice = bus("adapt", str(corpus / "invoices/en16931-cii/CII_example1.xml"), env=strict)
+    assert invoice.returncode == 0, invoice.stderr
+
+
+def test_export_facturx_writes_a_pdf_that_adapt_reads_back(corpus, tmp_path):
+    pivot, expected = adapted_json(corpus / "invoices/en16931-cii/CII_example2.xml", tmp_path)
+    out = bus("export", "facturx", str(pivot), "--out", str(tmp_path / "f.pdf"))
+    assert out.returncode == 0, out.stderr
+    back = bus("adapt", str(tmp_path / "f.pdf"))
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["format"] == "facturx"
+    assert json.loads(back.stdout)["data"] == expected["data"]
+
+
+def test_export_cdar_writes_the_lifecycle_status(tmp_path):
+    import datetime as dt
+
+    from adapters import invoice_status
+
+    status = invoice_status.status_event(invoice_number="F-2026-001", status_code="212",
+                                         status_time=dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC),
+                                         seller_id="99999999800019", seller_id_scheme="0009",
+                                         invoice_issue_date=dt.date(2026, 2, 1), invoice_type_code="380",
+                                         amounts=[{"type_code": "MEN", "amount": "10.00", "currency": "EUR",
+                                                   "vat_rate": "20.00"}])
+    (tmp_path / "cdar.xml").write_bytes(invoice_status.from_pivot(status))
+    pivot, _ = adapted_json(tmp_path / "cdar.xml", tmp_path)
+    out = bus("export", "cdar", str(pivot), "--out", str(tmp_path / "again.xml"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "again.xml").read_bytes() == (tmp_path / "cdar.xml").read_bytes()
+
+
+def test_export_writes_the_native_document_back(corpus, tmp_path):
+    pivot, _ = adapted_json(corpus / "invoices/en16931-cii/CII_example1.xml", tmp_path)
+    out = bus("export", "cii", str(pivot), "--out", str(tmp_path / "back.xml"))
     assert out.returncode == 0, out.stderr
     again = bus("adapt", "--terms", str(tmp_path / "back.xml"))
     first = bus("adapt", "--terms", str(corpus / "invoices/en16931-cii/CII_example1.xml"))

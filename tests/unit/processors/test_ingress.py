@@ -15,7 +15,13 @@ import pytest
 from adapters import Pivot
 from bus import Event
 from bus._content import LocalContentStore
-from bus._errors import ConfigurationError, DocumentTooLargeError, MalformedDocumentError, UnknownFormatError
+from bus._errors import (
+    ConfigurationError,
+    DocumentSignatureError,
+    DocumentTooLargeError,
+    MalformedDocumentError,
+    UnknownFormatError,
+)
 from bus.testing import TopologyTestDriver
 from processors.ingress import DOCUMENTS, Adaptation, DocumentReader, IngressCore, submitted_event
 
@@ -26,9 +32,9 @@ SIRENE_CSV = "reference/sirene/sample_etablissements_OK.csv"
 class Ingress:
     """A driver on the ingress core, a content store and the reader that fills ctx.tables."""
 
-    def __init__(self, root: Path, *, max_bytes: int = 1024 * 1024) -> None:
+    def __init__(self, root: Path, *, max_bytes: int = 1024 * 1024, **signatures: object) -> None:
         self.store = LocalContentStore(root / "content")
-        self.reader = DocumentReader(self.store, max_bytes=max_bytes)
+        self.reader = DocumentReader(self.store, max_bytes=max_bytes, **signatures)  # type: ignore[arg-type]
         self.driver = TopologyTestDriver(IngressCore())
         self.driver.tables[DOCUMENTS] = {}
         self.raw = self.driver.input_topic("ingress.raw")
@@ -86,6 +92,31 @@ def test_a_malformed_document_is_dead_lettered_with_its_original_bytes(ingress):
     assert error.context["document"] == "bad.xml"
     assert (record.key, record.value, record.headers) == (sent.key, sent.value, sent.headers)
     assert ingress.driver.output_topic("invoices").is_empty()
+
+
+PES_ALR2 = "accounting/pes-samples/HELIOS_SIMU_ALR2_1496987735_826268894.xml"
+
+
+def _signed_pes(corpus: Path, tmp_path: Path) -> tuple[bytes, Path]:
+    from adapters import pes_aller
+    from bus._pki import CertificateAuthority
+
+    issued = CertificateAuthority.init(tmp_path / "ca").issue("219990017", tmp_path / "issued")
+    pivot = pes_aller.to_pivot((corpus / PES_ALR2).read_bytes(), name="alr2.xml")
+    return pes_aller.from_pivot(pivot, signer=pes_aller.PesSigner.from_files(issued.certfile, issued.keyfile)), issued.cafile
+
+
+def test_a_signed_pes_is_verified_against_the_configured_ca(tmp_path, corpus):
+    signed, ca = _signed_pes(corpus, tmp_path)
+    ingress = Ingress(tmp_path, pes_trust_ca=ca, pes_require_signature=True)
+    ingress.submit(signed, "signed.xml")
+    (bordereau,) = ingress.driver.output_topic("accounting").read_all()
+    assert bordereau.data["dematerialised"] is True
+    ingress.submit(signed.replace(b'<MtHT V="', b'<MtHT V="1', 1), "tampered.xml")
+    ((_, error),) = ingress.driver.dead_letters
+    assert isinstance(error, DocumentSignatureError) and error.context["document"] == "tampered.xml"
+    ingress.submit((corpus / PES_ALR2).read_bytes(), "unsigned.xml")
+    assert [e.context["rule"] for _, e in ingress.driver.dead_letters] == ["PES-SIGNATURE", "PES-SIGNATURE-MISSING"]
 
 
 def test_an_unknown_format_is_dead_lettered(ingress):
