@@ -124,7 +124,8 @@ class BusContext:
 
     def wire(self) -> Wire:
         return Wire(self.catalog, self.directory, self.signing_keys(), source=self.settings.source,
-                    clock=self.clock, max_event_bytes=self.settings.max_event_bytes, decryption=self.decryption)
+                    clock=self.clock, max_event_bytes=self.settings.max_event_bytes, decryption=self.decryption,
+                    recipient_policy=self.settings.recipient_policy)
 
     def topic(self, key: str) -> str:
         return topic_map(self.settings)[key].name

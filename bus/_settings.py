@@ -85,6 +85,30 @@ class BusSettings(BaseSettings):
     oidc_audience: str | None = Field(
         default=None, description="this bus's client id at those issuers: the `aud` an agent's ID token must carry")
 
+    # Who may read (bus._topics.recipient_policy): per flow, recipients added to every addressed event
+    recipient_policy: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(
+        default_factory=dict, description="per flow, the SIRENs every addressed event of that flow is also encrypted "
+        "to, e.g. `archives=130000001;accounting=110000002,130000003` (an archive service, a control body)")
+
+    @field_validator("recipient_policy", mode="before")
+    @classmethod
+    def _policy(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        from ._topics import FAMILIES
+
+        policy: dict[str, tuple[str, ...]] = {}
+        for part in filter(None, (p.strip() for p in value.split(";"))):
+            flow, _, sirens = part.partition("=")
+            flow, listed = flow.strip(), tuple(x.strip() for x in sirens.split(",") if x.strip())
+            if flow not in FAMILIES:
+                raise ValueError(f"recipient policy names flow {flow!r}; the flows are {', '.join(FAMILIES)}")
+            bad = [x for x in listed if not (len(x) == 9 and x.isdigit())]
+            if not listed or bad:
+                raise ValueError(f"recipient policy of {flow} needs SIRENs of 9 digits, got {sirens.strip()!r}")
+            policy[flow] = tuple(sorted(set(listed)))
+        return policy
+
     @field_validator("oidc_issuers", mode="before")
     @classmethod
     def _issuers(cls, value: Any) -> Any:

@@ -43,6 +43,8 @@ class TopicSpec:
     timestamp_type: Literal["CreateTime", "LogAppendTime"] = "LogAppendTime"
     max_message_bytes: int = 1024 * 1024
     purpose: str = ""
+    #: SIRENs every addressed event of this flow is also encrypted to (BUS_RECIPIENT_POLICY), e.g. the archive service.
+    extra_recipients: tuple[str, ...] = ()
 
     def configs(self) -> dict[str, str]:
         """The topic-level configuration as Kafka expects it."""
@@ -63,7 +65,8 @@ def topic_map(settings: BusSettings) -> dict[str, TopicSpec]:
              timestamp: Literal["CreateTime", "LogAppendTime"] = "LogAppendTime") -> TopicSpec:
         return TopicSpec(key, f"{prefix}dcant.{key}", partitions, rf, policy, retention, isr, timestamp, purpose=purpose)
 
-    topics = [spec(f, 6, "delete", FOREVER, f"pivot events of the {f} family") for f in FAMILIES]
+    topics = [dataclasses.replace(spec(f, 6, "delete", FOREVER, f"pivot events of the {f} family"),
+                                  extra_recipients=settings.recipient_policy.get(f, ())) for f in FAMILIES]
     topics += [
         spec("ingress.raw", 6, "delete", 7 * DAY_MS, "native documents awaiting adaptation (claim checks for large ones)"),
         spec("reference.companies", 6, "compact", FOREVER, "SIRENE companies by SIRET/SIREN"),

@@ -22,12 +22,13 @@ from ._actor import Actor
 from ._catalog import Catalog, Schema
 from ._codec import decode, encode, fingerprint_of
 from ._envelope import Envelope, format_time
-from ._errors import EnvelopeError, ForeignSourceError, NotARecipientError, RecordTooLargeError
+from ._errors import ConfigurationError, EnvelopeError, ForeignSourceError, NotARecipientError, RecordTooLargeError
 from ._keys import KeyDirectory, Keyring, PublicKey, SigningKey
 from ._sealed import (
     DataKeyCache, DecryptionKeyring, RecipientKey, UnwrapCache, binding, is_sealed, open_sealed, recipients_of,
     seal_payload,
 )
+from ._topics import topic_for_schema
 
 __all__ = ["Event", "Received", "Record", "Wire", "utc_now"]
 
@@ -135,6 +136,7 @@ class Wire:
         max_event_bytes: int = 256 * 1024,
         encryption_keys: Mapping[str, RecipientKey] | None = None,
         decryption: DecryptionKeyring | None = None,
+        recipient_policy: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
@@ -146,6 +148,8 @@ class Wire:
         #: Recipients' public encryption keys by SIREN (to seal addressed events), and this reader's private ones.
         self.encryption_keys = dict(encryption_keys or {})
         self.decryption = decryption
+        #: Per flow (logical topic), the SIRENs added to every addressed event's recipients (BUS_RECIPIENT_POLICY).
+        self.recipient_policy = {flow: tuple(sirens) for flow, sirens in (recipient_policy or {}).items()}
         #: Data keys reused within limits when sealing, and those unwrapped when opening (see :mod:`bus._sealed`).
         self.data_keys = DataKeyCache()
         self.unwrapped = UnwrapCache()
@@ -156,6 +160,15 @@ class Wire:
             raise EnvelopeError("this wire has no signing key", hint="configure BUS_SOURCE and `bus keys generate`")
         match = _SOURCE_SIREN.match(source or self.source or "")
         return self._ring.for_event(at, match.group(1) if match else None)
+
+    def _added_recipients(self, schema: str) -> tuple[str, ...]:
+        """The recipients the policy adds to an addressed event of ``schema``'s flow (none outside the flows)."""
+        if not self.recipient_policy:
+            return ()
+        try:
+            return self.recipient_policy.get(topic_for_schema(schema), ())
+        except ConfigurationError:
+            return ()
 
     def seal(self, event: Event) -> Record:
         """Encode, envelope and sign ``event``; raises if it is too large or no key is valid at its time."""
@@ -169,7 +182,7 @@ class Wire:
                 f"{event.type} payload is {len(payload)} bytes, above {self.max_event_bytes}", subject=event.subject)
         recipients = None
         if event.recipients is not None:
-            sirens = sorted(set(event.recipients))
+            sirens = sorted({*event.recipients, *self._added_recipients(event.schema)})
             if not sirens:
                 raise EnvelopeError("an addressed event needs at least one recipient", subject=event.subject)
             recipients = ",".join(sirens)

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 
+import pydantic
 import typer
 
 from bus._errors import BusError
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         raise
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         _fail(f"{exc.filename or exc}: {exc.strerror or exc} — check the path and its permissions")
+    except pydantic.ValidationError as exc:  # a BUS_* setting that does not parse
+        _fail(_setting_error(exc))
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         from bus._settings import BusSettings
         from bus._tls import refusal
@@ -91,6 +94,16 @@ def main(argv: list[str] | None = None) -> None:
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "bus"
         _fail(f"{exc.format_message()} — see `{where} --help`")  # type: ignore[attr-defined]
+
+
+def _setting_error(exc: pydantic.ValidationError) -> str:
+    """``BUS_X: what is wrong (got 'value')`` for the first invalid setting, secrets never echoed."""
+    first = exc.errors(include_url=False)[0]
+    name = "_".join(str(p) for p in first.get("loc", ())) or "setting"
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    secret = any(w in name for w in ("password", "secret", "passphrase", "token"))
+    given = "" if secret or "input" not in first else f" (got {str(first['input'])[:80]!r})"
+    return f"BUS_{name.upper()}: {message}{given} — fix that setting (see the README's settings table)"
 
 
 def _is_kafka_error(exc: BaseException) -> bool:

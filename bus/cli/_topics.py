@@ -33,11 +33,12 @@ def register(app: typer.Typer) -> None:
             return outcome, live
 
         outcome, live = run(go())
-        table = Table("topic", "partitions", "cleanup", "retention.ms", "min ISR", "timestamps", "state",
-                      title=f"topics on {s.bootstrap}")
+        table = Table("topic", "partitions", "cleanup", "retention.ms", "min ISR", "timestamps", "also encrypted to",
+                      "state", title=f"topics on {s.bootstrap}")
         for spec in specs.values():
             cfg = live.get(spec.name, {})
             table.add_row(spec.name, cfg.get("partitions", "-"), cfg.get("cleanup.policy", "-"),
                           cfg.get("retention.ms", "-"), cfg.get("min.insync.replicas", "-"),
-                          cfg.get("message.timestamp.type", "-"), outcome.get(spec.name, "missing" if not cfg else "exists"))
+                          cfg.get("message.timestamp.type", "-"), ", ".join(spec.extra_recipients) or "-",
+                          outcome.get(spec.name, "missing" if not cfg else "exists"))
         console.print(table)

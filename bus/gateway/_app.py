@@ -212,7 +212,8 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
         held = [k for k in (ctx.decryption.by_id.values() if ctx.decryption else ())
                 if k.public.siren in config.administrations]
         wire = Wire(ctx.catalog, ctx.directory, Keyring(keys), clock=ctx.clock,
-                    max_event_bytes=settings.max_event_bytes, decryption=DecryptionKeyring(held) if held else None)
+                    max_event_bytes=settings.max_event_bytes, decryption=DecryptionKeyring(held) if held else None,
+                    recipient_policy=settings.recipient_policy)
         topics = [ctx.topic(f) for f in (*FAMILIES, "notifications")]
         feed = Feed(settings, wire, topics, ctx.topic("deadletter"), to_json=intake.to_json,
                     submissions=ctx.topic("ingress.raw"), metrics=metrics, administrations=config.administrations)

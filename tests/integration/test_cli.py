@@ -71,8 +71,10 @@ def test_publishing_without_a_key_says_what_to_do(env, corpus):
 
 
 def test_topics_lists_the_live_configuration(env):
-    out = bus(env, "topics")
+    out = bus({**env, "BUS_RECIPIENT_POLICY": "archives=130000001"}, "topics")
     assert "reference.companies" in out.stdout and "compact" in out.stdout
+    archives = next(line for line in out.stdout.splitlines() if "dcant.archives " in line)
+    assert "130000001" in archives  # the recipients the policy adds to the flow's addressed events
 
 
 def test_dead_letters_can_be_listed_shown_and_redriven(env, settings):

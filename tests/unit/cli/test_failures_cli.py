@@ -141,3 +141,20 @@ def test_unreadable_gateway_tls_files_are_one_line(tmp_path, no_broker):
            "BUS_GATEWAY_TLS_KEYFILE": str(tmp_path / "missing.key"), "BUS_GATEWAY_TLS_CAFILE": str(ca.cafile)}
     line = one_line(bus("gateway", "--host", "0.0.0.0", env=env))
     assert "TLS files cannot be loaded" in line and "BUS_GATEWAY_TLS_CERTFILE" in line
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("BUS_BROKER_PORT", "abc", "valid integer"),
+    ("BUS_RECIPIENT_POLICY", "payroll=130000001", "the flows are acts"),
+    ("BUS_RECIPIENT_POLICY", "archives=12", "SIRENs of 9 digits"),
+    ("BUS_FETCH_MAX_BYTES", "10", "greater than or equal to 1024"),
+])
+def test_a_setting_that_does_not_parse_is_one_line_naming_it(name, value, expected):
+    line = one_line(bus("topics", env={name: value}))
+    assert line.startswith(f"bus: error: {name}: ") and expected in line and repr(value) in line
+
+
+def test_a_secret_setting_that_does_not_parse_is_not_echoed():
+    line = one_line(bus("topics", env={"BUS_SASL_MECHANISM": "SCRAM-SHA-512", "BUS_SSL_KEY_PASSWORD": "",
+                                       "BUS_BROKER_SASL_PORT": "x", "BUS_SASL_PASSWORD": "hunter2"}))
+    assert "BUS_BROKER_SASL_PORT" in line and "hunter2" not in line
