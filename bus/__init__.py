@@ -15,6 +15,7 @@ from ._broker import BrokerStatus, EmbeddedBroker, wait_until_ready
 from ._catalog import Catalog, Schema, default_catalog
 from ._content import ContentStore, DocumentRef, LocalContentStore, open_content_store
 from ._envelope import Envelope
+from ._erasure import DossierKeyStore, Erasure
 from ._errors import (
     ActorClaimsError,
     ActorSignatureError,
@@ -33,6 +34,8 @@ from ._errors import (
     DuplicateEventError,
     EncapsulationError,
     EnvelopeError,
+    ErasedDossierError,
+    ErasureError,
     ExpiredActorTokenError,
     ForgedApprovalError,
     ForgedRegistrationError,
@@ -55,6 +58,7 @@ from ._errors import (
     TruncatedCiphertextError,
     UnapprovedKeyError,
     UnconfiguredIssuerError,
+    UnknownDossierError,
     UnknownFormatError,
     UnknownKeyError,
     UnknownSchemaError,
@@ -107,6 +111,7 @@ __all__ = [
     "DeliveryError",
     "DocumentRef",
     "DocumentTooLargeError",
+    "DossierKeyStore",
     "DuplicateEventError",
     "EmbeddedBroker",
     "Emit",
@@ -115,6 +120,9 @@ __all__ = [
     "Entry",
     "Envelope",
     "EnvelopeError",
+    "ErasedDossierError",
+    "Erasure",
+    "ErasureError",
     "ErrorPolicy",
     "Event",
     "ExpiredActorTokenError",
@@ -158,6 +166,7 @@ __all__ = [
     "TrustAnchor",
     "UnapprovedKeyError",
     "UnconfiguredIssuerError",
+    "UnknownDossierError",
     "UnknownFormatError",
     "UnknownKeyError",
     "UnknownSchemaError",

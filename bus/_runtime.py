@@ -21,6 +21,7 @@ from ._catalog import Catalog, default_catalog
 from ._directory import learn_record, registration_event
 from ._errors import BusError, ConfigurationError, SecurityError
 from ._keys import KeyDirectory, Keyring, KeyStore, SigningKey
+from ._erasure import DossierKeyStore
 from ._sealed import DecryptionKeyring, EncryptionKeyStore
 from ._settings import BusSettings
 from ._topics import ensure_topics, topic_map
@@ -60,6 +61,11 @@ def encryption_key_store(settings: BusSettings) -> EncryptionKeyStore:
     """The store of this process's decryption keys: ``<keys dir>/encryption`` (same passphrase)."""
     passphrase = settings.key_passphrase.get_secret_value().encode() if settings.key_passphrase else None
     return EncryptionKeyStore(settings.resolved_keys_dir / "encryption", passphrase)
+
+
+def dossier_key_store(settings: BusSettings) -> DossierKeyStore:
+    """The per-dossier keys of personal fields (crypto-shredding): ``<state dir>/dossier-keys``."""
+    return DossierKeyStore(settings.state_dir / "dossier-keys")
 
 
 @dataclasses.dataclass
@@ -124,7 +130,8 @@ class BusContext:
 
     def wire(self) -> Wire:
         return Wire(self.catalog, self.directory, self.signing_keys(), source=self.settings.source,
-                    clock=self.clock, max_event_bytes=self.settings.max_event_bytes, decryption=self.decryption)
+                    clock=self.clock, max_event_bytes=self.settings.max_event_bytes, decryption=self.decryption,
+                    dossier_keys=dossier_key_store(self.settings))
 
     def topic(self, key: str) -> str:
         return topic_map(self.settings)[key].name

@@ -174,19 +174,27 @@ def seal_payload(payload: bytes, recipients: Sequence[RecipientKey], aad: bytes)
     return b"".join(parts)
 
 
-def _parse(value: bytes) -> tuple[list[tuple[str, int, bytes]], bytes, bytes]:
-    """(slots (key id, suite code, wrapped), nonce, ciphertext); TruncatedCiphertextError when it stops short."""
-    view = memoryview(value)
-    pos = 3
+class Cursor:
+    """Reads a framed value piece by piece: TruncatedCiphertextError (naming ``what``) when it stops short."""
 
-    def take(n: int) -> bytes:
-        nonlocal pos
-        if pos + n > len(view):
-            raise TruncatedCiphertextError(f"sealed value stops at {len(view)} bytes, {pos + n} expected")
-        out = bytes(view[pos:pos + n])
-        pos += n
+    def __init__(self, value: bytes, start: int, what: str) -> None:
+        self.view, self.pos, self.what = memoryview(value), start, what
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.view):
+            raise TruncatedCiphertextError(f"{self.what} stops at {len(self.view)} bytes, {self.pos + n} expected")
+        out = bytes(self.view[self.pos:self.pos + n])
+        self.pos += n
         return out
 
+    def rest(self) -> bytes:
+        return bytes(self.view[self.pos:])
+
+
+def _parse(value: bytes) -> tuple[list[tuple[str, int, bytes]], bytes, bytes]:
+    """(slots (key id, suite code, wrapped), nonce, ciphertext); TruncatedCiphertextError when it stops short."""
+    cursor = Cursor(value, 3, "sealed value")
+    take = cursor.take
     slots = []
     for _ in range(take(1)[0]):
         kid = take(struct.unpack(">H", take(2))[0]).decode("utf-8", "replace")
@@ -194,8 +202,8 @@ def _parse(value: bytes) -> tuple[list[tuple[str, int, bytes]], bytes, bytes]:
         slots.append((kid, suite, take(length)))
     nonce = take(12)
     ciphertext = take(struct.unpack(">I", take(4))[0])
-    if pos != len(view):
-        raise DecryptionError(f"sealed value has {len(view) - pos} bytes after its ciphertext")
+    if cursor.pos != len(value):
+        raise DecryptionError(f"sealed value has {len(value) - cursor.pos} bytes after its ciphertext")
     return slots, nonce, ciphertext
 
 

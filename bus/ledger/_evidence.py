@@ -48,6 +48,7 @@ from bus.ledger._checkpoint import Checkpoint, verify
 from bus.ledger._merkle import LedgerError, MerkleTree, ProofError, verify_consistency, verify_inclusion
 from bus.ledger._processor import checkpoint_verifier, record_leaf
 from bus.ledger._replay import Opened, open_records
+from bus.ledger._trace import with_erasures
 
 __all__ = ["BundleReport", "EvidenceEvent", "build_bundle", "collect_evidence", "render_timeline", "verify_bundle"]
 
@@ -135,7 +136,7 @@ def render_timeline(dossier: str, events: Sequence[Opened]) -> bytes:
     """The readable timeline of verified events; every value is HTML-escaped."""
     esc = html.escape
     rows = []
-    for e in events:
+    for e in with_erasures(events):
         data = esc(json.dumps(e.data, ensure_ascii=False, sort_keys=True))
         rows.append(f"<tr><td>{esc(e.time or '')}</td><td>{esc(e.type or '')}</td><td>{esc(e.subject or '')}</td>"
                     f"<td>{esc(e.source or '')}</td><td>{esc(f'{e.topic}[{e.partition}]@{e.offset}')}</td>"
