@@ -39,6 +39,7 @@ from typing import Any
 from bus._authority import Trust, TrustAnchor
 from bus._catalog import Catalog, Schema
 from bus._directory import learn_record
+from bus._envelope import Envelope
 from bus._errors import BusError, UntrustedKeyError
 from bus._keys import KeyDirectory, PublicKey
 from bus._settings import BusSettings
@@ -358,7 +359,8 @@ async def collect_evidence(settings: BusSettings, catalog: Catalog, directory: K
                                     tree.consistency_proof(anchor.size, latest.size)))
         for key_id in (item.sigkeyid or "", *anchor.signers, *latest.signers):
             keys[key_id] = directory.get(key_id)
-        writer = catalog.by_fingerprint(fingerprint_of(record.value or b""))
+        # the verified ce_dataschema names the writer: the value may be sealed or personal (bus._erasure)
+        writer = catalog.by_fingerprint(bytes.fromhex(Envelope.from_headers(record.headers).dataschema[-16:]))
         if writer is not None:
             schemas[writer.fingerprint] = writer
             reader = catalog.latest(writer.name)
