@@ -94,6 +94,8 @@ async def test_erase_then_replay_trace_evidence_show_erased_and_verify_stays_cle
                                                "fr.dcant.privacy.PersonalDataErased"]
     assert trace[0]["data"]["title"] == "[effacé]" and trace[0]["personal_data"]["erasure_event"] == event["id"]
     assert trace[-1]["state"] == "PersonalDataErased"
+    table = (await bus(env, "trace", ERASED)).stdout
+    assert "personal data erased on" in table and f"({BASIS}): title, text, personal_data" in table
 
     records = await read_topic(mine, topic_map(mine)["acts"].name)
     assert len(records) == 3 and not any(GONE.encode() in (r.value or b"") for r in records)  # never in clear
