@@ -26,14 +26,15 @@ event on the dossier's family topic (so it is ledgered and checkpointed like the
 change: every copy of the ciphertext, in Kafka's segments, replicas, backups and evidence
 bundles, becomes unreadable at once.
 
-Why the keys live in the state directory and not on a compacted topic: a key published on a
-topic is copied to every consumer that reads it and to every replica and backup, and a Kafka
-tombstone only removes the older value at the next log compaction, after ``delete.retention.ms``,
-and never from the copies already read: destroying a key there does not destroy it. The store is
-one folder of files (0600) held by the bus operator, with one copy to destroy. A file overwritten
-and unlinked is gone for the bus; whether the disk keeps the old blocks (SSD wear levelling, a
-copy-on-write filesystem, backups of the state directory) is the operator's to handle, and is the
-reason the state directory's backups must not keep this folder longer than the erasure delay.
+Why the keys live in the keys directory (:func:`bus._runtime.dossier_key_store`) and not on a
+compacted topic: a key published on a topic is copied to every consumer that reads it and to
+every replica and backup, and a Kafka tombstone only removes the older value at the next log
+compaction, after ``delete.retention.ms``, and never from the copies already read: destroying a
+key there does not destroy it. The store is one folder of files (0600) held by the bus
+operator, with one copy to destroy. A file overwritten and unlinked is gone for the bus; whether
+the disk keeps the old blocks (SSD wear levelling, a copy-on-write filesystem, backups of the
+keys directory) is the operator's to handle, and is the reason backups must not keep this folder
+longer than the erasure delay.
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def mark(schema: Schema, data: dict[str, Any], fields: Sequence[str], erased: bo
 # -- the key store ------------------------------------------------------------------------------
 
 class DossierKeyStore:
-    """One AES-256 key per dossier: ``<root>/<sha256(dossier)[:32]>.json`` (0600), until its erasure.
+    """One AES-256 key per dossier: ``<root>/<sha256(dossier)[:32]>.key`` (JSON, 0600), until its erasure.
 
     A key file holds the dossier, the key id, the family of its first event and the key; once
     erased, it holds the :class:`Erasure` record instead, and no key is made again for that dossier.
@@ -209,7 +210,8 @@ class DossierKeyStore:
         return hash(self.root)
 
     def _path(self, dossier: str) -> Path:
-        return self.root / f"{hashlib.sha256(dossier.encode()).hexdigest()[:32]}.json"
+        # .key, not .json: the signing KeyStore reads every <keys dir>/*/*.json as one of its keys
+        return self.root / f"{hashlib.sha256(dossier.encode()).hexdigest()[:32]}.key"
 
     def entry(self, dossier: str) -> dict[str, Any] | None:
         """The stored record of ``dossier`` (its key, or its erasure), None when there is none."""

@@ -64,8 +64,12 @@ def encryption_key_store(settings: BusSettings) -> EncryptionKeyStore:
 
 
 def dossier_key_store(settings: BusSettings) -> DossierKeyStore:
-    """The per-dossier keys of personal fields (crypto-shredding): ``<state dir>/dossier-keys``."""
-    return DossierKeyStore(settings.state_dir / "dossier-keys")
+    """The per-dossier keys of personal fields (crypto-shredding): ``<keys dir>/dossier``.
+
+    With the other private keys, so the processes that share a keys directory (``BUS_KEYS_DIR``)
+    but each keep their own state read the same dossiers.
+    """
+    return DossierKeyStore(settings.resolved_keys_dir / "dossier")
 
 
 @dataclasses.dataclass

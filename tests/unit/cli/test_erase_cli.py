@@ -16,7 +16,7 @@ DOSSIER = "act:213105554:DEL-2026-001"
 
 
 def _store(env: dict[str, str]) -> DossierKeyStore:
-    return DossierKeyStore(Path(env["BUS_STATE_DIR"]) / "dossier-keys")
+    return DossierKeyStore(Path(env["BUS_STATE_DIR"]) / "keys" / "dossier")
 
 
 def test_an_unknown_dossier_is_one_line(no_broker):
