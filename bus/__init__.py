@@ -15,6 +15,7 @@ from ._broker import BrokerStatus, EmbeddedBroker, wait_until_ready
 from ._catalog import Catalog, Schema, default_catalog
 from ._content import ContentStore, DocumentRef, LocalContentStore, open_content_store
 from ._envelope import Envelope
+from ._erasure import DossierKeyStore, Erasure
 from ._errors import (
     ActorClaimsError,
     ActorSignatureError,
@@ -34,6 +35,8 @@ from ._errors import (
     DuplicateEventError,
     EncapsulationError,
     EnvelopeError,
+    ErasedDossierError,
+    ErasureError,
     ExpiredActorTokenError,
     ForeignSourceError,
     ForgedApprovalError,
@@ -57,6 +60,7 @@ from ._errors import (
     TruncatedCiphertextError,
     UnapprovedKeyError,
     UnconfiguredIssuerError,
+    UnknownDossierError,
     UnknownFormatError,
     UnknownKeyError,
     UnknownSchemaError,
@@ -110,6 +114,7 @@ __all__ = [
     "DocumentRef",
     "DocumentSignatureError",
     "DocumentTooLargeError",
+    "DossierKeyStore",
     "DuplicateEventError",
     "EmbeddedBroker",
     "Emit",
@@ -118,6 +123,9 @@ __all__ = [
     "Entry",
     "Envelope",
     "EnvelopeError",
+    "ErasedDossierError",
+    "Erasure",
+    "ErasureError",
     "ErrorPolicy",
     "Event",
     "ExpiredActorTokenError",
@@ -162,6 +170,7 @@ __all__ = [
     "TrustAnchor",
     "UnapprovedKeyError",
     "UnconfiguredIssuerError",
+    "UnknownDossierError",
     "UnknownFormatError",
     "UnknownKeyError",
     "UnknownSchemaError",

@@ -35,7 +35,7 @@ from ._envelope import SIGNED_ATTRIBUTES, Envelope
 from ._errors import ConfigurationError
 from ._keys import KeyDirectory, PublicKey, SigningKey, _key_id, self_signed
 from ._settings import BusSettings
-from ._topics import topic_for_schema, topic_map
+from ._topics import FAMILIES, topic_for_schema, topic_map
 from ._wire import Event, Wire
 
 __all__ = ["asyncapi", "check_contract", "json_schema", "vector", "write_contract"]
@@ -129,7 +129,8 @@ def asyncapi(settings: BusSettings | None = None, catalog: Catalog | None = None
             key = topic_for_schema(name)
         except ConfigurationError:
             key = "ingress.raw" if name.startswith("fr.dcant.ingress.") else None
-        if key is None:
+        privacy = name.startswith("fr.dcant.privacy.")  # an erasure goes on the family topic of its dossier
+        if key is None and not privacy:
             continue
         message_id = name.replace(".", "_")
         messages[message_id] = {
@@ -137,7 +138,8 @@ def asyncapi(settings: BusSettings | None = None, catalog: Catalog | None = None
             "contentType": "application/avro", "headers": {"$ref": "#/components/schemas/CloudEventsHeaders"},
             "bindings": {"kafka": {"key": {"type": "string", "description": "the dossier id (ce_subject)"}}},
             "payload": {"schemaFormat": "application/vnd.apache.avro+json;version=1.11.0", "schema": schema.raw}}
-        by_topic[key].append(message_id)
+        for family in (FAMILIES if privacy else (key,)):
+            by_topic[family].append(message_id)  # type: ignore[index]
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for key, spec in topics.items():
@@ -151,7 +153,10 @@ def asyncapi(settings: BusSettings | None = None, catalog: Catalog | None = None
     return {"asyncapi": "3.0.0",
             "info": {"title": "dcant-bus", "version": "1",
                      "description": "Signed CloudEvents (Kafka binary content mode) with Avro single-object payloads. "
-                                    "Signed bytes: see the test vectors; DESIGN §3."},
+                                    "Signed bytes: see the test vectors; DESIGN §3. A payload whose schema fields marked "
+                                    "\"personal\": true hold data may travel as a personal value (magic DC 5E 02, "
+                                    "the fields AES-256-GCM-encrypted under the dossier's key, then the payload with "
+                                    "them blanked: bus/_erasure.py); the signature covers it as it travels."},
             "defaultContentType": "application/avro", "channels": channels, "operations": operations,
             "components": {"messages": messages, "schemas": {"CloudEventsHeaders": headers}}}
 

@@ -45,6 +45,9 @@ context needed to act on it (topic, partition, offset, document, xpath, rule) an
     │       ├── RevokedKeyError ....... revoked by the authority at or before that time
     │       ├── ForgedRegistrationError a registration whose id, proof or approved digest does not match
     │       └── ForgedApprovalError ... an approval, revocation or authority record not signed by the chain
+    ├── ErasureError .................. crypto-shredding of a dossier's personal data (:mod:`bus._erasure`)
+    │   ├── UnknownDossierError ....... no data key is held for that dossier: nothing to erase
+    │   └── ErasedDossierError ........ the dossier's key was destroyed: no new personal data goes under it
     └── DeliveryError ................. producing or consuming
         ├── BrokerUnavailableError .... no broker answers at the bootstrap address
         ├── DuplicateEventError ....... a ``ce_id`` already processed
@@ -75,6 +78,8 @@ __all__ = [
     "DuplicateEventError",
     "EncapsulationError",
     "EnvelopeError",
+    "ErasedDossierError",
+    "ErasureError",
     "ExpiredActorTokenError",
     "ForeignSourceError",
     "ForgedApprovalError",
@@ -98,6 +103,7 @@ __all__ = [
     "TruncatedCiphertextError",
     "UnapprovedKeyError",
     "UnconfiguredIssuerError",
+    "UnknownDossierError",
     "UnknownFormatError",
     "UnknownKeyError",
     "UnknownSchemaError",
@@ -200,6 +206,24 @@ class IncompatibleSchemaError(SchemaError):
 
 class EnvelopeError(BusError):
     default_hint = "the record must carry the CloudEvents ce_* headers of the bus wire contract (DESIGN §3)"
+
+
+class ErasureError(BusError):
+    """Erasure by destroying a dossier's data key. Context: ``dossier`` (the ``ce_subject``)."""
+
+    default_hint = "`bus erase --help` says how a dossier's personal data is erased"
+
+
+class UnknownDossierError(ErasureError):
+    """``bus erase`` names a dossier whose personal data was never encrypted here (no key, no erasure)."""
+
+    default_hint = "check the dossier id (the events' ce_subject, e.g. act:213105554:DEL-2026-001)"
+
+
+class ErasedDossierError(ErasureError):
+    """A dossier whose key was destroyed: its personal data stays erased, none is encrypted again under it."""
+
+    default_hint = "the dossier was erased (see its PersonalDataErased event); publish under a new dossier id"
 
 
 class SecurityError(BusError):

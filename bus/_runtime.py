@@ -21,6 +21,7 @@ from ._catalog import Catalog, default_catalog
 from ._directory import learn_record, registration_event
 from ._errors import BusError, ConfigurationError, SecurityError
 from ._keys import KeyDirectory, Keyring, KeyStore, SigningKey
+from ._erasure import DossierKeyStore
 from ._sealed import DecryptionKeyring, EncryptionKeyStore
 from ._settings import BusSettings
 from ._topics import ensure_topics, topic_map
@@ -60,6 +61,15 @@ def encryption_key_store(settings: BusSettings) -> EncryptionKeyStore:
     """The store of this process's decryption keys: ``<keys dir>/encryption`` (same passphrase)."""
     passphrase = settings.key_passphrase.get_secret_value().encode() if settings.key_passphrase else None
     return EncryptionKeyStore(settings.resolved_keys_dir / "encryption", passphrase)
+
+
+def dossier_key_store(settings: BusSettings) -> DossierKeyStore:
+    """The per-dossier keys of personal fields (crypto-shredding): ``<keys dir>/dossier``.
+
+    With the other private keys, so the processes that share a keys directory (``BUS_KEYS_DIR``)
+    but each keep their own state read the same dossiers.
+    """
+    return DossierKeyStore(settings.resolved_keys_dir / "dossier")
 
 
 @dataclasses.dataclass
@@ -125,7 +135,7 @@ class BusContext:
     def wire(self) -> Wire:
         return Wire(self.catalog, self.directory, self.signing_keys(), source=self.settings.source,
                     clock=self.clock, max_event_bytes=self.settings.max_event_bytes, decryption=self.decryption,
-                    recipient_policy=self.settings.recipient_policy)
+                    recipient_policy=self.settings.recipient_policy, dossier_keys=dossier_key_store(self.settings))
 
     def topic(self, key: str) -> str:
         return topic_map(self.settings)[key].name

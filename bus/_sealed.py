@@ -2,7 +2,7 @@
 
 An addressed event (``ce_recipients``) travels as a *sealed value* in place of the Avro payload::
 
-    magic "\\xdc\\x5e\\x02" | u8 n | n × (u16 len, key id | u8 suite | u16 len, HPKE enc‖ct of the data key)
+    magic "\\xdc\\x5e\\x03" | u8 n | n × (u16 len, key id | u8 suite | u16 len, HPKE enc‖ct of the data key)
     | 12-byte nonce | u32 len | AES-256-GCM(data key, nonce, Avro single-object payload, aad=binding)
 
 The ``binding`` (:func:`binding`) is the event's id, source, type, subject, time, schema and
@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 Suite = Literal["X25519", "MLKEM768_X25519"]
-MAGIC = b"\xdc\x5e\x02"
+MAGIC = b"\xdc\x5e\x03"  # version 2 of the sealed value (\x02 is the personal value: bus._erasure)
 MAGIC_V1 = b"\xdc\x5e\x01"  # a data key per event, its wrap bound to the event (read, no longer written)
 _SUITE_CODE: dict[str, int] = {"X25519": 1, "MLKEM768_X25519": 2}
 _SUITE_OF = {v: k for k, v in _SUITE_CODE.items()}
@@ -281,6 +281,24 @@ def _parse(value: bytes) -> tuple[list[tuple[str, int, bytes]], bytes, bytes]:
     if end != size:
         raise DecryptionError(f"sealed value has {size - end} bytes after its ciphertext")
     return slots, nonce, value[pos + 16:end]
+
+class Cursor:
+    """Reads a framed value piece by piece: TruncatedCiphertextError (naming ``what``) when it stops short."""
+
+    def __init__(self, value: bytes, start: int, what: str) -> None:
+        self.view, self.pos, self.what = memoryview(value), start, what
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.view):
+            raise TruncatedCiphertextError(f"{self.what} stops at {len(self.view)} bytes, {self.pos + n} expected")
+        out = bytes(self.view[self.pos:self.pos + n])
+        self.pos += n
+        return out
+
+    def rest(self) -> bytes:
+        return bytes(self.view[self.pos:])
+
+
 
 
 _U16, _U32, _SUITE_LEN = struct.Struct(">H").unpack_from, struct.Struct(">I").unpack_from, struct.Struct(">BH").unpack_from

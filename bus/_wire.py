@@ -22,6 +22,7 @@ from ._actor import Actor
 from ._catalog import Catalog, Schema
 from ._codec import decode, encode, fingerprint_of
 from ._envelope import Envelope, format_time
+from ._erasure import DossierKeyStore, Erasure, aad, is_personal, mark, protect, reveal
 from ._errors import ConfigurationError, EnvelopeError, ForeignSourceError, NotARecipientError, RecordTooLargeError
 from ._keys import KeyDirectory, Keyring, PublicKey, SigningKey
 from ._sealed import (
@@ -94,6 +95,10 @@ class Received:
     writer: Schema
     data: dict[str, Any]
     record: Record
+    #: Personal fields shown blanked (their dossier key is not held here, or was destroyed: see ``erasure``).
+    hidden: tuple[str, ...] = ()
+    #: The dossier's erasure, when this reader's key store holds it.
+    erasure: Erasure | None = None
 
     @property
     def type(self) -> str:
@@ -137,6 +142,7 @@ class Wire:
         encryption_keys: Mapping[str, RecipientKey] | None = None,
         decryption: DecryptionKeyring | None = None,
         recipient_policy: Mapping[str, Sequence[str]] | None = None,
+        dossier_keys: DossierKeyStore | None = None,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
@@ -153,6 +159,8 @@ class Wire:
         #: Data keys reused within limits when sealing, and those unwrapped when opening (see :mod:`bus._sealed`).
         self.data_keys = DataKeyCache()
         self.unwrapped = UnwrapCache()
+        #: Per-dossier keys of personal fields (crypto-shredding, :mod:`bus._erasure`); None: sealed in clear.
+        self.dossier_keys = dossier_keys
 
     def signing_key(self, at: dt.datetime, source: str | None = None) -> SigningKey:
         """The key this wire signs an event of ``source`` (default: the wire's) dated ``at`` with."""
@@ -201,6 +209,12 @@ class Wire:
             recipients=recipients,
             actor=None if event.actor is None else event.actor.to_header(),
         )
+        if self.dossier_keys is not None:
+            payload = protect(self.dossier_keys, schema, event.data, payload, envelope.subject,
+                              aad(_binding(envelope)))
+            if len(payload) > self.max_event_bytes:  # the personal value carries the payload twice
+                raise RecordTooLargeError(f"{event.type} with its personal data encrypted is {len(payload)} bytes, "
+                                          f"above {self.max_event_bytes}", subject=event.subject)
         if recipients is not None:
             keys = recipients_of(self.encryption_keys, self.keys, envelope.recipient_sirens, moment)
             payload = seal_payload(payload, keys, _binding(envelope), keys=self.data_keys)
@@ -245,13 +259,21 @@ class Wire:
             value = self._decrypt(envelope, value, context)
         elif is_sealed(value):
             raise EnvelopeError("a sealed payload without ce_recipients", header="ce_recipients", **context)
+        hidden: tuple[str, ...] = ()
+        erasure = None
+        if is_personal(value):
+            value, hidden, erasure = reveal(self.dossier_keys, value, aad(_binding(envelope)), envelope.subject,
+                                            **{k: v for k, v in context.items() if v is not None})
         fp = fingerprint_of(value)
         if not envelope.dataschema.endswith(fp.hex()):
             raise EnvelopeError("ce_dataschema does not name the payload's schema fingerprint",
                                 header="ce_dataschema", **context)
         writer, data = decode(self.catalog, value)
         reader = self.catalog.latest(writer.name)
-        return Received(envelope=envelope, schema=reader, writer=writer, data=data, record=record)
+        if hidden:
+            data = mark(reader, data, hidden, erased=erasure is not None)
+        return Received(envelope=envelope, schema=reader, writer=writer, data=data, record=record, hidden=hidden,
+                        erasure=erasure)
 
     def _decrypt(self, envelope: Envelope, value: bytes, context: Mapping[str, Any]) -> bytes:
         """The plaintext of a verified addressed event (NotARecipientError carries the verified envelope)."""

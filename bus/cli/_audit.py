@@ -195,6 +195,13 @@ def register(app: typer.Typer) -> None:
             out.add_row(e.time or "", e.type or "", e.subject or "", e.source or "", _agent(e.actor),
                         f"{e.topic}[{e.partition}]@{e.offset}", e.correlationid or "")
         console.print(out)
+        for e in timeline:
+            if e.hidden:
+                what = e.personal_data()
+                why = (f"erased on {what['erased_at']} ({what['basis']})" if what["state"] == "erased"
+                       else "encrypted, its dossier key not held here")
+                console.print(f"{e.type} {e.id}: personal data {why}: {', '.join(e.hidden)}", markup=False,
+                              soft_wrap=True)
         console.print(f"state{' at ' + at if at else ''}: [bold]{state.state or 'unknown'}[/]")
 
     evidence = typer.Typer(help="Offline evidence bundles of a dossier.", no_args_is_help=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import (_acl, _audit, _barometer, _bench, _broker, _cluster, _config, _console, _demo, _dlq, _documents, _events,
-               _gateway, _keys, _pki, _ra, _schemas, _topics, _worker)
+from . import (_acl, _audit, _barometer, _bench, _broker, _cluster, _config, _console, _demo, _dlq, _documents, _erase,
+               _events, _gateway, _keys, _pki, _ra, _schemas, _topics, _worker)
 
 REGISTRARS = [
     _broker.register,
@@ -17,6 +17,7 @@ REGISTRARS = [
     _dlq.register,
     _demo.register,
     _audit.register,
+    _erase.register,
     _barometer.register,
     _worker.register,
     _config.register,

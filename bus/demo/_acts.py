@@ -140,10 +140,15 @@ async def acts_phase(stage: Stage, console: Console) -> dict[str, Any]:
             if event.type.endswith("ActStateChanged"):
                 states[subject] = event.data["state"]
     console.print(table)
+    named = [s for s, (d, _a) in subjects.items() if d.person]
+    for subject in named:
+        console.print(f"the name in {subject} travels encrypted under its dossier key: "
+                      f"`bus erase {subject} --basis \"RGPD art. 17\"` destroys the key, then `bus trace {subject}` "
+                      "shows it [effacé] while `bus verify` stays clean")
     chain = await _register(stage, console)
     return {"acts transmitted": len(subjects), "acts executory": len(watcher.of(
         "ActBecameExecutory", where=lambda e: e.subject in subjects)), "act states": states,
-        "acts subjects": sorted(subjects), **chain}
+        "acts subjects": sorted(subjects), "act naming a person": named[0] if named else "", **chain}
 
 
 def _detail(event: Received) -> str:

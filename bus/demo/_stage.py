@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 
 from bus._errors import BusError, DeliveryError
 from bus._keys import SigningKey
-from bus._runtime import BusContext
+from bus._runtime import BusContext, dossier_key_store
 from bus._settings import BusSettings
 from bus._topics import topic_for_schema
 from bus._wire import Event, Received, Record, Wire
@@ -60,7 +60,8 @@ class Watcher:
     def __init__(self, ctx: BusContext, start: dict[TopicPartition, int]) -> None:
         self.ctx = ctx
         self.start = dict(start)
-        self.wire = Wire(ctx.catalog, ctx.directory, None, max_event_bytes=ctx.settings.max_event_bytes)
+        self.wire = Wire(ctx.catalog, ctx.directory, None, max_event_bytes=ctx.settings.max_event_bytes,
+                         dossier_keys=dossier_key_store(ctx.settings))
         self.events: list[Received] = []
         self.dead: list[Record] = []
         self.rejected = 0
@@ -191,7 +192,8 @@ class Stage:
         if role not in self._publishers:
             wire = Wire(self.ctx.catalog, self.ctx.directory, keyring_of(self.ctx, self.keys[role]),
                         source=self.source(role),
-                        clock=self.ctx.clock, max_event_bytes=self.ctx.settings.max_event_bytes)
+                        clock=self.ctx.clock, max_event_bytes=self.ctx.settings.max_event_bytes,
+                        dossier_keys=dossier_key_store(self.ctx.settings))  # the acts' names: erasable
             publisher = Publisher(self.identities.get(self.siren(role), self.ctx.settings), wire)
             await publisher.start()
             self._publishers[role] = publisher

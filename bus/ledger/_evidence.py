@@ -39,6 +39,7 @@ from typing import Any
 from bus._authority import Trust, TrustAnchor
 from bus._catalog import Catalog, Schema
 from bus._directory import learn_record
+from bus._envelope import Envelope
 from bus._errors import BusError, UntrustedKeyError
 from bus._keys import KeyDirectory, PublicKey
 from bus._settings import BusSettings
@@ -48,6 +49,7 @@ from bus.ledger._checkpoint import Checkpoint, verify
 from bus.ledger._merkle import LedgerError, MerkleTree, ProofError, verify_consistency, verify_inclusion
 from bus.ledger._processor import checkpoint_verifier, record_leaf
 from bus.ledger._replay import Opened, open_records
+from bus.ledger._trace import with_erasures
 
 __all__ = ["BundleReport", "EvidenceEvent", "build_bundle", "collect_evidence", "render_timeline", "verify_bundle"]
 
@@ -135,7 +137,7 @@ def render_timeline(dossier: str, events: Sequence[Opened]) -> bytes:
     """The readable timeline of verified events; every value is HTML-escaped."""
     esc = html.escape
     rows = []
-    for e in events:
+    for e in with_erasures(events):
         data = esc(json.dumps(e.data, ensure_ascii=False, sort_keys=True))
         rows.append(f"<tr><td>{esc(e.time or '')}</td><td>{esc(e.type or '')}</td><td>{esc(e.subject or '')}</td>"
                     f"<td>{esc(e.source or '')}</td><td>{esc(f'{e.topic}[{e.partition}]@{e.offset}')}</td>"
@@ -357,7 +359,8 @@ async def collect_evidence(settings: BusSettings, catalog: Catalog, directory: K
                                     tree.consistency_proof(anchor.size, latest.size)))
         for key_id in (item.sigkeyid or "", *anchor.signers, *latest.signers):
             keys[key_id] = directory.get(key_id)
-        writer = catalog.by_fingerprint(fingerprint_of(record.value or b""))
+        # the verified ce_dataschema names the writer: the value may be sealed or personal (bus._erasure)
+        writer = catalog.by_fingerprint(bytes.fromhex(Envelope.from_headers(record.headers).dataschema[-16:]))
         if writer is not None:
             schemas[writer.fingerprint] = writer
             reader = catalog.latest(writer.name)

@@ -96,6 +96,9 @@ class Opened:
     data: Any = None
     #: The agent who acted (the verified ``ce_actor`` claims), when the event names one.
     actor: dict[str, Any] | None = None
+    #: Personal fields shown blanked (:mod:`bus._erasure`), and the dossier's erasure when it is known.
+    hidden: tuple[str, ...] = ()
+    erasure: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON line ``bus replay`` prints."""
@@ -108,7 +111,15 @@ class Opened:
                 "time": self.time, "correlationid": self.correlationid, "causationid": self.causationid,
                 "signed_by": self.sigkeyid, "schema": self.writer, "writer_version": self.writer_version,
                 "reader_version": self.reader_version, "data": self.data,
-                **({"actor": self.actor} if self.actor is not None else {})}
+                **({"actor": self.actor} if self.actor is not None else {}),
+                **({"personal_data": self.personal_data()} if self.hidden else {})}
+
+    def personal_data(self) -> dict[str, Any]:
+        """What became of the personal fields shown blanked: erased (basis, date) or withheld from this reader."""
+        if self.erasure is None:
+            return {"state": "withheld", "fields": list(self.hidden)}
+        return {"state": "erased", "fields": list(self.hidden), "basis": self.erasure["basis"],
+                "erased_at": self.erasure["erased_at"], "erasure_event": self.erasure.get("event_id")}
 
 
 def peek(record: Record) -> Envelope | None:
@@ -358,7 +369,8 @@ class FastOpener:
                       id=env.id, type=env.type, source=env.source, subject=env.subject, time=env.time,
                       correlationid=env.correlationid, causationid=env.causationid, sigkeyid=env.sigkeyid,
                       writer=got.writer.name, writer_version=got.writer.version,
-                      reader_version=got.schema.version, data=json_value(got.data), actor=_actor_of(env))
+                      reader_version=got.schema.version, data=json_value(got.data), actor=_actor_of(env),
+                      hidden=got.hidden, erasure=None if got.erasure is None else got.erasure.to_json())
 
 
 def _actor_of(envelope: Envelope) -> dict[str, Any] | None:

@@ -294,8 +294,8 @@ async def _help(conn: Connection, board: SliceBoard, owner: int, settings: BusSe
             while (message := conn.recv())[0] == "plan":
                 _, generation, slices, query, refused_only, wire = message
                 if wire is not None:
-                    catalog, keys, max_event_bytes = wire
-                    opener = FastOpener(Wire(catalog, keys, max_event_bytes=max_event_bytes))
+                    catalog, keys, max_event_bytes, dossier_keys = wire
+                    opener = FastOpener(Wire(catalog, keys, max_event_bytes=max_event_bytes, dossier_keys=dossier_keys))
                 assert opener is not None, "the first plan carries the wire"
                 reader.assign({TopicPartition(s.topic, s.partition) for s in slices})
                 last = None
@@ -333,11 +333,11 @@ class ReplayPool:
         trust = wire.keys.trust
         decisions = (len(trust.authorities), len(trust.forged), sum(map(len, trust.approvals.values())),
                      sum(map(len, trust.revocations.values())))
-        state = (wire.catalog, len(wire.catalog), *wire.keys, decisions, wire.max_event_bytes)
+        state = (wire.catalog, len(wire.catalog), *wire.keys, decisions, wire.max_event_bytes, wire.dossier_keys)
         same = len(state) == len(self._sent) and all(a is b or a == b for a, b in zip(state, self._sent, strict=True))
         self._sent = state
         self.helpers.send(("plan", generation, slices, query, refused_only,
-                           None if same else (wire.catalog, wire.keys, wire.max_event_bytes)))
+                           None if same else (wire.catalog, wire.keys, wire.max_event_bytes, wire.dossier_keys)))
         return generation
 
     def close(self) -> None:

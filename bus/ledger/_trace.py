@@ -12,6 +12,11 @@ The state at a date is that of the last state-changing event of the dossier itse
 that date: its payload's ``status`` or ``state`` field when it has one, else the event
 type's name (``fr.dcant.invoices.InvoicePaid`` → ``InvoicePaid``). :func:`collect` and
 :func:`state_at` are pure; :func:`trace_dossier` reads the family topics.
+
+Erasure: a verified ``fr.dcant.privacy.PersonalDataErased`` event of a dossier in the timeline
+(:func:`with_erasures`) labels the personal fields this reader sees blanked in the dossier's
+events as erased, with its basis and date: the ledgered event is the authority, so a reader
+without the key store (an auditor, an evidence bundle) tells an erasure from a key it lacks.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from bus._envelope import parse_time
+from bus._erasure import ERASED, ERASURE_TYPE, WITHHELD
 from bus._settings import BusSettings
 from bus._topics import FAMILIES, topic_map
 from bus._wire import Wire
 from bus.ledger._replay import Opened, ReplayQuery, replay
 
-__all__ = ["DossierState", "collect", "state_at", "state_of", "trace_dossier"]
+__all__ = ["DossierState", "collect", "state_at", "state_of", "trace_dossier", "with_erasures"]
 
 _STATE_FIELDS = ("status", "state")
 
@@ -68,7 +74,22 @@ def collect(dossier: str, events: Iterable[Opened]) -> list[Opened]:
         if event.causationid in by_id:
             linked.append(by_id[event.causationid])  # type: ignore[index]
         todo += [e for e in linked if e.id not in found]
-    return sorted(found.values(), key=lambda e: (_time(e), e.topic or "", e.partition or 0, e.offset or 0))
+    return with_erasures(sorted(found.values(),
+                                key=lambda e: (_time(e), e.topic or "", e.partition or 0, e.offset or 0)))
+
+
+def with_erasures(events: Sequence[Opened]) -> list[Opened]:
+    """``events`` with the blanked personal fields of each erased dossier shown erased (basis, date, event)."""
+    erasures = {e.subject: {"basis": e.data["basis"], "erased_at": e.data["erased_at"], "event_id": e.id}
+                for e in events if e.ok and e.type == ERASURE_TYPE and isinstance(e.data, dict)}
+    out = []
+    for e in events:
+        erasure = erasures.get(e.subject)
+        if e.hidden and e.erasure is None and erasure is not None:
+            data = {k: ERASED if k in e.hidden and v == WITHHELD else v for k, v in e.data.items()}
+            e = dataclasses.replace(e, data=data, erasure=erasure)
+        out.append(e)
+    return out
 
 
 def state_of(event: Opened) -> str:

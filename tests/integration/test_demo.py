@@ -211,3 +211,30 @@ def test_the_console_serves_the_demo(first_run, env):
     assert verification.status_code == 200 and "dcant.invoices" in verification.text
     assert letters.status_code == 200 and "SignatureError" in letters.text  # the forged company record
     assert barometer.status_code == 200 and "Intérêts moratoires" in barometer.text and "<svg" in barometer.text
+
+
+def test_erasing_a_demo_dossier_keeps_verify_clean_and_trace_shows_it_erased(first_run, env):
+    """Issue 12 item 5: ``bus erase`` of the deliberation naming a person, after the demo."""
+    from bus.demo._data import ADMINISTRATIONS
+
+    dossier = first_run["figures"]["act naming a person"]
+    erased = bus(env, "erase", dossier, "--basis", "RGPD art. 17-1-a, demande du 2026-11-30")
+    assert erased.returncode == 0, erased.stdout + erased.stderr
+    traced = bus(env, "trace", dossier, "--json")
+    assert traced.returncode == 0, traced.stderr
+    timeline = [json.loads(line) for line in traced.stdout.splitlines() if line.startswith("{")][:-1]
+    own = {t["type"].rsplit(".", 1)[1]: t for t in timeline if t["subject"] == dossier}
+    assert own["ActTransmitted"]["data"]["object"] == "[effacé]"
+    assert own["ActPublicationRecorded"]["data"]["title"] == "[effacé]"
+    assert own["ActPublicationRecorded"]["personal_data"]["state"] == "erased"
+    assert own["PersonalDataErased"]["data"]["basis"].startswith("RGPD art. 17-1-a")
+    published = own["ActPublished"]["data"]["title"]  # the pseudonymised publication keeps working
+    assert "[personne-" in published and "Camille Fictive" not in published
+    # Not erased: the archive transfer (another dossier, the archives family) copies the act's title for the
+    # archives service (public archives: RGPD art. 17-3-d); crypto-shredding covers the act dossier's own events.
+    named = {t["type"] for t in timeline if "Camille Fictive" in json.dumps(t, ensure_ascii=False)}
+    assert named == {"fr.dcant.archives.ArchiveTransferRequested"}, named
+    ledger = {**env, "BUS_SOURCE": f"urn:siren:{ADMINISTRATIONS['bus']['siren']}:ledger"}
+    assert bus(ledger, "ledger", "checkpoint").returncode == 0
+    families = bus(env, "verify", "acts", "procurement", "invoices", "accounting", "archives", "--json")
+    assert families.returncode == 0 and families.stdout.strip() == "", families.stdout + families.stderr
