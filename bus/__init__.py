@@ -66,6 +66,7 @@ from ._errors import (
     UnknownSchemaError,
     UnsafeDocumentError,
     UntrustedKeyError,
+    WithheldPersonalDataError,
 )
 from ._keys import KeyDirectory, Keyring, KeyStore, PublicKey, SigningKey, generate_key
 from ._policy import Action, ErrorPolicy
@@ -176,6 +177,7 @@ __all__ = [
     "UnknownSchemaError",
     "UnsafeDocumentError",
     "UntrustedKeyError",
+    "WithheldPersonalDataError",
     "Watermarks",
     "Wire",
     "actor_from_id_token",

@@ -109,6 +109,7 @@ __all__ = [
     "UnknownSchemaError",
     "UnsafeDocumentError",
     "UntrustedKeyError",
+    "WithheldPersonalDataError",
 ]
 
 
@@ -224,6 +225,15 @@ class ErasedDossierError(ErasureError):
     """A dossier whose key was destroyed: its personal data stays erased, none is encrypted again under it."""
 
     default_hint = "the dossier was erased (see its PersonalDataErased event); publish under a new dossier id"
+
+
+class WithheldPersonalDataError(ErasureError):
+    """A processor met an event whose personal fields are encrypted under a dossier key it does not hold (not
+    erased: withheld). Acting on the placeholders would publish them as data, so the record is dead-lettered
+    with its original bytes. Context: ``dossier``, ``fields``."""
+
+    default_hint = ("give this worker the dossier keys (the same KEYS_DIR/dossier as the producers), then "
+                    "re-drive the dead letter with `bus dlq redrive`")
 
 
 class SecurityError(BusError):

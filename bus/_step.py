@@ -48,7 +48,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from ._errors import BusError, HandlerError, NotARecipientError
+from ._errors import BusError, HandlerError, NotARecipientError, WithheldPersonalDataError
 from ._policy import Action, ErrorPolicy
 from ._processor import Context, Processor, reads
 from ._topics import topic_for_schema
@@ -268,6 +268,11 @@ class Step:
                 if received.id in entry.seen:
                     return Skip("duplicate")
                 return Deliver(received, key, entry.after(None, received.id))
+            if received.hidden and received.erasure is None:  # withheld, not erased: never act on placeholders
+                raise WithheldPersonalDataError(
+                    f"{self.name} does not hold the dossier key of {received.subject}: its personal fields "
+                    f"({', '.join(received.hidden)}) are encrypted", dossier=received.subject,
+                    fields=",".join(received.hidden))
             if state_key is None:
                 key = self.core.key(received, ctx)
                 if key is None:

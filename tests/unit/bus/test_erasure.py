@@ -184,3 +184,43 @@ def test_a_truncated_personal_value_is_refused_with_its_own_error(producer, cata
     record = producer.seal(publication())
     with pytest.raises(TruncatedCiphertextError):
         Wire(catalog, directory).open(_resign(record, key, record.value[:30]))
+
+
+@dataclasses.dataclass
+class Titles:
+    """A core that keeps each act's title (as the register does)."""
+
+    name: str = "titles"
+    inputs: tuple[str, ...] = ("acts",)
+    tables: tuple[str, ...] = ()
+    types: frozenset[str] = frozenset({"fr.dcant.acts.ActPublicationRecorded"})
+
+    def key(self, event, ctx):
+        return event.subject
+
+    def initial_state(self):
+        return {"title": None}
+
+    def process(self, state, event, ctx):
+        state["title"] = event.data["title"]
+        return state, []
+
+    def on_time(self, state, key, ctx):
+        return state, []
+
+
+def test_a_worker_without_the_dossier_key_dead_letters_instead_of_acting_on_placeholders(
+        producer, catalog, directory, store):
+    from bus import Context, Emit, Fail, Step, WithheldPersonalDataError
+    from bus._policy import Action
+
+    record = producer.seal(publication())
+    blind = Step(Wire(catalog, directory), name="titles", core=Titles())  # no dossier keys
+    decision = blind.run(record, ctx=Context(now=T0), lookup=lambda k: None)
+    assert isinstance(decision, Fail) and decision.action is Action.DEAD_LETTER
+    assert isinstance(decision.error, WithheldPersonalDataError) and decision.dead_letter.value == record.value
+    holder = Step(Wire(catalog, directory, dossier_keys=store), name="titles", core=Titles())
+    assert isinstance(holder.run(record, ctx=Context(now=T0), lookup=lambda k: None), Emit)
+    store.destroy(DOSSIER, basis="RGPD art. 17-1-a", at=T0, event_id="e-1")  # erased: acted on, as erased
+    erased = holder.run(record, ctx=Context(now=T0), lookup=lambda k: None)
+    assert isinstance(erased, Emit) and erased.entry.state["title"] == ERASED
