@@ -170,6 +170,18 @@ class Wire:
         except ConfigurationError:
             return ()
 
+    def recipient_keys(self, recipients: Sequence[str], schema: str, at: dt.datetime) -> tuple[tuple[str, ...],
+                                                                                              list[RecipientKey]]:
+        """(SIRENs, their encryption keys at ``at``) of an event of ``schema`` addressed to ``recipients``.
+
+        The flow's policy adds its recipients; a document claim-checked from such an event is sealed
+        to the same keys (:func:`bus.put_document`).
+        """
+        sirens = tuple(sorted({*recipients, *self._added_recipients(schema)}))
+        if not sirens:
+            raise EnvelopeError("an addressed event needs at least one recipient")
+        return sirens, recipients_of(self.encryption_keys, self.keys, sirens, at)
+
     def seal(self, event: Event) -> Record:
         """Encode, envelope and sign ``event``; raises if it is too large or no key is valid at its time."""
         moment = event.time or self.clock()

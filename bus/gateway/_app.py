@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from bus._actor import Actor
-from bus._content import CHUNK_BYTES, ContentStore, open_content_store
+from bus._content import CHUNK_BYTES, ContentStore, open_content_store, read_document
 from bus._keys import Keyring
 from bus._metrics import BusMetrics, GatewayMetrics, serve
 from bus._runtime import BusContext
@@ -394,16 +394,26 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
 
     @app.get(API + "/documents/{sha256}", tags=["documents"], response_class=StreamingResponse)
     async def document(sha256: str, gw: GatewayDep, caller: CallerDep) -> StreamingResponse:
-        """A claim-checked document, streamed."""
-        handle = gw.store.open(sha256)
-        size = gw.store.digests(sha256)["size"]
+        """A claim-checked document, streamed; a sealed one decrypted for a caller acting for one of its recipients."""
+        stack = contextlib.ExitStack()
+        # digest check and key unwrap before any byte is sent: a cut, altered or foreign document is a problem
+        handle, key = await asyncio.to_thread(stack.enter_context, read_document(gw.store, sha256, gw.wire.decryption))
+        headers = {"Digest": f"sha-256={sha256}"}
+        if key is None:
+            headers["Content-Length"] = str(gw.store.digests(sha256)["size"])
+        else:
+            try:
+                caller.check_reader_of(key.sirens(), gw.config)
+            except BaseException:
+                stack.close()
+                raise
+            headers = {"X-Stored-Digest": f"sha-256={sha256}"}  # of the ciphertext: what the claim check pins
 
         def chunks() -> Any:
-            with handle:
+            with stack:
                 yield from iter(lambda: handle.read(CHUNK_BYTES), b"")
 
-        return StreamingResponse(chunks(), media_type="application/octet-stream",
-                                 headers={"Content-Length": str(size), "Digest": f"sha-256={sha256}"})
+        return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
 
     @app.get(API + "/webhooks/deadletter", tags=["webhooks"])
     async def webhook_deadletter(gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:
