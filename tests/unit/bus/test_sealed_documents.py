@@ -149,3 +149,21 @@ def test_a_stream_sealed_for_one_document_does_not_open_as_another(tmp_path, enc
     with pytest.raises(DecryptionError):
         _, chunks = open_document(io.BytesIO(spliced).read, DecryptionKeyring([enc_keys[A]]))
         b"".join(chunks)
+
+
+def test_a_document_is_sealed_to_the_recipients_its_event_is_sealed_to(catalog, directory, key, enc_keys):
+    import dataclasses
+
+    from bus import Wire
+    from bus._topics import topic_for_schema
+
+    from .conftest import T0, company_event
+
+    event = dataclasses.replace(company_event(), recipients=(A,))
+    wire = Wire(catalog, directory, key, source="urn:siren:213105554:test", clock=lambda: T0,
+                encryption_keys={s: k.public for s, k in enc_keys.items()},
+                recipient_policy={topic_for_schema(event.schema): (C,)})
+    sirens, keys = wire.recipient_keys((A,), event.schema, T0)
+    assert sirens == (A, C) and [k.siren for k in keys] == [A, C]  # the flow's policy adds its own
+    assert dict(wire.seal(event).headers)["ce_recipients"] == ",".join(sirens).encode()
+    assert DocumentKey.fresh(keys).sirens() == sirens
