@@ -3,7 +3,8 @@
 The submitter addresses the document to the worker's administration: the content store holds its
 ciphertext only (the plaintext is not in the stored file), the ``bus worker --processor ingress``
 process decrypts it as a recipient and emits its pivot, and the recipient reads the document back
-through :func:`bus._content.read_document`; a non-recipient gets ``NotARecipientError``.
+through :func:`bus._content.read_document`; a non-recipient gets ``NotARecipientError``, and a
+submission whose document is sealed to another administration is dead-lettered with that class.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import uuid
 import pytest
 
 from bus import BusContext, DecryptionKeyring, Wire, generate_encryption_key
-from bus._content import open_content_store, read_document
+from bus._content import open_content_store, put_document, read_document
 from bus._directory import encryption_key_event
 from bus._errors import NotARecipientError
 from bus._runtime import encryption_key_store
 from bus.client import Publisher, read_topic
-from processors.ingress import submit
+from bus._sealed import DocumentKey
+from processors.ingress import submit, submitted_event
 
 from tests.integration.test_worker import (  # noqa: F401 (keyed and workers are fixtures)
     SUBMITTER_SIREN, WORKER_SIREN, eventually, keyed, workers,
@@ -75,4 +77,20 @@ async def test_an_addressed_document_is_stored_sealed_and_read_back_by_its_recip
         assert handle.read() == plain and key is not None
     with pytest.raises(NotARecipientError), read_document(store, sha256, DecryptionKeyring([stranger])):
         pass
+
+    # A submission addressed to the worker whose document was sealed to someone else: a producer's
+    # error, dead-lettered with its class, never adapted.
+    foreign = put_document(store, corpus / INVOICE, key=DocumentKey.fresh([stranger.public]),
+                           media_type="application/xml", file_name="foreign.xml")
+    async with Publisher(submitter, wire) as publisher:
+        wrong = await publisher.publish(submitted_event(foreign.to_record(), submitter_siren=SUBMITTER_SIREN,
+                                                        recipients=(WORKER_SIREN,)), topic="ingress.raw")
+
+    async def dead_letter() -> list:
+        return [r for r in await read_topic(settings, ctx.topic("deadletter"))
+                if dict(r.headers).get("ce_id") == dict(wrong.headers)["ce_id"]]
+
+    (dead,) = await eventually(dead_letter, "the submission of a document sealed to another administration",
+                               detail=lambda: group.log("ingress")[-3000:])
+    assert dict(dead.headers)["dlq_error_class"] == b"NotARecipientError"
     group.assert_alive()
