@@ -26,7 +26,14 @@ Suites: ``X25519`` (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM), the d
 
 Documents (claim checks) use :func:`encrypt_stream` / :func:`decrypt_stream`: AES-256-GCM in
 chunks, each with its own nonce (prefix ‖ index) and its index and final flag in the associated
-data, so memory stays bounded and truncation or reordering fails.
+data, so memory stays bounded and truncation or reordering fails. An addressed document is stored
+as :func:`seal_document` writes it::
+
+    magic "\xdc\x5e\x10" | slots (as above; HPKE info "dcant-bus-doc-v1") | 32-byte salt
+    | encrypt_stream(plaintext, HKDF-SHA256(wrapping key, salt), aad=SHA-256(all of the above))
+
+so its claim check's digest (of these bytes) covers the ciphertext and the wrapped keys, and
+:func:`open_document` reads it back for a holder of one recipient's key.
 """
 
 from __future__ import annotations
