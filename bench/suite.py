@@ -156,7 +156,7 @@ GROUPS: dict[str, tuple[bool, tuple[str, ...], Callable[[dict[str, Any]], dict[s
                      "ledger_append_us"), _audit),
     "processors": (True, ("ingest_vs_bare", "processors_vs_bare", "two_workers_vs_one", "latency_p99_ms",
                           "latency_p50_ms"), _processors),
-    "large_document": (True, ("large_document_rss_mb",), _large_document),
+    "large_document": (True, ("large_document_rss_mb", "large_document_sealed_rss_mb"), _large_document),
     "gateway": (True, ("gateway_submit_vs_sdk", "gateway_inbox_p99_ms"), _gateway),
     "tls": (True, ("tls_produce_vs_plaintext",), _tls),
     "cluster": (True, ("cluster_produce_vs_single",), _cluster),

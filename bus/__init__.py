@@ -13,7 +13,7 @@ from ._actor import Actor, ActorVerifier, actor_from_id_token
 from ._authority import Trust, TrustAnchor
 from ._broker import BrokerStatus, EmbeddedBroker, wait_until_ready
 from ._catalog import Catalog, Schema, default_catalog
-from ._content import ContentStore, DocumentRef, LocalContentStore, open_content_store
+from ._content import ContentStore, DocumentRef, LocalContentStore, open_content_store, put_document, read_document
 from ._envelope import Envelope
 from ._erasure import DossierKeyStore, Erasure
 from ._errors import (
@@ -188,6 +188,8 @@ __all__ = [
     "generate_encryption_key",
     "generate_key",
     "open_content_store",
+    "put_document",
+    "read_document",
     "topic_map",
     "wait_until_ready",
 ]

@@ -17,23 +17,28 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
-from ._errors import ConfigurationError, ContentNotFoundError, DocumentTooLargeError
+from ._errors import (ConfigurationError, ContentNotFoundError, DecryptionError, DocumentTooLargeError,
+                      TruncatedCiphertextError)
+from ._sealed import DecryptionKeyring, DocumentKey, is_sealed_document, open_document, seal_document
 from ._settings import BusSettings
 
-__all__ = ["CHUNK_BYTES", "ContentStore", "DocumentRef", "LocalContentStore", "open_content_store"]
+__all__ = ["CHUNK_BYTES", "ChunkReader", "ContentStore", "DocumentRef", "LocalContentStore", "open_content_store", "put_document",
+           "read_document"]
 
 CHUNK_BYTES = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-Source = bytes | bytearray | memoryview | BinaryIO | IO[bytes] | os.PathLike[str]
+Source = bytes | bytearray | memoryview | BinaryIO | IO[bytes] | os.PathLike[str] | Iterable[bytes]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -101,7 +106,10 @@ def _chunks(source: Source) -> Iterator[Iterator[bytes]]:
         with open(source, "rb") as handle:
             yield iter(lambda: handle.read(CHUNK_BYTES), b"")
         return
-    yield iter(lambda: source.read(CHUNK_BYTES), b"")  # type: ignore[union-attr]
+    if hasattr(source, "read"):
+        yield iter(lambda: source.read(CHUNK_BYTES), b"")  # type: ignore[union-attr]
+        return
+    yield iter(source)  # already chunks (a sealed document's stream)
 
 
 class LocalContentStore:
@@ -207,3 +215,85 @@ class LocalContentStore:
         digests = {"sha256": h256.hexdigest(), "sha512": h512.hexdigest(), "size": size}
         self._write_note(note, digests)
         return digests
+
+
+# -- sealed (addressed) documents: one way in, one way out ------------------------------------------
+
+
+def put_document(store: ContentStore, source: Source, *, key: DocumentKey | None, media_type: str, file_name: str,
+                 max_bytes: int | None = None) -> DocumentRef:
+    """Store ``source``, sealed under ``key`` when the document is addressed (streamed either way).
+
+    The ref's digests and size are those of what is stored (the ciphertext of a sealed document),
+    so anyone checks its integrity without a key; ``max_bytes`` bounds the plaintext.
+    """
+    if key is None:
+        return store.put(source, media_type=media_type, file_name=file_name, max_bytes=max_bytes)
+
+    def bounded() -> Iterator[bytes]:
+        size = 0
+        with _chunks(source) as chunks:
+            for chunk in chunks:
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise DocumentTooLargeError(f"{file_name} is larger than {max_bytes} bytes", document=file_name,
+                                                hint="raise BUS_MAX_DOCUMENT_BYTES or split it")
+                yield chunk
+
+    return store.put(seal_document(bounded(), key), media_type=media_type, file_name=file_name)
+
+
+class ChunkReader(io.RawIOBase):
+    """A read-only binary file over an iterator of chunks (the plaintext of a sealed document)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._pending = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            self._pending = next(self._chunks, b"")
+            if not self._pending:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def _check_digest(store: ContentStore, sha256: str, **context: Any) -> None:
+    """The stored bytes hash to their address (read in chunks); a sealed document is never opened otherwise."""
+    digest, size = hashlib.sha256(), 0
+    with store.open(sha256) as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    if digest.hexdigest() != sha256:
+        noted = store.digests(sha256).get("size")
+        if isinstance(noted, int) and size < noted:
+            raise TruncatedCiphertextError(f"stored document {sha256} is {size} bytes, {noted} were stored",
+                                           sha256=sha256, **context)
+        raise DecryptionError(f"stored document {sha256} does not match its digest (altered)", sha256=sha256,
+                              **context)
+
+
+@contextlib.contextmanager
+def read_document(store: ContentStore, sha256: str, decryption: DecryptionKeyring | None, *,
+                  recipients: tuple[str, ...] = (), **context: Any) -> Iterator[tuple[BinaryIO, DocumentKey | None]]:
+    """(the plaintext as a binary file, its key or None when stored in clear): every reader's one way in.
+
+    A sealed document is first checked against its digest (a cut or altered object fails before any
+    plaintext), then decrypted chunk by chunk: ``NotARecipientError`` without a key of its recipients.
+    """
+    with store.open(sha256) as handle:
+        sealed = is_sealed_document(handle.read(3))
+    if not sealed:
+        with store.open(sha256) as handle:
+            yield handle, None
+        return
+    _check_digest(store, sha256, **context)
+    with store.open(sha256) as handle:
+        key, chunks = open_document(handle.read, decryption, recipients=recipients, sha256=sha256, **context)
+        yield io.BufferedReader(ChunkReader(chunks), CHUNK_BYTES), key  # type: ignore[misc]

@@ -26,7 +26,14 @@ Suites: ``X25519`` (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM), the d
 
 Documents (claim checks) use :func:`encrypt_stream` / :func:`decrypt_stream`: AES-256-GCM in
 chunks, each with its own nonce (prefix ‖ index) and its index and final flag in the associated
-data, so memory stays bounded and truncation or reordering fails.
+data, so memory stays bounded and truncation or reordering fails. An addressed document is stored
+as :func:`seal_document` writes it::
+
+    magic "\xdc\x5e\x10" | slots (as above; HPKE info "dcant-bus-doc-v1") | 32-byte salt
+    | encrypt_stream(plaintext, HKDF-SHA256(wrapping key, salt), aad=SHA-256(all of the above))
+
+so its claim check's digest (of these bytes) covers the ciphertext and the wrapped keys, and
+:func:`open_document` reads it back for a holder of one recipient's key.
 """
 
 from __future__ import annotations
@@ -54,9 +61,9 @@ from ._errors import (
 from ._keys import write_private
 
 __all__ = [
-    "DataKeyCache", "DecryptionKey", "DecryptionKeyring", "EncryptionKeyStore", "RecipientKey", "Suite",
+    "DataKeyCache", "DecryptionKey", "DecryptionKeyring", "DocumentKey", "EncryptionKeyStore", "RecipientKey", "Suite",
     "UnwrapCache", "binding", "decrypt_stream", "encrypt_stream", "generate_encryption_key", "is_sealed",
-    "open_sealed", "recipients_of", "seal_payload",
+    "is_sealed_document", "open_document", "open_sealed", "recipients_of", "seal_document", "seal_payload",
 ]
 
 Suite = Literal["X25519", "MLKEM768_X25519"]
@@ -168,8 +175,16 @@ def binding(*fields: str | None) -> bytes:
 _U32_PACK = struct.Struct(">I").pack
 
 
-def _info(key_id: str, aad: bytes | None) -> bytes:
-    """HPKE ``info`` of a wrapped data key: v2 names the recipient key; v1 (``aad`` given) also the event."""
+_DOC_INFO = b"dcant-bus-doc-v1\x00"
+
+
+def _info(key_id: str, aad: bytes | None, *, document: bool = False) -> bytes:
+    """HPKE ``info`` of a wrapped data key: v2 names the recipient key; v1 (``aad`` given) also the event.
+
+    A document's key (``document``) has an info of its own: a wrap cannot pass from a document to an event.
+    """
+    if document:
+        return _DOC_INFO + key_id.encode()
     if aad is None:
         return b"dcant-bus-dek-v2\x00" + key_id.encode()
     return b"dcant-bus-dek-v1\x00" + key_id.encode() + b"\x00" + hashlib.sha256(aad).digest()
@@ -179,11 +194,11 @@ def is_sealed(value: bytes) -> bool:
     return value[:3] in (MAGIC, MAGIC_V1)
 
 
-def _wrap(data_key: bytes, recipients: Sequence[RecipientKey]) -> bytes:
+def _wrap(data_key: bytes, recipients: Sequence[RecipientKey], *, document: bool = False) -> bytes:
     """The slots: ``u8 n`` then, for each recipient, its key id, suite and HPKE-wrapped ``data_key``."""
     parts = [struct.pack(">B", len(recipients))]
     for key in recipients:
-        wrapped = _HPKE[key.suite].encrypt(data_key, key.loaded(), info=_info(key.key_id, None))
+        wrapped = _HPKE[key.suite].encrypt(data_key, key.loaded(), info=_info(key.key_id, None, document=document))
         kid = key.key_id.encode()
         parts += [struct.pack(">H", len(kid)), kid, struct.pack(">BH", _SUITE_CODE[key.suite], len(wrapped)), wrapped]
     return b"".join(parts)
@@ -304,13 +319,42 @@ class Cursor:
 _U16, _U32, _SUITE_LEN = struct.Struct(">H").unpack_from, struct.Struct(">I").unpack_from, struct.Struct(">BH").unpack_from
 
 
-def _unwrap(key: DecryptionKey, suite: int, wrapped: bytes, aad: bytes | None) -> bytes | None:
+def _unwrap(key: DecryptionKey, suite: int, wrapped: bytes, aad: bytes | None, document: bool = False) -> bytes | None:
     if _SUITE_OF.get(suite) != key.public.suite:
         return None
     try:
-        return _HPKE[key.public.suite].decrypt(wrapped, key.hpke_private(), info=_info(key.key_id, aad))
+        return _HPKE[key.public.suite].decrypt(wrapped, key.hpke_private(), info=_info(key.key_id, aad,
+                                                                                        document=document))
     except (InvalidTag, ValueError):
         return None
+
+
+def _unwrap_slots(slots: Sequence[tuple[str, int, bytes]], keyring: DecryptionKeyring | None, wrap_aad: bytes | None,
+                  *, recipients: Sequence[str], unwrapped: UnwrapCache | None, document: bool = False,
+                  context: Mapping[str, Any]) -> tuple[str, bytes]:
+    """(key id, data key) of the first slot this reader holds a key of; a typed DecryptionError otherwise."""
+    held = {} if keyring is None else keyring.by_id
+    mine = next(((kid, suite, wrapped) for kid, suite, wrapped in slots if kid in held), None)
+    if mine is None:
+        raise NotARecipientError(
+            "not a recipient: this reader holds no decryption key of " + (", ".join(recipients) or "its recipients"),
+            **context)
+    kid, suite, wrapped = mine
+    key = held[kid]
+    cache = unwrapped if wrap_aad is None else None
+    data_key = None if cache is None else cache.get(kid, wrapped)
+    if data_key is None:
+        data_key = _unwrap(key, suite, wrapped, wrap_aad, document)
+        if data_key is not None and cache is not None:
+            cache.put(kid, wrapped, data_key)
+    if data_key is None:
+        # Diagnose (failure path only): is this reader's wrapped key in another slot?
+        if any(_unwrap(key, s, w, wrap_aad, document) is not None for k, s, w in slots if k != kid):
+            raise SwappedKeyError(f"the data key wrapped for {kid} sits in another recipient's slot",
+                                  key_id=kid, **context)
+        raise EncapsulationError(f"the HPKE encapsulation in slot {kid} does not open with that key for this "
+                                 f"{'document' if document else 'event'}", key_id=kid, **context)
+    return kid, data_key
 
 
 def open_sealed(value: bytes, keyring: DecryptionKeyring | None, aad: bytes, *, recipients: Sequence[str] = (),
@@ -320,28 +364,9 @@ def open_sealed(value: bytes, keyring: DecryptionKeyring | None, aad: bytes, *, 
     ``unwrapped`` remembers the data keys of version 2 values (their wraps are not bound to one event).
     """
     slots, nonce, ciphertext = _parse(value)
-    held = {} if keyring is None else keyring.by_id
-    mine = next(((kid, suite, wrapped) for kid, suite, wrapped in slots if kid in held), None)
-    if mine is None:
-        raise NotARecipientError(
-            "not a recipient: this reader holds no decryption key of " + (", ".join(recipients) or "its recipients"),
-            **context)
-    kid, suite, wrapped = mine
-    key = held[kid]
     wrap_aad = aad if value[:3] == MAGIC_V1 else None
-    cache = unwrapped if wrap_aad is None else None
-    data_key = None if cache is None else cache.get(kid, wrapped)
-    if data_key is None:
-        data_key = _unwrap(key, suite, wrapped, wrap_aad)
-        if data_key is not None and cache is not None:
-            cache.put(kid, wrapped, data_key)
-    if data_key is None:
-        # Diagnose (failure path only): is this reader's wrapped key in another slot?
-        if any(_unwrap(key, s, w, wrap_aad) is not None for k, s, w in slots if k != kid):
-            raise SwappedKeyError(f"the data key wrapped for {kid} sits in another recipient's slot",
-                                  key_id=kid, **context)
-        raise EncapsulationError(f"the HPKE encapsulation in slot {kid} does not open with that key for this event",
-                                 key_id=kid, **context)
+    kid, data_key = _unwrap_slots(slots, keyring, wrap_aad, recipients=recipients, unwrapped=unwrapped,
+                                  context=context)
     if len(ciphertext) < 16:
         raise TruncatedCiphertextError("ciphertext shorter than its GCM tag", key_id=kid, **context)
     try:
@@ -403,6 +428,97 @@ def decrypt_stream(read: Any, data_key: bytes, aad: bytes = b"") -> Iterator[byt
         if final:
             return
         piece, index = following, index + 1
+
+
+# -- sealed documents: an HPKE header, then the chunked stream ------------------------------------
+
+DOCUMENT_MAGIC = b"\xdc\x5e\x10"
+_SALT = 32
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DocumentKey:
+    """A document's wrapping key and its slots (the key wrapped for each recipient). Never printed.
+
+    Each stored document gets its own AES-256-GCM key, HKDF-SHA256(wrapping key, a random salt in its
+    header): a submission draws a fresh wrapping key, and what a reader derives from a document (the
+    files of an ACTES bundle) is sealed under the same slots with a new salt, so it reaches exactly the
+    document's recipients without their public keys, each file still under a key of its own.
+    """
+
+    slots: bytes
+    _key: bytes = dataclasses.field(repr=False)
+
+    @classmethod
+    def fresh(cls, recipients: Sequence[RecipientKey]) -> DocumentKey:
+        if not recipients:
+            raise ConfigurationError("a sealed document needs at least one recipient key")
+        key = AESGCM.generate_key(256)
+        return cls(_wrap(key, recipients, document=True), key)
+
+    def sirens(self) -> tuple[str, ...]:
+        """The recipients' SIRENs, read from the key ids of the slots (``<siren>:enc:<hash>``)."""
+        out, pos = [], 1
+        for _ in range(self.slots[0]):
+            end = pos + 2 + _U16(self.slots, pos)[0]
+            out.append(self.slots[pos + 2:end].decode("utf-8", "replace").split(":", 1)[0])
+            pos = end + 3 + _SUITE_LEN(self.slots, end)[1]
+        return tuple(sorted(set(out)))
+
+    def content_key(self, salt: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(hashes.SHA256(), 32, salt, b"dcant-bus-document-key-v1").derive(self._key)
+
+
+def is_sealed_document(head: bytes) -> bool:
+    return head[:3] == DOCUMENT_MAGIC
+
+
+def seal_document(chunks: Iterable[bytes], key: DocumentKey) -> Iterator[bytes]:
+    """The stored form of a document: ``magic | slots | salt`` then :func:`encrypt_stream` under the derived key.
+
+    The chunks' associated data is the SHA-256 of that header, so no chunk moves under other slots.
+    """
+    salt = os.urandom(_SALT)
+    header = DOCUMENT_MAGIC + key.slots + salt
+    yield header
+    yield from encrypt_stream(chunks, key.content_key(salt), hashlib.sha256(header).digest())
+
+
+def _read_exact(read: Callable[[int], bytes], n: int, what: str) -> bytes:
+    data = read(n)
+    if len(data) < n:
+        raise TruncatedCiphertextError(f"sealed document stops inside its {what}")
+    return data
+
+
+def open_document(read: Callable[[int], bytes], keyring: DecryptionKeyring | None, *,
+                  recipients: Sequence[str] = (), **context: Any) -> tuple[DocumentKey, Iterator[bytes]]:
+    """(the document's key, its plaintext chunks) read from ``read(n)``; a typed DecryptionError otherwise.
+
+    The chunks are authenticated one by one; a cut stream fails at its end, so a reader that must
+    never see a partial plaintext checks the stored digest first (:func:`bus._content.read_document`).
+    """
+    head = _read_exact(read, 4, "header")
+    if not is_sealed_document(head):
+        raise DecryptionError("not a sealed document", **context)
+    parts, slots = [head], []
+    for _ in range(head[3]):
+        size = _read_exact(read, 2, "slots")
+        kid = _read_exact(read, _U16(size)[0], "slots")
+        suite_len = _read_exact(read, 3, "slots")
+        suite, length = _SUITE_LEN(suite_len)
+        wrapped = _read_exact(read, length, "slots")
+        parts += [size, kid, suite_len, wrapped]
+        slots.append((kid.decode("utf-8", "replace"), suite, wrapped))
+    salt = _read_exact(read, _SALT, "salt")
+    _, wrapping = _unwrap_slots(slots, keyring, None, recipients=recipients, unwrapped=None, document=True,
+                                context=context)
+    key = DocumentKey(b"".join(parts)[3:], wrapping)
+    header = b"".join(parts) + salt
+    return key, decrypt_stream(read, key.content_key(salt), hashlib.sha256(header).digest())
 
 
 # -- the local store of private halves ----------------------------------------------------------

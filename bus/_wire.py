@@ -178,6 +178,23 @@ class Wire:
         except ConfigurationError:
             return ()
 
+    def recipient_keys(self, recipients: Sequence[str], schema: str, at: dt.datetime) -> tuple[tuple[str, ...],
+                                                                                              list[RecipientKey]]:
+        """(SIRENs, their encryption keys at ``at``) of an event of ``schema`` addressed to ``recipients``.
+
+        The flow's policy adds its recipients; a document claim-checked from such an event is sealed
+        to the same keys (:func:`bus.put_document`).
+        """
+        sirens = self.recipient_sirens(recipients, schema)
+        return sirens, recipients_of(self.encryption_keys, self.keys, sirens, at)
+
+    def recipient_sirens(self, recipients: Sequence[str], schema: str, **context: Any) -> tuple[str, ...]:
+        """The SIRENs an event of ``schema`` addressed to ``recipients`` is sealed to: the flow's policy adds its own."""
+        sirens = tuple(sorted({*recipients, *self._added_recipients(schema)}))
+        if not sirens:
+            raise EnvelopeError("an addressed event needs at least one recipient", **context)
+        return sirens
+
     def seal(self, event: Event) -> Record:
         """Encode, envelope and sign ``event``; raises if it is too large or no key is valid at its time."""
         moment = event.time or self.clock()
@@ -190,10 +207,7 @@ class Wire:
                 f"{event.type} payload is {len(payload)} bytes, above {self.max_event_bytes}", subject=event.subject)
         recipients = None
         if event.recipients is not None:
-            sirens = sorted({*event.recipients, *self._added_recipients(event.schema)})
-            if not sirens:
-                raise EnvelopeError("an addressed event needs at least one recipient", subject=event.subject)
-            recipients = ",".join(sirens)
+            recipients = ",".join(self.recipient_sirens(event.recipients, event.schema, subject=event.subject))
         source = event.source or self.source or f"urn:siren:{key.public.siren}:bus"
         _check_source(source, key.public, subject=event.subject)
         envelope = Envelope(

@@ -16,10 +16,11 @@ import mimetypes
 import posixpath
 import tarfile
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 from adapters import Pivot, adapter_for, detect
-from bus._content import ContentStore, DocumentRef
+from bus._content import ContentStore, DocumentRef, put_document
+from bus._sealed import DocumentKey
 from bus._errors import DocumentTooLargeError, MalformedDocumentError, NonConformantError
 
 __all__ = ["is_tar", "read_actes_bundle"]
@@ -35,9 +36,12 @@ def is_tar(head: bytes) -> bool:
     return head[:2] == b"\x1f\x8b" or head[257:262] == b"ustar"
 
 
-def read_actes_bundle(store: ContentStore, sha256: str, *, name: str, max_xml_bytes: int,
-                      max_bundle_bytes: int = MAX_BUNDLE_BYTES) -> tuple[Pivot, ...]:
-    """Every pivot of the bundle stored under ``sha256``; files claim-checked, XML adapted.
+def read_actes_bundle(store: ContentStore, handle: BinaryIO, *, name: str, max_xml_bytes: int,
+                      max_bundle_bytes: int = MAX_BUNDLE_BYTES, key: DocumentKey | None = None) -> tuple[Pivot, ...]:
+    """Every pivot of the bundle read from ``handle`` (its plaintext); files claim-checked, XML adapted.
+
+    ``key``: the bundle was sealed (addressed), so each of its files is sealed too, to the same
+    recipients (same slots, a key of its own: :class:`bus._sealed.DocumentKey`).
 
     Raises only AdapterError subclasses: a corrupt archive, an oversized member, too many
     members, an XML no adapter reads, or an act whose files are not all in the bundle.
@@ -46,7 +50,7 @@ def read_actes_bundle(store: ContentStore, sha256: str, *, name: str, max_xml_by
     files: dict[str, DocumentRef] = {}
     total = 0
     try:
-        with store.open(sha256) as handle, tarfile.open(fileobj=handle, mode="r|*") as archive:
+        with tarfile.open(fileobj=handle, mode="r|*") as archive:
             for count, member in enumerate(archive, start=1):
                 if count > MAX_MEMBERS:
                     raise MalformedDocumentError(f"bundle has more than {MAX_MEMBERS} members", document=name)
@@ -66,7 +70,8 @@ def read_actes_bundle(store: ContentStore, sha256: str, *, name: str, max_xml_by
                     messages[base] = stream.read()
                 else:
                     media = mimetypes.guess_type(base)[0] or "application/octet-stream"
-                    files[base] = store.put(stream, media_type=media, file_name=base, max_bytes=member.size)
+                    files[base] = put_document(store, stream, key=key, media_type=media, file_name=base,
+                                               max_bytes=member.size)
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         raise MalformedDocumentError(f"not a readable ACTES bundle: {exc}", document=name,
                                      hint="send the transmission archive (tar or tar.gz) as the collectivity built it") from exc

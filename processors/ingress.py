@@ -18,17 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import itertools
 import mimetypes
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from adapters import Pivot, adapter_for, detect, signature_options
 from bus._catalog import Catalog, default_catalog
-from bus._content import ContentStore, open_content_store
+from bus._content import CHUNK_BYTES, ChunkReader, ContentStore, open_content_store, put_document, read_document
 from bus._errors import AdapterError, ConfigurationError, DocumentTooLargeError
 from bus._processor import Context, follow_up
 from bus._runtime import BusContext, siren_of_source
+from bus._sealed import DecryptionKeyring, DocumentKey
 from bus._settings import BusSettings
 from bus._wire import Event, Received, Record
 
@@ -148,8 +151,9 @@ class DocumentReader:
     """The shell step of ingress: claim check → bytes (bounded) → :class:`Adaptation`."""
 
     def __init__(self, store: ContentStore, *, max_bytes: int, pes_trust_ca: Path | None = None,
-                 pes_require_signature: bool = False) -> None:
+                 pes_require_signature: bool = False, decryption: DecryptionKeyring | None = None) -> None:
         self.store = store
+        self.decryption = decryption
         self.max_bytes = max_bytes
         self.pes_trust_ca = pes_trust_ca
         self.pes_require_signature = pes_require_signature
@@ -158,31 +162,35 @@ class DocumentReader:
         if event.type != SUBMITTED:
             return {}
         ref = event.data["document"]
-        adaptation = await asyncio.to_thread(self.read, ref, event.data.get("declared_format"))
+        adaptation = await asyncio.to_thread(self.read, ref, event.data.get("declared_format"),
+                                             event.envelope.recipient_sirens)
         return {DOCUMENTS: {ref["sha256"]: adaptation}}
 
-    def read(self, ref: Mapping[str, Any], declared_format: str | None) -> Adaptation:
+    def read(self, ref: Mapping[str, Any], declared_format: str | None,
+             recipients: tuple[str, ...] = ()) -> Adaptation:
         """Blocking: read and adapt (run in a thread so the worker keeps its heartbeats).
 
         An ACTES transmission bundle (tar) is streamed: its files go to the content store as
-        claim checks and only its XML messages are parsed, whatever the size of the annexes.
+        claim checks and only its XML messages are parsed, whatever the size of the annexes. A
+        sealed (addressed) document is decrypted as it is read (:func:`bus._content.read_document`:
+        NotARecipientError when this worker holds no key of its recipients), its files sealed alike.
         """
         sha256, name = ref["sha256"], ref["file_name"]
-        with self.store.open(sha256) as handle:
+        with read_document(self.store, sha256, self.decryption, recipients=recipients, document=name) as (handle, key):
             head = handle.read(512)
-        if is_tar(head) and declared_format in (None, BUNDLE_FORMAT):
-            try:
-                pivots = read_actes_bundle(self.store, sha256, name=name, max_xml_bytes=self.max_bytes)
-            except AdapterError as err:
-                return Adaptation(sha256, BUNDLE_FORMAT, error=err)
-            return Adaptation(sha256, BUNDLE_FORMAT, pivots)
-        size = self.store.path(sha256).stat().st_size
-        if size > self.max_bytes:
+            if is_tar(head) and declared_format in (None, BUNDLE_FORMAT):
+                rest = iter(lambda: handle.read(CHUNK_BYTES), b"")
+                whole = io.BufferedReader(ChunkReader(itertools.chain([head], rest)))
+                try:
+                    pivots = read_actes_bundle(self.store, whole, name=name, max_xml_bytes=self.max_bytes, key=key)
+                except AdapterError as err:
+                    return Adaptation(sha256, BUNDLE_FORMAT, error=err)
+                return Adaptation(sha256, BUNDLE_FORMAT, pivots)
+            data = head + handle.read(self.max_bytes + 1 - len(head))
+        if len(data) > self.max_bytes:
             return Adaptation(sha256, declared_format, error=DocumentTooLargeError(
-                f"{name} is {size} bytes, above the {self.max_bytes} bytes the bus parses", document=name,
+                f"{name} is above the {self.max_bytes} bytes the bus parses", document=name,
                 hint="raise BUS_MAX_DOCUMENT_BYTES or split the document"))
-        with self.store.open(sha256) as handle:
-            data = handle.read(self.max_bytes + 1)
         return adapt(data, sha256=sha256, declared_format=declared_format, name=name, trust=self.pes_trust_ca,
                      require_signature=self.pes_require_signature)
 
@@ -191,25 +199,31 @@ def binding(settings: BusSettings) -> Any:
     """The ingress core with its document reader (a :class:`bus.Binding`)."""
     from bus import Binding
 
+    from bus._runtime import encryption_key_store
+
+    held = encryption_key_store(settings).keyring()
     return Binding(IngressCore(), DocumentReader(open_content_store(settings), max_bytes=settings.max_document_bytes,
                                                  pes_trust_ca=settings.pes_trust_ca,
-                                                 pes_require_signature=settings.pes_require_signature))
+                                                 pes_require_signature=settings.pes_require_signature,
+                                                 decryption=held if len(held) else None))
 
 
 def submitted_event(ref: Mapping[str, Any], *, submitter_siren: str, declared_format: str | None = None,
-                    dossier_hint: str | None = None) -> Event:
+                    dossier_hint: str | None = None, recipients: Sequence[str] | None = None) -> Event:
     """The ``DocumentSubmitted`` event of a stored document (``ref`` as :meth:`DocumentRef.to_record`)."""
     return Event(type=SUBMITTED, subject=f"document:{ref['sha256']}", schema=SUBMITTED,
                  data={"document": dict(ref), "declared_format": declared_format,
-                       "submitter_siren": submitter_siren, "dossier_hint": dossier_hint})
+                       "submitter_siren": submitter_siren, "dossier_hint": dossier_hint}, recipients=recipients)
 
 
 async def submit(ctx: BusContext, publisher: Any, path: Path, *, declared_format: str | None = None,
                  dossier_hint: str | None = None, media_type: str | None = None,
-                 store: ContentStore | None = None) -> Record:
+                 store: ContentStore | None = None, recipients: Sequence[str] | None = None) -> Record:
     """Store ``path`` in the content store (streamed) and publish its DocumentSubmitted on ingress.raw.
 
     ``publisher`` is a started :class:`bus.client.Publisher`; returns the record as stored.
+    ``recipients`` (SIRENs, plus the flow's policy): the document is stored sealed to their
+    encryption keys under a fresh key, and the event addressed to them.
     """
     settings = ctx.settings
     store = store or open_content_store(settings)
@@ -218,8 +232,13 @@ async def submit(ctx: BusContext, publisher: Any, path: Path, *, declared_format
         bundle = is_tar(handle.read(512))
     # A bundle's annexes are claim-checked, never parsed: only its total is bounded that way.
     limit = max(settings.max_document_bytes, MAX_BUNDLE_BYTES) if bundle else settings.max_document_bytes
-    ref = await asyncio.to_thread(store.put, Path(path), media_type=guessed, file_name=path.name, max_bytes=limit)
+    key = None
+    if recipients is not None:
+        recipients, keys = publisher.wire.recipient_keys(recipients, SUBMITTED, ctx.clock())
+        key = DocumentKey.fresh(keys)
+    ref = await asyncio.to_thread(put_document, store, Path(path), key=key, media_type=guessed, file_name=path.name,
+                                  max_bytes=limit)
     event = submitted_event(ref.to_record(), submitter_siren=siren_of_source(settings.source),
-                            declared_format=declared_format, dossier_hint=dossier_hint)
+                            declared_format=declared_format, dossier_hint=dossier_hint, recipients=recipients)
     record: Record = await publisher.publish(event, topic="ingress.raw")
     return record

@@ -21,11 +21,11 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from bus._actor import Actor
-from bus._content import CHUNK_BYTES, ContentStore, open_content_store
+from bus._content import CHUNK_BYTES, ContentStore, open_content_store, put_document, read_document
 from bus._keys import Keyring
 from bus._metrics import BusMetrics, GatewayMetrics, serve
 from bus._runtime import BusContext
-from bus._sealed import DecryptionKeyring
+from bus._sealed import DecryptionKeyring, DocumentKey
 from bus._settings import BusSettings
 from bus._topics import FAMILIES
 from bus._wire import Event, Wire, uuid7
@@ -140,6 +140,21 @@ async def _publish(gw: Gateway, event: Event, topic: str | None) -> str:
     name = gw.publisher.topic_name(event, topic)
     await gw.publisher.send_raw(name, record)
     return name
+
+
+SUBMITTED_SCHEMA = "fr.dcant.ingress.DocumentSubmitted"  # the flow policy of a document's submission applies
+
+
+def _sirens(text: str | None) -> tuple[str, ...] | None:
+    """``recipients`` of a submission (comma-separated SIRENs), or None for a document in clear."""
+    if text is None or not text.strip():
+        return None
+    sirens = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in sirens if not (len(s) == 9 and s.isdigit())]
+    if bad:
+        raise GatewayProblem(422, "invalid recipients", f"recipients must be SIRENs (9 digits), got {', '.join(bad)}",
+                             hint="recipients=130006000,110020013")
+    return sirens
 
 
 def _who(caller: Caller, agent: Actor | None) -> list[str | None]:
@@ -257,13 +272,15 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
                   "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
                   "multipart/form-data": {"schema": {"type": "object", "properties": {
                       "file": {"type": "string", "format": "binary"}, "format": {"type": "string"},
-                      "dossier_hint": {"type": "string"}}}}}}})
+                      "dossier_hint": {"type": "string"}, "recipients": {"type": "string"}}}}}}})
     async def submit_document(
         siren: str, request: Request, gw: GatewayDep, caller: CallerDep, agent: AgentDep,
         idempotency_key: Annotated[str | None, Header()] = None,
         fmt: Annotated[str | None, Query(alias="format", description="native format (detected when omitted)")] = None,
         file_name: Annotated[str | None, Query(description="the document's file name (raw bodies)")] = None,
         dossier_hint: Annotated[str | None, Query()] = None,
+        recipients: Annotated[str | None, Query(description="SIRENs, comma-separated: the document is stored sealed "
+                                                            "to them and its submission addressed to them")] = None,
     ) -> JSONResponse:
         """Submit a native document (raw body or multipart); 202 with the submission id and status URL."""
         with counted_submission(gw.metrics, "document"):
@@ -273,23 +290,30 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
             try:
                 fmt = upload.fields.get("format") or fmt
                 dossier_hint = upload.fields.get("dossier_hint") or dossier_hint
-                fingerprint = json.dumps(["document", upload.sha256, fmt, dossier_hint, _who(caller, agent)])
+                to = _sirens(upload.fields.get("recipients") or recipients)
+                fingerprint = json.dumps(["document", upload.sha256, fmt, dossier_hint, _who(caller, agent),
+                                          *([to] if to is not None else [])])
                 return await _once(gw, siren, key, fingerprint,
                                    lambda ce_id: _accept(gw, caller, siren, upload, fmt, dossier_hint, ce_id,
-                                                         agent))
+                                                         agent, to))
             finally:
                 upload.discard()
 
     async def _accept(gw: Gateway, caller: Caller, siren: str, upload: Upload, fmt: str | None,
-                      dossier_hint: str | None, ce_id: str, agent: Actor | None) -> dict[str, Any]:
+                      dossier_hint: str | None, ce_id: str, agent: Actor | None,
+                      recipients: tuple[str, ...] | None = None) -> dict[str, Any]:
         found, subjects = await asyncio.to_thread(gw.intake.check, upload.path, declared_format=fmt,
                                                   name=upload.file_name)
         caller.check_submit(found)
-        ref = await asyncio.to_thread(gw.store.put, upload.path, media_type=upload.media_type,
+        sealing = None
+        if recipients is not None:  # addressed: stored sealed to the same keys as its (addressed) submission
+            recipients, keys = gw.wire.recipient_keys(recipients, SUBMITTED_SCHEMA, gw.wire.clock())
+            sealing = DocumentKey.fresh(keys)
+        ref = await asyncio.to_thread(put_document, gw.store, upload.path, key=sealing, media_type=upload.media_type,
                                       file_name=upload.file_name, max_bytes=gw.max_upload)
         event = gw.intake.submitted_event(ref.to_record(), submitter_siren=siren, declared_format=fmt,
                                           dossier_hint=dossier_hint)
-        event = dataclasses.replace(event, id=ce_id, source=gw.source_of(siren), actor=agent)
+        event = dataclasses.replace(event, id=ce_id, source=gw.source_of(siren), actor=agent, recipients=recipients)
         topic = await _publish(gw, event, "ingress.raw")
         return {**_submission(gw, siren, ce_id, subjects[0] if subjects else None, topic, found),
                 "document": {"sha256": ref.sha256, "size": ref.size, "url": f"{API}/documents/{ref.sha256}"}}
@@ -394,16 +418,26 @@ def create_app(settings: BusSettings, config: GatewayConfig, intake: Intake, *, 
 
     @app.get(API + "/documents/{sha256}", tags=["documents"], response_class=StreamingResponse)
     async def document(sha256: str, gw: GatewayDep, caller: CallerDep) -> StreamingResponse:
-        """A claim-checked document, streamed."""
-        handle = gw.store.open(sha256)
-        size = gw.store.digests(sha256)["size"]
+        """A claim-checked document, streamed; a sealed one decrypted for a caller acting for one of its recipients."""
+        stack = contextlib.ExitStack()
+        # digest check and key unwrap before any byte is sent: a cut, altered or foreign document is a problem
+        handle, key = await asyncio.to_thread(stack.enter_context, read_document(gw.store, sha256, gw.wire.decryption))
+        headers = {"Digest": f"sha-256={sha256}"}
+        if key is None:
+            headers["Content-Length"] = str(gw.store.digests(sha256)["size"])
+        else:
+            try:
+                caller.check_reader_of(key.sirens(), gw.config)
+            except BaseException:
+                stack.close()
+                raise
+            headers = {"X-Stored-Digest": f"sha-256={sha256}"}  # of the ciphertext: what the claim check pins
 
         def chunks() -> Any:
-            with handle:
+            with stack:
                 yield from iter(lambda: handle.read(CHUNK_BYTES), b"")
 
-        return StreamingResponse(chunks(), media_type="application/octet-stream",
-                                 headers={"Content-Length": str(size), "Digest": f"sha-256={sha256}"})
+        return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
 
     @app.get(API + "/webhooks/deadletter", tags=["webhooks"])
     async def webhook_deadletter(gw: GatewayDep, caller: CallerDep) -> dict[str, Any]:

@@ -47,6 +47,12 @@ class Caller:
         if self.policy is not None and not self.policy.may_act_for(siren):
             raise self._deny(f"act for SIREN {siren}")
 
+    def check_reader_of(self, sirens: tuple[str, ...], config: GatewayConfig) -> None:
+        """The caller acts for one of ``sirens`` that this gateway serves (the recipients of a sealed document)."""
+        if not any(s in config.administrations and (self.policy is None or self.policy.may_act_for(s))
+                   for s in sirens):
+            raise self._deny(f"read a document addressed to {', '.join(sirens)}")
+
     def check_submit(self, flow: str) -> None:
         if self.policy is not None and not self.policy.may_submit(flow):
             raise self._deny(f"submit {flow}")

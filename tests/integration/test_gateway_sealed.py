@@ -10,6 +10,7 @@ administration only: decrypted when the gateway holds the key, else verified wit
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from bus import BusContext, BusSettings, generate_encryption_key
 from bus._runtime import encryption_key_store
-from bus.client import Publisher
+from bus.client import Publisher, read_topic
 from bus.cli._gateway import BusIntake
 from bus.gateway import GatewayConfig
 from tests.integration.gateway_support import COMMUNE, EXAMPLES, gateway_settings, running_gateway
@@ -71,3 +72,45 @@ async def test_an_inbox_shows_the_events_addressed_to_its_administration_only(se
     unreadable = other[ids["other"]]
     assert unreadable["recipients"] == [OTHER] and unreadable["decrypted"] is False and unreadable["data"] is None
     assert unreadable["subject"] == invoice.subject and unreadable["type"] == invoice.type
+
+
+async def test_an_addressed_upload_is_stored_sealed_and_served_decrypted_to_its_recipient(settings: BusSettings,
+                                                                                        tmp_path: Path):
+    from bus import DecryptionKeyring, Wire
+    from bus._content import LocalContentStore, put_document
+    from bus._directory import encryption_key_event
+    from bus._sealed import DocumentKey
+
+    own = await gateway_settings(settings, tmp_path / "state", COMMUNE)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    mine, stranger = generate_encryption_key(COMMUNE, valid_from=since), generate_encryption_key(STRANGER)
+    encryption_key_store(own).save(mine)  # the gateway holds COMMUNE's key, published in the directory
+    ctx = await BusContext.connect(own)
+    async with Publisher(own, ctx.wire()) as publisher:
+        await publisher.publish(encryption_key_event(mine.public), topic="reference.administrations")
+    ubl = (EXAMPLES / "invoice-ubl.xml").read_bytes()
+    store = LocalContentStore.from_uri(own.resolved_content_store)
+    foreign = put_document(store, b"for a stranger only", key=DocumentKey.fresh([stranger.public]),
+                           media_type="text/plain", file_name="foreign.txt")
+
+    async with (running_gateway(own, GatewayConfig(administrations=[COMMUNE])) as url,
+                httpx.AsyncClient(base_url=url, timeout=60) as client):
+        answer = await client.post(f"/v1/administrations/{COMMUNE}/documents", content=ubl,
+                                   headers={"content-type": "application/xml"},
+                                   params={"file_name": "invoice.xml", "recipients": COMMUNE})
+        assert answer.status_code == 202, answer.text
+        document = answer.json()["document"]
+        assert b"F-2026-001" not in store.path(document["sha256"]).read_bytes()
+        served = await client.get(document["url"])
+        assert served.status_code == 200 and served.content == ubl
+        assert served.headers["x-stored-digest"] == f"sha-256={document['sha256']}"
+        refused = await client.get(f"/v1/documents/{foreign.sha256}")
+        assert refused.status_code == 403 and refused.json()["type"].endswith("NotARecipientError"), refused.text
+        bad = await client.post(f"/v1/administrations/{COMMUNE}/documents", content=ubl,
+                                headers={"content-type": "application/xml"}, params={"recipients": "12"})
+        assert bad.status_code == 422
+
+    reader = Wire(ctx.catalog, ctx.directory, None, decryption=DecryptionKeyring([mine]))
+    (submitted,) = [reader.open(r) for r in await read_topic(own, ctx.topic("ingress.raw"))]
+    assert submitted.envelope.recipient_sirens == (COMMUNE,)
+    assert submitted.data["document"]["sha256"] == document["sha256"]

@@ -89,3 +89,25 @@ print(size, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 102
     size, grown_mb = map(int, out.stdout.split())
     assert size >= 150 * 1024 * 1024
     assert grown_mb < 64, f"reading a 150 MB bundle grew the process by {grown_mb} MB"
+
+
+def test_a_sealed_bundle_is_read_by_a_recipient_and_its_files_stay_sealed(corpus, tmp_path):
+    from bus._content import put_document, read_document
+    from bus._errors import NotARecipientError
+    from bus._sealed import DecryptionKeyring, DocumentKey, generate_encryption_key
+
+    pdf = b"%PDF-1.4 the signed deliberation, confidential until published"
+    mine, other = generate_encryption_key("210100012"), generate_encryption_key("230300018")
+    store = LocalContentStore(tmp_path / "store")
+    ref = put_document(store, bundle(corpus, files={PDF: pdf}), key=DocumentKey.fresh([mine.public]),
+                       media_type="application/gzip", file_name="transmission.tar.gz")
+    adaptation = DocumentReader(store, max_bytes=1 << 20, decryption=DecryptionKeyring([mine])).read(
+        ref.to_record(), None, ("210100012",))
+    assert adaptation.error is None and adaptation.format == BUNDLE_FORMAT
+    act = next(p for p in adaptation.pivots if p.schema == "fr.dcant.acts.Act")
+    stored = act.data["documents"][0]["content"]["sha256"]
+    assert b"confidential" not in store.path(stored).read_bytes()
+    with read_document(store, stored, DecryptionKeyring([mine])) as (handle, key):
+        assert handle.read() == pdf and key is not None and key.sirens() == ("210100012",)
+    with pytest.raises(NotARecipientError):
+        DocumentReader(store, max_bytes=1 << 20, decryption=DecryptionKeyring([other])).read(ref.to_record(), None)
