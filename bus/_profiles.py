@@ -35,6 +35,8 @@ __all__ = [
     "ProfileApproval",
     "ProfileBank",
     "approval_event",
+    "learn_profile_records",
+    "read_profile_bank",
     "profile_event",
 ]
 
@@ -164,19 +166,27 @@ class ProfileBank:
         return out
 
 
-async def read_profile_bank(settings: Any) -> tuple[ProfileBank, list[str]]:
-    """The bank as the topic holds it, each record verified; also the refusals (one line each)."""
+def learn_profile_records(bank: ProfileBank, ctx: Any, records: Any) -> list[str]:
+    """Fold records of the bank topic into ``bank``, each verified with ``ctx`` (a BusContext);
+    the refused ones (one line each: offset, error) are returned, never folded."""
     from ._errors import BusError
-    from ._runtime import BusContext
-    from .client import read_topic
 
-    ctx = await BusContext.connect(settings, create_topics=False)
-    wire = ctx.wire()
-    bank, refused = ProfileBank(), []
-    for record in await read_topic(settings, ctx.topic("reference.profiles")):
+    wire, refused = ctx.wire(), []
+    for record in records:
         try:
             received = wire.open(record)
             bank.learn(received.schema.name, received.data, ctx.directory.get(received.envelope.sigkeyid).siren)
         except BusError as err:
             refused.append(f"@{record.offset}: {type(err).__name__}: {err.message}")
+    return refused
+
+
+async def read_profile_bank(settings: Any) -> tuple[ProfileBank, list[str]]:
+    """The bank as the topic holds it, each record verified; also the refusals (one line each)."""
+    from ._runtime import BusContext
+    from .client import read_topic
+
+    ctx = await BusContext.connect(settings, create_topics=False)
+    bank = ProfileBank()
+    refused = learn_profile_records(bank, ctx, await read_topic(settings, ctx.topic("reference.profiles")))
     return bank, refused

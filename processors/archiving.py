@@ -64,6 +64,8 @@ __all__ = [
     "Archiving",
     "ArchivingProfile",
     "RuleSpec",
+    "BankReader",
+    "bank_binding",
     "build_transfer",
     "load_profile",
     "packaged_profiles",
@@ -192,7 +194,7 @@ class Archiving:
     def __init__(self, profiles: Mapping[str, ArchivingProfile], *,
                  closing_events: Mapping[str, str | None] = DEFAULT_CLOSING_EVENTS,
                  accepted_reply_codes: frozenset[str] = ACCEPTED_REPLY_CODES,
-                 bank: Any = None, routes: Mapping[str, str] | None = None) -> None:
+                 bank: Any = None, routes: dict[str, str] | None = None) -> None:
         self.profiles = dict(profiles)
         #: The profile bank (bus._profiles.ProfileBank) and collectivity → archive service: read, never copied.
         self.bank, self.routes = bank, routes
@@ -431,3 +433,51 @@ def build_transfer(profile: ArchivingProfile, state: Mapping[str, Any], now: dt.
                        "reuse_rule": None, "need_authorization": None},
         "archive_units": units, "binary_data_objects": binaries, "physical_data_objects": [],
     }
+
+
+# -- the shell step: the bank and the directory's routes, kept current ------------------------
+
+class BankReader:
+    """The archiving core's shell step with ``BUS_ARCHIVE_PROFILE_BANK``: before an event that may
+    make a transfer (a closing, the digests), read what is new on the profile bank and the
+    directory into the bank and routes the core holds. A record refused (a grammar with an
+    external reference, a forged approval) is logged and skipped: it never enters the bank."""
+
+    def __init__(self, settings: Any, core: Archiving) -> None:
+        self.settings, self.core = settings, core
+        self._ctx: Any = None
+        self._offsets: dict[int, int] = {}
+
+    async def __call__(self, event: Received) -> Mapping[str, Mapping[str, Any]]:
+        if event.type == DIGESTED or event.type in self.core.closing_events:
+            await self.refresh()
+        return {}
+
+    async def refresh(self) -> None:
+        import logging
+
+        from bus._profiles import learn_profile_records
+        from bus._runtime import BusContext
+        from bus.client import read_topic
+
+        if self._ctx is None:
+            self._ctx = await BusContext.connect(self.settings, create_topics=False)
+        else:
+            await self._ctx.refresh()  # the directory: keys, and the archive services it assigns
+        records = await read_topic(self.settings, self._ctx.topic("reference.profiles"),
+                                   from_offsets=self._offsets or None)
+        for record in records:
+            self._offsets[record.partition or 0] = (record.offset or 0) + 1
+        for refusal in learn_profile_records(self.core.bank, self._ctx, records):
+            logging.getLogger(__name__).warning("profile bank record refused %s", refusal)
+        self.core.routes.clear()
+        self.core.routes.update(self._ctx.directory.archive_services)
+
+
+def bank_binding(settings: Any) -> Any:
+    """The archiving core with the profile bank and the directory's routes (a :class:`bus.Binding`)."""
+    from bus import Binding
+    from bus._profiles import ProfileBank
+
+    core = Archiving(packaged_profiles(), bank=ProfileBank(), routes={})
+    return Binding(core, BankReader(settings, core))

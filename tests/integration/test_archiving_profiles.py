@@ -18,7 +18,7 @@ import pytest
 
 from bus._profiles import read_profile_bank
 from bus._runtime import BusContext
-from processors.archiving import Archiving, packaged_profiles
+from processors import CORES
 from tests.unit.processors.acts_factories import SIREN
 from tests.unit.processors.seda_profiles import act_profile
 from tests.unit.processors.test_archiving import STATE, TRANSFER, Harness, act_with_documents, digested, executory, of
@@ -75,7 +75,13 @@ def test_publish_approve_then_a_transfer_is_validated_and_routed(own, env_of, tm
     assert refusals == [] and routes == {SIREN: SERVICE}
     assert bank.approved(PROFILE, SERVICE).version == "1"
 
-    h = Harness(Archiving(packaged_profiles(), bank=bank, routes=routes))
+    # The worker's binding (BUS_ARCHIVE_PROFILE_BANK): its shell step reads the same bank and routes.
+    binding = CORES["archiving"](own.model_copy(update={"archive_profile_bank": True}))
+    asyncio.run(binding.prepare.refresh())
+    assert binding.core.routes == {SIREN: SERVICE}
+    assert binding.core.bank.approved(PROFILE, SERVICE).sha256 == bank.approved(PROFILE, SERVICE).sha256
+
+    h = Harness(binding.core)
     h.pipe("acts", act_with_documents(), executory())
     h.pipe("archives", digested())
     out = h.advance_days(360)

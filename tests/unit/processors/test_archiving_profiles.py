@@ -156,3 +156,13 @@ def test_a_collectivity_without_archive_service_in_the_directory_is_reported():
     assert of(out, TRANSFER) == []
     (state,) = of(out, STATE)
     assert state.data["state"] == "NO_ARCHIVE_SERVICE" and COLLECTIVITY in state.data["reason"]
+
+
+def test_the_worker_runs_the_bank_binding_only_when_asked(tmp_path):
+    from bus import Binding, BusSettings
+    from processors import CORES
+
+    plain = CORES["archiving"](BusSettings(state_dir=tmp_path))
+    assert isinstance(plain, Archiving) and plain.bank is None and plain.routes is None
+    bound = CORES["archiving"](BusSettings(state_dir=tmp_path, archive_profile_bank=True))
+    assert isinstance(bound, Binding) and isinstance(bound.core.bank, ProfileBank) and bound.core.routes == {}
