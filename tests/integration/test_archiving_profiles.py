@@ -9,6 +9,8 @@ them, validates its transfer against the approved version and addresses it to th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -18,8 +20,9 @@ import pytest
 
 from bus._profiles import read_profile_bank
 from bus._runtime import BusContext
+from bus.client import Publisher, read_topic
 from processors import CORES
-from tests.unit.processors.acts_factories import SIREN
+from tests.unit.processors.acts_factories import SIREN, subject, transmitted
 from tests.unit.processors.seda_profiles import act_profile
 from tests.unit.processors.test_archiving import STATE, TRANSFER, Harness, act_with_documents, digested, executory, of
 
@@ -43,12 +46,18 @@ def own(settings, tmp_path_factory):  # type: ignore[no-untyped-def]
         "state_dir": tmp_path_factory.mktemp("profiles-state")})
 
 
-def test_publish_approve_then_a_transfer_is_validated_and_routed(own, env_of, tmp_path):
+def keys(own, env_of) -> tuple[dict[str, str], dict[str, str]]:  # type: ignore[no-untyped-def]
+    """The environments of the collectivity and of its archive service, each with its published key."""
     env = {**os.environ, **env_of(own), "COLUMNS": "200"}
     collectivity = {**env, "BUS_SOURCE": f"urn:siren:{SIREN}:archives"}
     service = {**env, "BUS_SOURCE": f"urn:siren:{SERVICE}:archives"}
     bus(collectivity, "keys", "generate", SIREN, "--owner", "Commune de test")
     bus(service, "keys", "generate", SERVICE, "--owner", "Service d'archives mutualisé")
+    return collectivity, service
+
+
+def test_publish_approve_then_a_transfer_is_validated_and_routed(own, env_of, tmp_path):
+    collectivity, service = keys(own, env_of)
 
     good, bad = tmp_path / "actes.rng", tmp_path / "externe.rng"
     good.write_text(act_profile(), encoding="utf-8")
@@ -88,3 +97,51 @@ def test_publish_approve_then_a_transfer_is_validated_and_routed(own, env_of, tm
     (transfer,) = of(out, TRANSFER)
     assert transfer.data["archival_agency_identifier"] == SERVICE
     assert [o.data["state"] for o in of(out, STATE)] == ["TRANSFER_REQUESTED"]
+
+
+def test_bus_worker_with_the_bank_routes_an_approved_transfer_and_reports_an_unassigned_collectivity(
+        own, env_of, tmp_path, monkeypatch):
+    from tests.integration.test_worker import WORKER_SIREN, Workers, eventually
+
+    collectivity, service = keys(own, env_of)
+    worker_env = {**collectivity, "BUS_SOURCE": f"urn:siren:{WORKER_SIREN}:worker"}
+    bus(worker_env, "keys", "generate", WORKER_SIREN, "--owner", "Bus workers")
+    profile = tmp_path / "actes.rng"
+    profile.write_text(act_profile(), encoding="utf-8")
+    bus(collectivity, "profiles", "publish", str(profile), "--id", PROFILE, "--version", "1")
+    bus(collectivity, "profiles", "archive-service", SERVICE)
+    bus(service, "profiles", "approve", PROFILE, "1")
+
+    other = "200000008"  # a collectivity the directory assigns to no archive service
+    routed, unrouted = subject("2025-001"), subject("2025-002", other)
+    closed = dt.date(2025, 3, 10)  # retention start 31 December 2025: transferred at once
+    events = [transmitted("2025-001", documents=[]), dataclasses.replace(executory(closed), subject=routed),
+              transmitted("2025-002", siren=other, documents=[]), dataclasses.replace(executory(closed), subject=unrouted)]
+    monkeypatch.setenv("BUS_ARCHIVE_PROFILE_BANK", "true")
+    workers = Workers(own.model_copy(update={"source": f"urn:siren:{SIREN}:archives"}), tmp_path)
+    try:
+        workers.start("archivist", "archiving")
+
+        async def run() -> tuple[list, list]:
+            ctx = await BusContext.connect(own.model_copy(update={"source": f"urn:siren:{SIREN}:archives"}))
+            async with Publisher(ctx.settings, ctx.wire()) as publisher:
+                await publisher.publish_many(events, topic="acts")
+
+            async def outcome() -> tuple[list, list] | None:
+                workers.assert_alive()
+                found = [ctx.wire().open(r) for r in await read_topic(own, ctx.topic("archives"))]
+                transfers = [e for e in found if e.envelope.type == TRANSFER]
+                unassigned = [e for e in found if e.envelope.type == STATE and e.subject == unrouted
+                              and e.data["state"] == "NO_ARCHIVE_SERVICE"]
+                return (transfers, unassigned) if transfers and unassigned else None
+
+            return await eventually(outcome, "the routed transfer and the unassigned dossier",
+                                    detail=lambda: workers.log("archivist")[-2000:])
+
+        transfers, unassigned = asyncio.run(run())
+    finally:
+        workers.kill_all()
+    (transfer,) = transfers
+    assert transfer.subject == f"transfer:{routed}/transfer-1"
+    assert transfer.data["archival_agency_identifier"] == SERVICE
+    assert other in unassigned[0].data["reason"]
