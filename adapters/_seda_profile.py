@@ -62,6 +62,7 @@ def validate_transfer(grammar: etree.RelaxNG, data: bytes, *, profile: str, name
     steps = [etree.QName(n).localname for n in reversed([node, *node.iterancestors()])]
     element, path = steps[-1], "/" + "/".join(steps)
     messages = "; ".join(dict.fromkeys(e.message.strip() for e in errors if e.path == getattr(entry, "path", None)))
-    raise ProfileRefusedError(f"transfer {name} does not follow profile {profile}: element {element} ({path}): "
-                              f"{messages or 'does not match'}",
+    # French: archivists and the collectivity's agents read it as the dossier's refusal reason.
+    raise ProfileRefusedError(f"le versement {name} ne suit pas le profil {profile} : élément {element} ({path}) : "
+                              f"{messages or 'non conforme'}",
                               profile=profile, element=element, xpath=path, document=name)

@@ -124,7 +124,7 @@ def test_a_transfer_not_following_the_profile_is_refused_naming_the_element_and_
     assert of(out, TRANSFER) == []
     (refused,) = of(out, STATE)
     assert refused.data["state"] == "PROFILE_REFUSED"
-    assert "element ArchivalAgreement (/ArchiveTransfer/ArchivalAgreement)" in refused.data["reason"]
+    assert "élément ArchivalAgreement (/ArchiveTransfer/ArchivalAgreement)" in refused.data["reason"]
     assert f"{ACT_PROFILE} v1" in refused.data["reason"]
 
 
