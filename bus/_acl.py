@@ -7,7 +7,9 @@ module's one table, :data:`POLICY`, keyed by the kind of principal:
     principal          kind          writes                                   reads
     User:<SIREN>       public body   the five family topics, ingress.raw,     reference.*, catalog,
                                      notifications, reference.attestations,   barometer, notifications
-                                     reference.administrations
+                                     reference.administrations,
+                                     reference.profiles (archiving profiles
+                                     and archive services' approvals)
     User:<SIREN>       supplier      procurement, invoices, ingress.raw,      reference.*, catalog,
                                      reference.administrations                barometer
     User:worker        service       the family topics, notifications,        the family topics, ingress.raw,
@@ -50,7 +52,8 @@ from ._topics import FAMILIES, topic_map
 __all__ = ["AclPlan", "POLICY", "Rights", "bus_directory", "kind_of", "plan", "tenants", "wanted_acls"]
 
 Kind = Literal["public body", "supplier", "worker", "ledger"]
-_REFERENCE = ("reference.companies", "reference.attestations", "reference.administrations", "catalog")
+_REFERENCE = ("reference.companies", "reference.attestations", "reference.administrations", "reference.profiles",
+              "catalog")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +67,8 @@ class Rights:
 #: The one table of rights (see the module docstring).
 POLICY: dict[Kind, Rights] = {
     "public body": Rights(
-        writes=(*FAMILIES, "ingress.raw", "notifications", "reference.attestations", "reference.administrations"),
+        writes=(*FAMILIES, "ingress.raw", "notifications", "reference.attestations", "reference.administrations",
+                "reference.profiles"),
         reads=(*_REFERENCE, "barometer", "notifications")),
     "supplier": Rights(writes=("procurement", "invoices", "ingress.raw", "reference.administrations"),
                        reads=(*_REFERENCE, "barometer")),

@@ -9,10 +9,15 @@ whose subject names the key it is about:
     revocation      fr.dcant.reference.KeyRevocation      revocation:<key id> an RA key chaining to the anchor
     authority       fr.dcant.reference.AuthorityKey       authority:<key id> itself (anchor) or its predecessor
     encryption key  fr.dcant.reference.EncryptionKey      enckey:<key id>    an EVENTS key of the same SIREN
+    archive service fr.dcant.reference.ArchiveServiceAssignment archiving:<SIREN> an EVENTS key of that collectivity
 
 An encryption key (X25519 or ML-KEM-768 + X25519, :mod:`bus._sealed`) cannot sign its own
 registration, so its SIREN's signing key vouches for it; under a trust anchor a producer
 addresses events to it only once the authority approved it for the purpose ``ENCRYPTION``.
+
+An archive service assignment says which archive service receives a collectivity's archive
+transfers (its own, a departmental or a mutualised one); the collectivity signs it, the latest
+one wins (:attr:`KeyDirectory.archive_services`), and the archiving core routes by it.
 
 The topic is append-only (``cleanup.policy=delete``, kept forever), not compacted: compaction
 would keep one record per key (a retirement would erase the registration it replaces, a
@@ -38,12 +43,14 @@ from ._wire import Event, Record, Wire
 
 __all__ = [
     "APPROVAL_SCHEMA",
+    "ASSIGNMENT_SCHEMA",
     "AUTHORITY_SCHEMA",
     "ENCRYPTION_SCHEMA",
     "KEY_SCHEMA",
     "REVOCATION_SCHEMA",
     "approval_event",
     "approval_for",
+    "archive_service_event",
     "authority_event",
     "encryption_approval",
     "encryption_key_event",
@@ -57,6 +64,7 @@ APPROVAL_SCHEMA = "fr.dcant.reference.KeyApproval"
 REVOCATION_SCHEMA = "fr.dcant.reference.KeyRevocation"
 AUTHORITY_SCHEMA = "fr.dcant.reference.AuthorityKey"
 ENCRYPTION_SCHEMA = "fr.dcant.reference.EncryptionKey"
+ASSIGNMENT_SCHEMA = "fr.dcant.reference.ArchiveServiceAssignment"
 _RA_SOURCE = f"urn:siren:{RA_SIREN}:ra"
 
 
@@ -77,6 +85,13 @@ def encryption_approval(key: RecipientKey, *, at: dt.datetime, legal_category: s
     assert key.valid_from is not None
     return Approval(key.key_id, key.siren, fingerprint(key.public), ("ENCRYPTION",), key.valid_from,
                     key.valid_until, at, legal_category)
+
+
+def archive_service_event(collectivity: str, archive_service: str, at: dt.datetime) -> Event:
+    """The assignment of ``archive_service`` to ``collectivity``, to be signed by a key of the collectivity."""
+    return Event(type="fr.dcant.reference.ArchiveServiceAssigned", subject=f"archiving:{collectivity}",
+                 schema=ASSIGNMENT_SCHEMA, source=f"urn:siren:{collectivity}:archives", time=at,
+                 data={"collectivity": collectivity, "archive_service": archive_service, "assigned_at": at})
 
 
 def approval_event(approval: Approval) -> Event:
@@ -143,6 +158,15 @@ def learn_record(directory: KeyDirectory, catalog: Catalog, record: Record, wire
                                           f"{signer.key_id}, not an EVENTS key of that SIREN", key_id=enc.key_id)
         directory.add_encryption_key(enc)
         return "encryption key"
+    if schema.name == ASSIGNMENT_SCHEMA:
+        opened = (wire or Wire(catalog, directory)).open(record)  # signature, key validity, trust of the signer
+        signer = directory.get(opened.envelope.sigkeyid)
+        if signer.siren != data["collectivity"] or signer.purpose != "EVENTS":
+            raise ForgedRegistrationError(f"the archive service of {data['collectivity']} is assigned by "
+                                          f"{signer.key_id}, not an EVENTS key of that collectivity",
+                                          key_id=signer.key_id)
+        directory.archive_services[data["collectivity"]] = data["archive_service"]
+        return "archive service"
     if schema.name == AUTHORITY_SCHEMA:
         trust.add_authority(AuthorityKey.from_record(data), envelope.sigkeyid, check, at, received)
         return "authority"

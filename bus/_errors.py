@@ -93,6 +93,7 @@ __all__ = [
     "NotARecipientError",
     "PayloadDecodeError",
     "PayloadEncodeError",
+    "ProfileRefusedError",
     "RecordTooLargeError",
     "RegistrationRefusedError",
     "RevokedKeyError",
@@ -102,12 +103,14 @@ __all__ = [
     "SwappedKeyError",
     "TruncatedCiphertextError",
     "UnapprovedKeyError",
+    "UnapprovedProfileError",
     "UnconfiguredIssuerError",
     "UnknownDossierError",
     "UnknownFormatError",
     "UnknownKeyError",
     "UnknownSchemaError",
     "UnsafeDocumentError",
+    "UnsafeProfileError",
     "UntrustedKeyError",
     "WithheldPersonalDataError",
 ]
@@ -177,6 +180,24 @@ class MalformedDocumentError(AdapterError):
 
 class NonConformantError(AdapterError):
     default_hint = "fix the element named by the rule and send the document again"
+
+
+class UnsafeProfileError(AdapterError):
+    """An archiving profile (RelaxNG) that reaches outside itself (include, externalRef) or does not compile."""
+
+    default_hint = "publish a self-contained RelaxNG: inline every included grammar, no include or externalRef"
+
+
+class UnapprovedProfileError(AdapterError):
+    """No version of the archiving profile is approved by the archive service the transfer goes to."""
+
+    default_hint = "the archive service approves a published version with `bus profiles approve ID VERSION`"
+
+
+class ProfileRefusedError(AdapterError):
+    """A transfer that does not follow its approved archiving profile; ``element`` names the failing one."""
+
+    default_hint = "fix the element named so the transfer follows the archive service's approved profile"
 
 
 class DocumentSignatureError(AdapterError):

@@ -218,6 +218,8 @@ class KeyDirectory:
         self._keys: dict[str, PublicKey] = {}
         #: Published encryption keys (:class:`bus.RecipientKey`) by SIREN, oldest first (:mod:`bus._directory`).
         self.encryption_keys: dict[str, list[Any]] = {}
+        #: Archive service SIREN by collectivity SIREN, the latest assignment on the directory (:mod:`bus._directory`).
+        self.archive_services: dict[str, str] = {}
         for key in keys:
             self.add(key)
 

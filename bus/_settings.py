@@ -120,6 +120,12 @@ class BusSettings(BaseSettings):
         "signature is checked against the certificate it carries, and the pivot's warnings say so")
     pes_require_signature: bool = Field(default=False, description="refuse a PES_Aller whose bordereaux are not signed")
 
+    # Archiving (processors.archiving, bus._profiles)
+    archive_profile_bank: bool = Field(
+        default=False, description="the archiving core sends a transfer only if it follows the RelaxNG profile "
+        "version the archive service approved on the profile bank, to the archive service the directory assigns "
+        "to the collectivity; off: to the JSON profile's archival agency, unchecked")
+
     # Personal data
     pseudonymisation_secret: SecretStr | None = Field(
         default=None, description="secret from which each collectivity's pseudonymisation key is derived")

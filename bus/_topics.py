@@ -74,6 +74,9 @@ def topic_map(settings: BusSettings) -> dict[str, TopicSpec]:
         # Append-only, not compacted: the key directory's whole history (bus._directory).
         spec("reference.administrations", 1, "delete", FOREVER,
              "key directory: registrations, the authority's approvals and revocations, its keys"),
+        # Compacted: the latest record per profile version and per approval is the bank.
+        spec("reference.profiles", 1, "compact", FOREVER,
+             "archiving profile bank: SEDA RelaxNG profiles by id and version, archive services' approvals"),
         spec("notifications", 6, "delete", FOREVER,
              "explicit requests to an administration: documents to supply, deadlines, anomalies"),
         spec("barometer", 3, "compact", FOREVER,
@@ -93,6 +96,9 @@ _SCHEMA_TOPIC = {
     "fr.dcant.reference.EncryptionKey": "reference.administrations",
     "fr.dcant.reference.KeyApproval": "reference.administrations",
     "fr.dcant.reference.KeyRevocation": "reference.administrations",
+    "fr.dcant.reference.ArchiveServiceAssignment": "reference.administrations",
+    "fr.dcant.reference.ArchivingProfile": "reference.profiles",
+    "fr.dcant.reference.ArchivingProfileApproval": "reference.profiles",
     # Not compacted: every request is kept, keyed by the dossier it concerns.
     "fr.dcant.reference.DocumentRequested": "notifications",
     # Compacted: the latest figures of each administration, flow and month.

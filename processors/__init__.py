@@ -69,8 +69,10 @@ def _register(settings: Any) -> Any:
 
 
 def _archiving(settings: Any) -> Any:
-    from .archiving import Archiving, packaged_profiles
+    from .archiving import Archiving, bank_binding, packaged_profiles
 
+    if settings.archive_profile_bank:
+        return bank_binding(settings)
     return Archiving(packaged_profiles())
 
 

@@ -28,6 +28,15 @@ their dossier through the identifier, ``<dossier>/transfer-<n>``). Steps of a do
    dossier (ARCHIVED); any other reopens it (REOPENED, with the code and comment as reason). A
    reopened dossier is closed again by a new closing event, which makes a new transfer.
 
+With a profile bank (:class:`bus._profiles.ProfileBank`) and the directory's archive services
+(``routes``, collectivity SIREN → archive service SIREN), a transfer goes to the archive service
+that serves the dossier's collectivity (its ArchivalAgency), and is sent only if it follows the
+version of the RelaxNG profile (the JSON profile's ``archival_profile``) that this service
+approved: otherwise the dossier is PROFILE_REFUSED, the reason naming the missing approval or
+the failing element, and a new closing event tries again. A collectivity the directory assigns
+to no archive service is NO_ARCHIVE_SERVICE. Without them the profile's
+``archival_agency_identifier`` receives every transfer, unchecked.
+
 Idempotence: processed ``ce_id`` values are kept, and one transfer per closing: a closing
 event for a dossier already closed, in transfer or archived, and a reply to another transfer,
 change nothing. Profiles are declarative JSON files (``processors/profiles/<type>.json``)
@@ -47,6 +56,7 @@ from importlib import resources
 from typing import Any
 
 from bus import ConfigurationError, Context, Event, Received, follow_up
+from bus._errors import AdapterError
 
 __all__ = [
     "ACCEPTED_REPLY_CODES",
@@ -54,6 +64,8 @@ __all__ = [
     "Archiving",
     "ArchivingProfile",
     "RuleSpec",
+    "BankReader",
+    "bank_binding",
     "build_transfer",
     "load_profile",
     "packaged_profiles",
@@ -74,6 +86,8 @@ _DURATION = re.compile(r"P(?=\d)(\d+Y)?(\d+M)?(\d+D)?")
 _LEVELS = frozenset({"Fonds", "Subfonds", "Class", "Collection", "Series", "Subseries", "RecordGrp", "SubGrp",
                      "File", "Item", "OtherLevel"})
 _RETENTION_STARTS = ("closing_date", "end_of_closing_year")
+#: States a new closing event closes again (a refused profile is retried once approved or fixed).
+_REOPENABLE = ("OPEN", "REOPENED", "PROFILE_REFUSED", "NO_ARCHIVE_SERVICE")
 
 
 # -- profiles -----------------------------------------------------------------------------------
@@ -179,8 +193,11 @@ class Archiving:
 
     def __init__(self, profiles: Mapping[str, ArchivingProfile], *,
                  closing_events: Mapping[str, str | None] = DEFAULT_CLOSING_EVENTS,
-                 accepted_reply_codes: frozenset[str] = ACCEPTED_REPLY_CODES) -> None:
+                 accepted_reply_codes: frozenset[str] = ACCEPTED_REPLY_CODES,
+                 bank: Any = None, routes: dict[str, str] | None = None) -> None:
         self.profiles = dict(profiles)
+        #: The profile bank (bus._profiles.ProfileBank) and collectivity → archive service: read, never copied.
+        self.bank, self.routes = bank, routes
         self.closing_events = dict(closing_events)
         self.types = frozenset({REPLIED, DIGESTED, TRANSMITTED, *self.closing_events})
         self.accepted_reply_codes = accepted_reply_codes
@@ -228,7 +245,7 @@ class Archiving:
         ]
 
     def _close(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
-        if state["status"] not in ("OPEN", "REOPENED"):
+        if state["status"] not in _REOPENABLE:
             return []  # one transfer per closing
         profile = self._profile_of(state["dossier"])
         assert profile is not None  # key() routed only dossiers with a profile
@@ -294,11 +311,34 @@ class Archiving:
             return []
         profile = self._profile_of(state["dossier"])
         assert profile is not None
+        service = profile.archival_agency_identifier
+        if self.routes is not None:
+            if state["collectivity"] not in self.routes:
+                state["status"] = "NO_ARCHIVE_SERVICE"
+                return [self._state_event(state, cause, ctx.now, reason=(
+                    f"aucun service d'archives n'est affecté à la collectivité {state['collectivity']} "
+                    "dans l'annuaire"))]
+            service = self.routes[state["collectivity"]]
+        transfer = build_transfer(profile, state, ctx.now, archive_service=service)
+        if self.bank is not None:
+            try:
+                self._check_profile(transfer, service)
+            except AdapterError as err:  # unapproved profile, or the transfer does not follow it
+                state["status"] = "PROFILE_REFUSED"
+                return [self._state_event(state, cause, ctx.now, reason=err.message)]
         state["status"] = "TRANSFER_REQUESTED"
-        transfer = build_transfer(profile, state, ctx.now)
         request = self._event(state, cause, type=A + "ArchiveTransferRequested", schema=A + "ArchiveTransfer",
                               data=transfer, subject=f"transfer:{state['transfer_id']}")
         return [request, self._state_event(state, cause, ctx.now)]
+
+    def _check_profile(self, transfer: Mapping[str, Any], service: str) -> None:
+        """The transfer as SEDA, checked against the profile version ``service`` approved (RelaxNG)."""
+        from adapters import seda
+        from adapters._seda_profile import validate_transfer
+
+        banked = self.bank.approved(transfer["archival_profile"], service)
+        validate_transfer(banked.grammar, seda.from_pivot(transfer, kind="ArchiveTransfer"),
+                          profile=f"{banked.profile_id} v{banked.version}", name=transfer["message_identifier"])
 
     def _state_event(self, state: Mapping[str, Any], cause: Received | None, when: dt.datetime, *,
                      reply_code: str | None = None, reason: str | None = None) -> Event:
@@ -347,8 +387,10 @@ def _unit(unit_id: str, parent: str | None, **fields: Any) -> dict[str, Any]:
     return {**base, **fields}
 
 
-def build_transfer(profile: ArchivingProfile, state: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """The ``fr.dcant.archives.ArchiveTransfer`` pivot of a closed dossier whose digests are known."""
+def build_transfer(profile: ArchivingProfile, state: Mapping[str, Any], now: dt.datetime, *,
+                   archive_service: str | None = None) -> dict[str, Any]:
+    """The ``fr.dcant.archives.ArchiveTransfer`` pivot of a closed dossier whose digests are known,
+    sent to ``archive_service`` (default: the profile's archival agency)."""
     dossier, closing = state["dossier"], dt.date.fromisoformat(state["closing_date"])
     collectivity = state["collectivity"] or profile.archival_agency_identifier
     description = state["description"] or {}
@@ -380,7 +422,7 @@ def build_transfer(profile: ArchivingProfile, state: Mapping[str, Any], now: dt.
         "comment": (f"Versement du dossier {dossier} ({profile.label}); DUA {profile.appraisal_rule.duration} "
                     f"à compter du {retention.isoformat()}, sort final {profile.appraisal_rule.final_action}"),
         "archival_agreement": profile.archival_agreement,
-        "archival_agency_identifier": profile.archival_agency_identifier,
+        "archival_agency_identifier": archive_service or profile.archival_agency_identifier,
         "transferring_agency_identifier": profile.transferring_agency_identifier or collectivity,
         "archival_profile": profile.archival_profile, "service_level": None, "acquisition_information": "Versement",
         "legal_status": profile.legal_status,
@@ -391,3 +433,51 @@ def build_transfer(profile: ArchivingProfile, state: Mapping[str, Any], now: dt.
                        "reuse_rule": None, "need_authorization": None},
         "archive_units": units, "binary_data_objects": binaries, "physical_data_objects": [],
     }
+
+
+# -- the shell step: the bank and the directory's routes, kept current ------------------------
+
+class BankReader:
+    """The archiving core's shell step with ``BUS_ARCHIVE_PROFILE_BANK``: before an event that may
+    make a transfer (a closing, the digests), read what is new on the profile bank and the
+    directory into the bank and routes the core holds. A record refused (a grammar with an
+    external reference, a forged approval) is logged and skipped: it never enters the bank."""
+
+    def __init__(self, settings: Any, core: Archiving) -> None:
+        self.settings, self.core = settings, core
+        self._ctx: Any = None
+        self._offsets: dict[int, int] = {}
+
+    async def __call__(self, event: Received) -> Mapping[str, Mapping[str, Any]]:
+        if event.type == DIGESTED or event.type in self.core.closing_events:
+            await self.refresh()
+        return {}
+
+    async def refresh(self) -> None:
+        import logging
+
+        from bus._profiles import learn_profile_records
+        from bus._runtime import BusContext
+        from bus.client import read_topic
+
+        if self._ctx is None:
+            self._ctx = await BusContext.connect(self.settings, create_topics=False)
+        else:
+            await self._ctx.refresh()  # the directory: keys, and the archive services it assigns
+        records = await read_topic(self.settings, self._ctx.topic("reference.profiles"),
+                                   from_offsets=self._offsets or None)
+        for record in records:
+            self._offsets[record.partition or 0] = (record.offset or 0) + 1
+        for refusal in learn_profile_records(self.core.bank, self._ctx, records):
+            logging.getLogger(__name__).warning("profile bank record refused %s", refusal)
+        self.core.routes.clear()
+        self.core.routes.update(self._ctx.directory.archive_services)
+
+
+def bank_binding(settings: Any) -> Any:
+    """The archiving core with the profile bank and the directory's routes (a :class:`bus.Binding`)."""
+    from bus import Binding
+    from bus._profiles import ProfileBank
+
+    core = Archiving(packaged_profiles(), bank=ProfileBank(), routes={})
+    return Binding(core, BankReader(settings, core))

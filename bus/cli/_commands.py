@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import (_acl, _audit, _barometer, _bench, _broker, _cluster, _config, _console, _demo, _dlq, _documents, _erase,
-               _events, _gateway, _keys, _pki, _ra, _schemas, _topics, _worker)
+               _events, _gateway, _keys, _pki, _profiles, _ra, _schemas, _topics, _worker)
 
 REGISTRARS = [
     _broker.register,
@@ -19,6 +19,7 @@ REGISTRARS = [
     _audit.register,
     _erase.register,
     _barometer.register,
+    _profiles.register,
     _worker.register,
     _config.register,
     _pki.register,
