@@ -26,8 +26,10 @@ from ._stage import Stage
 
 __all__ = ["archives_phase"]
 
-#: How long a dossier's transfer may take once its digests were asked for.
-DIGESTS_TIMEOUT = 90.0
+#: How long a dossier's transfer may take once its digests were asked for, and before they were (on a loaded
+#: 2-core CI machine, a demo played a second time on the same broker once needed more than the 120 s it had).
+DIGESTS_TIMEOUT = 180.0
+TRANSFER_TIMEOUT = 240.0
 
 
 def _file_name(identifier: str) -> str:
@@ -52,7 +54,7 @@ async def archives_phase(stage: Stage, dossiers: list[str], console: Console) ->
     waiting: dict[str, str] = {}
     for dossier in dossiers:
         asked = watcher.of("DocumentsDigestRequested", subject=dossier)
-        transfer = await watcher.until(lambda d=dossier: transfer_of(d), timeout=DIGESTS_TIMEOUT if asked else 120)
+        transfer = await watcher.until(lambda d=dossier: transfer_of(d), timeout=DIGESTS_TIMEOUT if asked else TRANSFER_TIMEOUT)
         if transfer is None:
             states = closed(dossier)
             due = states[-1].data.get("retention_start") if states else None
