@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -23,6 +22,7 @@ from bus._admin import Acl, create_acls
 from bus._keys import KeyStore
 from bus.client import Publisher, read_topic
 from processors.ingress import submit
+from tests.integration.gateway_support import stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -70,9 +70,4 @@ async def test_the_worker_runs_over_mutual_tls_as_user_worker(secure_broker, cor
         assert companies == ["company:00588003400011", "company:00600356000015", "company:00600465900014"], \
             log.read_text(errors="replace")[-3000:]
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop(process, timeout=90)
