@@ -60,6 +60,13 @@ def play(env: dict[str, str], out: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def explain(done: subprocess.CompletedProcess[str], env: dict[str, str]) -> str:
+    """The end of a demo's output and of its worker's log, for a figure that came out wrong."""
+    logs = sorted((Path(env["BUS_STATE_DIR"]) / "demo").glob("worker-*.log"), key=lambda p: p.stat().st_mtime)
+    tail = logs[-1].read_bytes()[-8000:].decode(errors="replace") if logs else "(no worker log found)"
+    return f"demo output:\n{done.stdout[-6000:]}\nworker log {logs[-1] if logs else '-'}:\n{tail}"
+
+
 def bus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*BUS, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
@@ -184,7 +191,7 @@ def test_the_demo_plays_after_the_readme_first_session(first, env, tmp_path):
     assert "KeyNotValidError" not in done.stdout and "NoValidKeyError" not in done.stdout
     assert figures["acts executory"] == "2" and figures["register chain"] == "verified"
     assert figures["contract paid in full"] == "True"
-    assert figures["archived"] == figures["archive replies"] == "3"
+    assert figures["archived"] == figures["archive replies"] == "3", explain(done, env)
 
 
 def test_the_console_serves_the_demo(first_run, env):
