@@ -154,6 +154,7 @@ class Chain:
         self.clock = FakeClock(at(day))
         self.driver = TopologyTestDriver(AccountingChain(**options), clock=self.clock)
         self._out = self.driver.output_topic("accounting")
+        self._statuses = self.driver.output_topic("invoices")
 
     def pipe(self, event: Event) -> Record:
         """Send ``event`` on the topic of its family, as its producer would."""
@@ -172,6 +173,10 @@ class Chain:
         """What the chain emitted since the last read (optionally only one event type)."""
         found = self._out.read_all()
         return [r for r in found if type_suffix is None or r.type.endswith("." + type_suffix)]
+
+    def statuses(self) -> list[Received]:
+        """The lifecycle statuses (InvoiceStatusChanged, on the invoices topic) emitted since the last call."""
+        return self._statuses.read_all()
 
     def emitted(self, type_suffix: str) -> list[Received]:
         """Every event of one type emitted so far."""
