@@ -43,6 +43,8 @@ Choices, and what is not emitted:
 
 The same status is not sent twice in a row for an invoice (a held invoice checked again and
 still suspended for the same reason); 211 and 212 are sent for each mandat and payment.
+An invoice entry stored before statuses existed has no BT-2 kept: its later statuses are
+emitted, but writing them as CDAR is refused (BR-FR-CDV-11 needs the invoice's issue date).
 Labels are the schematron's (:data:`adapters.invoice_status.STATUS_LABELS`); it names no label
 for 202, 204 and 211, which carry the reform's names.
 
@@ -63,7 +65,7 @@ from typing import Any
 from adapters.invoice_status import EVENT_TYPE, SCHEMA, STATUS_LABELS, status_event
 from bus import Event, Received
 
-from ._contract_checks import RULE_OUTCOME, RULE_REASON, Outcome
+from ._contract_checks import RULE_OUTCOME, RULE_REASON, Outcome, decimal_of
 
 __all__ = [
     "ACCEPTED_MANDAT",
@@ -95,9 +97,10 @@ def _vat_rates(invoice: Mapping[str, Any]) -> list[dict[str, str]]:
     """The invoice's amounts with VAT per VAT rate (BG-23), to split a payment into MEN amounts."""
     by_rate: dict[str, Decimal] = {}
     for line in invoice.get("vat_breakdown") or []:
-        rate = Decimal(line.get("rate") or "0").quantize(_CENT)
-        by_rate[str(rate)] = by_rate.get(str(rate), Decimal(0)) + Decimal(line["taxable_amount"]) + Decimal(line["tax_amount"])
-    return [{"rate": rate, "amount": str(amount)} for rate, amount in sorted(by_rate.items())]
+        rate = str((decimal_of(line.get("rate")) or Decimal(0)).quantize(_CENT))
+        amount = (decimal_of(line.get("taxable_amount")) or Decimal(0)) + (decimal_of(line.get("tax_amount")) or Decimal(0))
+        by_rate[rate] = by_rate.get(rate, Decimal(0)) + amount
+    return [{"rate": rate, "amount": str(amount)} for rate, amount in sorted(by_rate.items(), key=lambda i: Decimal(i[0]))]
 
 
 def invoice_facts(event: Received) -> dict[str, Any]:

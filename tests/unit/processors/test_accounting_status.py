@@ -79,6 +79,19 @@ def test_partial_payments_are_each_a_212_with_their_own_amount() -> None:
     assert [(p["amount_paid"], p["amounts"][0]["amount"]) for p in paid] == [("5000.00", "5000.00"), ("7000.00", "7000.00")]
 
 
+def test_a_payment_of_an_invoice_with_two_vat_rates_is_split_over_them() -> None:
+    chain = Chain("2026-01-05")
+    chain.pipe(award(value="10000.00"))
+    sent = invoice(vat="1500.00")
+    chain.pipe(dataclasses.replace(sent, data={**sent.data, "vat_breakdown": [
+        {"taxable_amount": "5000.00", "tax_amount": "1000.00", "category": "S", "rate": "20.00"},
+        {"taxable_amount": "5000.00", "tax_amount": "500.00", "category": "S", "rate": "10"}]}))
+    chain.pipe(payment(amount="5750.00"))  # half of 11 500 TTC
+    *_, paid = chain.statuses()
+    assert [(a["vat_rate"], a["amount"]) for a in paid.data["amounts"]] == [("10.00", "2750.00"), ("20.00", "3000.00")]
+    assert paid.data["amount_paid"] == "5750.00"
+
+
 @pytest.mark.parametrize(("options", "code", "reason"), [
     ({"seller": STRANGER}, "210", "EMMET_INC"),
     ({"excl": "20000.00", "vat": "4000.00"}, "210", "MONTANTTOTAL_ERR"),
