@@ -20,7 +20,7 @@ from bus import DecryptionKeyring, NotARecipientError, Received, Wire, generate_
 from bus.cli import app
 from bus.cli._documents import pivot_to_json
 
-from .accounting_factories import BUYER, HOLDER, STRANGER, Chain
+from .accounting_factories import BUYER, HOLDER, STRANGER, Chain, every_status, invoice_life
 from .accounting_factories import acquittement, award, invoice, payment, pes_retour, service_fait
 
 SUBJECT = f"invoice:{HOLDER}:F-2026-001"
@@ -30,21 +30,9 @@ def _codes(statuses: list[Received]) -> list[str]:
     return [s.data["status_code"] for s in statuses]
 
 
-def _life(chain: Chain) -> list[Received]:
-    """Award, invoice, service fait, acquittement, PES_Retour paying it: every status emitted, in order."""
-    chain.pipe(award(value="10000.00"))
-    chain.pipe(invoice())
-    chain.on("2026-01-20")
-    chain.pipe(service_fait())
-    (issued,) = chain.read("BordereauIssued")
-    chain.pipe(acquittement(issued.data["file"]["file_name"]))
-    chain.pipe(pes_retour(paid="12000.00", paid_on=dt.date(2026, 2, 3)))
-    return chain.statuses()
-
-
 def test_the_supplier_hears_each_step_through_to_paid() -> None:
     chain = Chain("2026-01-05")
-    statuses = _life(chain)
+    statuses = invoice_life(chain)
     assert [(s.data["status_code"], s.data["status_label"]) for s in statuses] == [
         ("202", "Reçue"), ("204", "Prise en charge"), ("211", "Paiement transmis"), ("212", "Encaissée")]
     assert {(s.type, s.subject, s.data["source"]) for s in statuses} == {
@@ -193,14 +181,11 @@ def test_every_status_of_a_life_exports_to_a_valid_cdar(corpus: Path, tmp_path: 
     """received → accepted → service fait → mandat → acquittement → PES_Retour paid, plus a refused,
     a disputed and a suspended invoice: each status through ``bus export cdar``, valid against the
     CDAR D22B XSD and the BR-FR-CDV rules, and read back the same."""
-    statuses = _life(Chain("2026-01-05"))
-    others = Chain("2026-01-05")
-    others.pipe(award(value="100000.00"))
-    others.pipe(invoice("F-2026-002", seller=STRANGER))
-    others.pipe(invoice("F-2026-003", line_total="1.00"))
-    others.pipe(invoice("F-2026-004", contract="2026M0099"))
-    statuses += others.statuses()
+    statuses = every_status()
     assert sorted(set(_codes(statuses))) == ["202", "204", "207", "208", "210", "211", "212"]
+    assert {(s.data["status_code"], s.data["reason_code"]) for s in statuses if s.data["reason_code"]} == {
+        ("210", "EMMET_INC"), ("207", "CALCUL_ERR"), ("208", "REF_ERR"), ("210", "REF_CT_ABSENT"),
+        ("210", "MONTANTTOTAL_ERR")}
     runner = CliRunner()
     for i, status in enumerate(statuses):
         pivot = Pivot(status.type, invoice_status.SCHEMA, status.subject, status.data, invoice_status.FORMAT)
