@@ -15,6 +15,8 @@ its check: accepted                 204 Prise en charge      BY      -
 suspended, contract awaited         208 Suspendue            BY      REF_ERR
 suspended, EN 16931 arithmetic      207 Litige               BY      CALCUL_ERR
 rejected                            210 Refusée              BY      of the deciding rule
+DECP or award notice releasing an   204, 207 or 210          BY      as above
+invoice held for its contract
 accounting.AcquittementReceived     211 Paiement transmis    BY      -
 accepting the mandat's file
 PaymentRecorded, or PesRetourRec.   212 Encaissée            BY      -, MEN amounts per VAT
