@@ -28,6 +28,7 @@ __all__ = [
     "INVOICE_CHECKED",
     "INVOICE_PAYMENT",
     "INVOICE_RECEIVED",
+    "INVOICE_STATUS_CHANGED",
     "LATE_PAYMENT_INTEREST",
     "LATE_PAYMENT_INTEREST_DUE",
     "MANDAT_ANOMALY",
@@ -62,6 +63,7 @@ BORDEREAU_ISSUED, BORDEREAU = "fr.dcant.accounting.BordereauIssued", "fr.dcant.a
 PAYMENT_DEADLINE_EXCEEDED, PAYMENT_DEADLINE = "fr.dcant.accounting.PaymentDeadlineExceeded", "fr.dcant.accounting.PaymentDeadline"
 LATE_PAYMENT_INTEREST_DUE, LATE_PAYMENT_INTEREST = "fr.dcant.accounting.LatePaymentInterestDue", "fr.dcant.accounting.LatePaymentInterest"
 MANDAT_IN_ANOMALY, MANDAT_ANOMALY = "fr.dcant.accounting.MandatInAnomaly", "fr.dcant.accounting.MandatAnomaly"
+INVOICE_STATUS_CHANGED = "fr.dcant.invoices.InvoiceStatusChanged"  # to the supplier: processors._accounting_status
 CONTRACT_PAID_IN_FULL, CONTRACT_SETTLEMENT = "fr.dcant.accounting.ContractPaidInFull", "fr.dcant.accounting.ContractSettlement"
 
 

@@ -33,6 +33,9 @@ SUSPENSION-USED        rejected    the invoice corrects a suspended one and fail
                                    period can be suspended only once (art. 10)
 =====================  ==========  ===========================================================
 
+The supplier is told why with the BR-FR-CDV-CL-09 reason code of the deciding rule
+(:data:`RULE_REASON`: REF_CT_ABSENT, REF_ERR, EMMET_INC, MONTANTTOTAL_ERR, CALCUL_ERR).
+
 Amounts are compared as :class:`decimal.Decimal`; contract amounts are without VAT (DECP
 ``montant`` and eForms BT-720 are HT).
 """
@@ -48,6 +51,7 @@ from adapters._en16931 import RULES as EN16931_RULES
 __all__ = [
     "Outcome",
     "RULE_OUTCOME",
+    "RULE_REASON",
     "STATUSES",
     "CONTRACT_AWAITED",
     "award_contract_id",
@@ -82,6 +86,22 @@ STATUSES: dict[Outcome, tuple[str, str, str]] = {
     "accepted": ("204", "Prise en charge", "MISE_A_DISPOSITION"),
     "suspended": ("208", "Suspendue", "SUSPENDUE"),
     "rejected": ("210", "Refusée", "REJETEE"),
+}
+
+#: rule -> (BR-FR-CDV-CL-09 reason code MDT-113, reason text MDT-114 for the supplier, in French).
+#: Every code is allowed by the schematron for the status the rule leads to (BR-FR-CDV-CL-09_MDT-113_<code>):
+#: 210 for the rejections, 208 for CONTRACT-AWAITED, 207 for EN16931-ARITHMETIC (see
+#: :mod:`processors._accounting_status`). SUSPENSION-USED has none of its own: the refusal gives the
+#: reason of the finding that failed again.
+RULE_REASON: dict[str, tuple[str, str]] = {
+    "CONTRACT-UNKNOWN": ("REF_CT_ABSENT", "La facture ne cite ni marché (BT-12) ni engagement (BT-13)."),
+    CONTRACT_AWAITED: ("REF_ERR", "Le marché cité n'est pas encore connu de l'acheteur : la facture est en "
+                                  "attente de ses données, le délai de paiement suspendu."),
+    "CONTRACT-HOLDER": ("EMMET_INC", "Le vendeur n'est ni titulaire du marché ni sous-traitant déclaré."),
+    "CONTRACT-CEILING": ("MONTANTTOTAL_ERR", "Le montant facturé dépasse le montant du marché (ou de l'acte de "
+                                             "sous-traitance)."),
+    "EN16931-ARITHMETIC": ("CALCUL_ERR", "Les montants de la facture sont incohérents (règles de calcul EN 16931) : "
+                                         "envoyez une facture rectificative."),
 }
 
 _HOLDER_ROLES = frozenset({"tenderer", "group-leader", "group-member"})

@@ -8,25 +8,30 @@ awarded / invoiced / mandated / paid are kept in ``state["totals"]``.
 State key convention: ``contract:<id>``, the id being the DECP ``marche/id`` (the subject of
 ``ContractDataPublished``) or the eForms BT-150 of an award notice's single settled contract.
 
-==========================================  ===================================================
-input                                        routed to ``contract:<id>`` by
-==========================================  ===================================================
-procurement.ContractDataPublished (DECP)    ``id``
-procurement.AwardPublished (eForms)         BT-150 of its one settled contract (else ignored)
-invoices.InvoiceReceived                    BT-12 Contract reference, else BT-13 Purchase order
-                                            reference; an invoice naming neither gets its own
-                                            ``unrouted:<invoice subject>`` state, and is rejected
-accounting.ServiceFaitRecorded              ``contract_id`` (echoed from InvoiceChecked)
-accounting.PaymentRecorded                  ``contract_id``
-accounting.AcquittementReceived             the contract id written in the acknowledged PES file
+==========================================  =====================================================  ===============
+input                                       routed to ``contract:<id>`` by                         supplier hears
+==========================================  =====================================================  ===============
+procurement.ContractDataPublished (DECP)    ``id``                                                 held invoices:
+                                                                                                   204, 207, 210
+procurement.AwardPublished (eForms)         BT-150 of its one settled contract (else ignored)      same
+invoices.InvoiceReceived                    BT-12 Contract reference, else BT-13 Purchase order    202, then 204,
+                                            reference; an invoice naming neither gets its own      207, 208 or
+                                            ``unrouted:<invoice subject>`` state: rejected         210
+accounting.ServiceFaitRecorded              ``contract_id`` (echoed from InvoiceChecked)           -
+accounting.PaymentRecorded                  ``contract_id``                                        212
+accounting.AcquittementReceived             the contract id written in the acknowledged PES file   211 (accepted)
                                             name (``PESALR2_<IdColl>_<Exer>_<IdBord>_<id>.xml``)
-accounting.PesRetourReceived                the IdMarche of its mandat lines when they name one
+accounting.PesRetourReceived                the IdMarche of its mandat lines when they name one    212 (paid)
                                             contract (else ignored: split it upstream)
-==========================================  ===================================================
+==========================================  =====================================================  ===============
 
 Outputs about an invoice carry the invoice's subject (``invoice:<seller>:<BT-1>``) so they are
 ordered with it; the bordereau carries ``bordereau:<IdColl>:<Exer>:<IdBord>`` like the PES
-adapters; ``ContractPaidInFull`` carries ``contract:<id>``. Business outcomes are events, never
+adapters; ``ContractPaidInFull`` carries ``contract:<id>``. The supplier hears each step (last column) as an
+``invoices.InvoiceStatusChanged`` on the invoices topic, on the invoice's subject: lifecycle codes
+of the French e-invoicing reform with their BR-FR-CDV-CL-09 reasons and, on 212, the MEN amounts
+paid, addressed to the seller and the buyer when the invoice came addressed (the table of steps,
+codes and choices is in :mod:`processors._accounting_status`). Business outcomes are events, never
 exceptions; events of other types (including the chain's own outputs) are ignored. The same
 input twice (same ``ce_id``) changes nothing; a second service fait for an invoice whose mandat
 is issued or accepted issues no second mandat (one after an anomaly re-issues it).
@@ -65,6 +70,7 @@ from bus._wire import Event, Received
 
 from . import _accounting_events as ev
 from . import _accounting_hold as hold
+from . import _accounting_status as lifecycle
 from ._contract_checks import (
     RULE_OUTCOME,
     Outcome,
@@ -191,7 +197,9 @@ class AccountingChain:
         hold.refresh_held(state)
         if event.type in (ev.PAYMENT_RECORDED, ev.PES_RETOUR_RECEIVED):
             events += self._settle(state, event)
-        return state, events
+        # The supplier's statuses come last, so the other outputs keep the ranks (derived ids) they had.
+        return state, [*(e for e in events if e.type != ev.INVOICE_STATUS_CHANGED),
+                       *(e for e in events if e.type == ev.INVOICE_STATUS_CHANGED)]
 
     def deadlines_within(self, state: Mapping[str, Any], today: dt.date, days: int) -> int:
         """How many accepted, unpaid invoices of this state have their payment deadline within ``days``."""
@@ -253,6 +261,7 @@ class AccountingChain:
                 entry["dgp"] = reopen_period(entry["suspension"], paris_date(event.time))
             events.append(self._checked(state, entry, outcome, findings, terms, invoiced, event.id))
             events += self._release_service_fait(state, entry, entry.get("service_fait_held"), event.id, ctx)
+            events += lifecycle.check_status(entry, outcome, findings, event)
         return events
 
     # -- invoices -------------------------------------------------------------------------------
@@ -291,7 +300,8 @@ class AccountingChain:
         record = hold.take_service_fait(state, entry, previous, corrected)
         state["invoices"][subject] = entry
         return [self._checked(state, entry, outcome, findings, terms, invoiced, event.id),
-                *self._release_service_fait(state, entry, record, event.id, ctx)]
+                *self._release_service_fait(state, entry, record, event.id, ctx),
+                *lifecycle.status(entry, lifecycle.RECEIVED, event), *lifecycle.check_status(entry, outcome, findings, event)]
 
     @staticmethod
     def _invoiced(state: Mapping[str, Any], subject: str, seller_siret: str | None) -> tuple[Decimal, Decimal]:
@@ -327,6 +337,7 @@ class AccountingChain:
             "awaiting_contract": None, "mandats": [], "service_fait": None, "service_fait_held": None, "paid": "0",
             "payments": [], "last_payment": None, "indemnity_claimed": False, "late_payment": "0",
             "deadline_announced": False, "correlation": event.envelope.correlationid or event.id, "cause": event.id,
+            **lifecycle.invoice_facts(event),
         }
 
     def _start_period(self, entry: dict[str, Any], outcome: str, corrected: Mapping[str, Any] | None,
@@ -410,6 +421,7 @@ class AccountingChain:
                 continue
             if data["accepted"]:
                 mandat["status"] = "accepted"
+                events += lifecycle.status(entry, lifecycle.ACCEPTED_MANDAT, event)
                 continue
             mandat["status"] = "anomaly"
             errors = [{"code": e.get("code"), "label": e.get("label"), "location": e["location"]}
@@ -471,15 +483,16 @@ class AccountingChain:
         entry["last_payment"] = max(entry["last_payment"] or "", paid_on.isoformat())
         if Decimal(entry["paid"]) >= Decimal(entry["amount_payable"]):
             entry["status"] = "paid"
+        paid = lifecycle.status(entry, lifecycle.PAID, event, paid=amount)
         interest = late_payment_interest(amount, dt.date.fromisoformat(entry["dgp"]["deadline"]), paid_on, self.rates,
                                          indemnity_due=not entry["indemnity_claimed"])
         if interest is None:
-            return []
+            return paid
         entry["indemnity_claimed"] = True
         entry["late_payment"] = str(Decimal(entry["late_payment"]) + interest.total)
         data = ev.interest_data(entry, interest, contract_id=state["contract_id"], mandat_number=mandat_number)
         return [follow_up(event, type=ev.LATE_PAYMENT_INTEREST_DUE, schema=ev.LATE_PAYMENT_INTEREST, data=data,
-                          subject=entry["subject"])]
+                          subject=entry["subject"]), *paid]
 
     # -- contract totals ------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ The commune certifies the service fait, the accounting chain issues each mandat 
 bordereau (written as PES_Aller by :func:`adapters.pes_aller.from_pivot`), the DGFiP
 acknowledges the files (PES_ACQUIT) and pays; the second invoice is paid after its deadline,
 so the chain computes the late-payment interest and the 40 € indemnity when the payment comes.
+The supplier hears each step as the chain's lifecycle statuses (202 Reçue, 204 Prise en charge,
+207 Litige for the incoherent invoice, 211 Paiement transmis, 212 Encaissée), printed at the end.
 """
 
 from __future__ import annotations
@@ -173,8 +175,14 @@ async def invoices_phase(stage: Stage, worker: DemoWorker, contract: str, consol
                                     "the late-payment interest of the invoice paid late")
     settled = await watcher.expect(lambda: watcher.of("ContractPaidInFull", subject=f"contract:{contract}"),
                                    "the contract paid in full")
+    # What the supplier hears back (InvoiceStatusChanged on the invoices flow), through to paid.
+    statuses = {s: await watcher.expect(lambda s=s: _until_paid(watcher.of("InvoiceStatusChanged", subject=s)),
+                                        "the supplier's status 212 Encaissée") for s in checks}
     verified = watcher.of("SupplierVerified", where=lambda e: e.subject in checks)
     _print(console, history, bordereaux, {s: watcher.of("PaymentRecorded", subject=s) for s in checks}, interest)
+    for subject, sent in statuses.items():
+        console.print(f"Statuts envoyés au fournisseur ({subject.rsplit(':', 1)[-1]}) : "
+                      + ", ".join(f"{e.data['status_code']} {e.data['status_label']}" for e in sent))
     counts = tally(verified)
     total = settled[0].data
     console.print(f"contract {contract} paid in full: invoiced {total['invoiced_excl_tax']} € HT, mandated "
@@ -187,7 +195,14 @@ async def invoices_phase(stage: Stage, worker: DemoWorker, contract: str, consol
         "late payment indemnity": str(interest[0].data["indemnity"]), "days late": interest[0].data["days_late"],
         "contract paid in full": True, "invoice documents reused": counts["reused"],
         "invoice documents requested": counts["requested"],
+        "supplier statuses": " / ".join(" ".join(e.data["status_code"] for e in sent) for sent in statuses.values()),
     }
+
+
+def _until_paid(statuses: list[Received]) -> list[Received] | None:
+    """The statuses of an invoice once its 212 Encaissée is among them (duplicates of a redelivery dropped)."""
+    unique = list({e.id: e for e in statuses}.values())
+    return unique if any(e.data["status_code"] == "212" for e in unique) else None
 
 
 def _service_fait(stage: Stage, contract: str, check: dict[str, Any], index: int) -> dict[str, Any]:

@@ -67,3 +67,16 @@ def test_official_rules_catch_what_the_bus_refuses(corpus: Path, official_packag
     data = _message("207").replace(b">DOUBLON<", b">IRR_SYNTAX<")
     assert "BR-FR-CDV-CL-09_MDT-113_207" in _official(corpus, official_packages, data)
     assert "BR-FR-CDV-CL-09_MDT-113_207" in {f.rule for f in invoice_status.validate(data, schema_dir=corpus)}
+
+
+def test_the_accounting_chain_statuses_pass_the_official_rules(corpus: Path, official_packages: Path) -> None:
+    """What the accounting chain tells the supplier, written as CDAR: the official rules pass but the pinned defect."""
+    from adapters._base import Pivot
+    from tests.unit.processors.accounting_factories import every_status
+
+    for status in every_status():
+        code = status.data["status_code"]
+        data = invoice_status.from_pivot(Pivot(status.type, invoice_status.SCHEMA, status.subject, status.data,
+                                               invoice_status.FORMAT))
+        assert _official(corpus, official_packages, data) == KNOWN_DEFECTS.get(code, set()), (code, status.subject)
+

@@ -105,6 +105,8 @@ def test_the_demo_plays_every_flow_to_its_end(first):
     assert Decimal(figures["late payment interest"]) > 0
     assert Decimal(figures["late payment indemnity"]) == Decimal("40.00")
     assert figures["contract paid in full"] == "True"
+    # the supplier heard each step: the incoherent second invoice disputed (207), its correction taken in charge
+    assert figures["supplier statuses"] == "202 204 211 212 / 202 207 202 204 211 212"
     # archives: every closed dossier transferred, and the archives service's replies applied
     assert figures["dossiers closed"] == figures["archive transfers"] == "3"
     assert figures["transfers waiting for digests"] == figures["transfers not requested"] == "0"

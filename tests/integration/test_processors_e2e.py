@@ -6,8 +6,8 @@ is set, so the acts lifecycle runs too). Inputs are signed by the administration
 them (a commune, a supplier), whose keys are published on the administrations topic.
 
 - the accounting chain: DECP contract → invoice (EN 16931 pivot naming the contract in BT-12)
-  → InvoiceChecked accepted → service fait → BordereauIssued, whose PES_Aller validates
-  against the PES V2 XSD;
+  → InvoiceChecked accepted, and the supplier's statuses 202 and 204 on the invoices topic
+  → service fait → BordereauIssued, whose PES_Aller validates against the PES V2 XSD;
 - the issue's idempotence acceptance test: a duplicated input never makes a second mandat, a
   second register entry or a second archive transfer, even when the worker is SIGKILLed in the
   middle of a backlog and restarted. The shell is at-least-once, so a record whose outputs
@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime.now(dt.UTC)
 WORKER_SIREN, COMMUNE_SIREN, SUPPLIER_SIREN = "130000000", BUYER[:9], HOLDER[:9]
 A, ACC, ACTS = "fr.dcant.archives.", "fr.dcant.accounting.", "fr.dcant.acts."
+STATUS = "fr.dcant.invoices.InvoiceStatusChanged"
 # A year already closed: the acts become executory at once and the archiving profile's
 # retention start (31 December of the closing year) is reached, so transfers are immediate.
 YEAR = NOW.year - 1
@@ -239,7 +240,7 @@ async def test_contract_invoice_service_fait_become_a_valid_pes_bordereau(bus, w
     commune, supplier = bus.context(COMMUNE_SIREN, "finances"), bus.context(SUPPLIER_SIREN, "facturation")
     async with Publisher(bus.settings, commune.wire()) as as_commune, \
             Publisher(bus.settings, supplier.wire()) as as_supplier, \
-            Tail(bus, ["accounting"], alive=worker.assert_alive) as tail:
+            Tail(bus, ["accounting", "invoices"], alive=worker.assert_alive) as tail:
         await as_commune.publish(decp(contract, amount="500000.00"))
         await contracts_known(bus, [contract], worker.assert_alive)
         sent = await as_supplier.publish(invoice("F-E2E-001", contract=contract, excl="10000.00", vat="2000.00"))
@@ -248,6 +249,11 @@ async def test_contract_invoice_service_fait_become_a_valid_pes_bordereau(bus, w
         assert checked.envelope.causationid == dict(sent.headers)["ce_id"].decode()
         assert (checked.data["contract_id"], checked.data["findings"]) == (contract, [])
         assert checked.envelope.sigkeyid.startswith(f"{WORKER_SIREN}:")
+        # The supplier hears it on the invoices flow, on the invoice's dossier: received, taken in charge.
+        statuses = await tail.until(lambda _: len(tail.of(STATUS)) >= 2 and tail.of(STATUS), "the supplier's statuses")
+        assert [(s.data["status_code"], s.subject, s.record.topic) for s in statuses] == [
+            (code, f"invoice:{HOLDER}:F-E2E-001", bus.topic("invoices")) for code in ("202", "204")]
+        assert {s.envelope.causationid for s in statuses} == {checked.envelope.causationid}
 
         await as_commune.publish(service_fait("F-E2E-001", contract=contract, certified="10000.00",
                                               bordereau="7", mandat="1007", exercise=NOW.year))

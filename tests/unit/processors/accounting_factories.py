@@ -154,6 +154,7 @@ class Chain:
         self.clock = FakeClock(at(day))
         self.driver = TopologyTestDriver(AccountingChain(**options), clock=self.clock)
         self._out = self.driver.output_topic("accounting")
+        self._statuses = self.driver.output_topic("invoices")
 
     def pipe(self, event: Event) -> Record:
         """Send ``event`` on the topic of its family, as its producer would."""
@@ -173,6 +174,10 @@ class Chain:
         found = self._out.read_all()
         return [r for r in found if type_suffix is None or r.type.endswith("." + type_suffix)]
 
+    def statuses(self) -> list[Received]:
+        """The lifecycle statuses (InvoiceStatusChanged, on the invoices topic) emitted since the last call."""
+        return self._statuses.read_all()
+
     def emitted(self, type_suffix: str) -> list[Received]:
         """Every event of one type emitted so far."""
         return [self.driver.wire.open(r) for r in self.driver.outputs["accounting"]
@@ -180,3 +185,29 @@ class Chain:
 
     def state(self, contract: str = CONTRACT) -> dict[str, Any]:
         return self.driver.state(f"contract:{contract}")
+
+
+def invoice_life(chain: Chain) -> list[Received]:
+    """Award, invoice, service fait, acquittement, PES_Retour paying it: every status the supplier heard, in order."""
+    chain.pipe(award(value="10000.00"))
+    chain.pipe(invoice())
+    chain.on("2026-01-20")
+    chain.pipe(service_fait())
+    (issued,) = chain.read("BordereauIssued")
+    chain.pipe(acquittement(issued.data["file"]["file_name"]))
+    chain.pipe(pes_retour(paid="12000.00", paid_on=dt.date(2026, 2, 3)))
+    return chain.statuses()
+
+
+def every_status() -> list[Received]:
+    """The statuses of a whole invoice life (202, 204, 211, 212), then of invoices refused (210 for each
+    reason), disputed (207) and suspended (208): one of each kind the accounting chain emits."""
+    statuses = invoice_life(Chain("2026-01-05"))
+    others = Chain("2026-01-05")
+    others.pipe(award(value="100000.00"))
+    for number, options in (("F-2026-002", {"seller": STRANGER}), ("F-2026-003", {"line_total": "1.00"}),
+                            ("F-2026-004", {"contract": "2026M0099"}), ("F-2026-005", {"contract": None}),
+                            ("F-2026-006", {"excl": "200000.00", "vat": "40000.00"})):
+        others.pipe(invoice(number, **options))
+    return statuses + others.statuses()
+
