@@ -7,6 +7,7 @@ round-trip field for field and what the bus writes validates against the officia
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from decimal import Decimal
@@ -169,7 +170,7 @@ def test_decp_samples_convert_round_trip_and_validate(corpus: Path, sample: str)
     assert pivots
     for pivot in pivots:
         _conforms(pivot)
-        assert pivot.subject == f"contract:{pivot.data['id']}"
+        assert pivot.subject == f"contract:{pivot.data.get('contract_id') or pivot.data['id']}"
         assert pivot.warnings == ()
     written = decp.from_pivots(pivots)
     assert json.loads(written, parse_float=Decimal) == json.loads(data, parse_float=Decimal)
@@ -187,6 +188,20 @@ def test_decp_golden_values(corpus: Path) -> None:
     assert (concession["kind"], concession["global_value"]) == ("concession", "10.3")
     assert concession["modifications"][0]["global_value"] == "25.0"
     assert concession["execution_data"][0]["tariffs"][1] == {"label": "Intitulé du tarif2", "amount": "19.29"}
+
+
+def test_decp_modifications_golden_values(corpus: Path) -> None:
+    base = corpus / "procurement" / "decp" / "v2" / "exemples"
+    pivots = decp.to_pivots((base / "marches_avec_modifications.json").read_bytes())
+    modified = [p.data for p in pivots if p.type == "fr.dcant.procurement.ContractModified"]
+    first = next(m for m in modified if m["contract_id"] == "TEST2022")
+    # TEST2022 was notified on 2024-05-15; modification 1 sets its duration to 12 months.
+    assert (first["modification_id"], first["new_amount"], first["new_duration_months"]) == ("1", "123457.87", 12)
+    assert first["new_end_date"] == dt.date(2025, 5, 14)
+    assert first["notification_date"] == dt.date(2022, 10, 18)
+    concession = decp.to_pivots((base / "concessions_avec_modifications.json").read_bytes())
+    changed = [p.data for p in concession if p.type == "fr.dcant.procurement.ContractModified"]
+    assert changed and changed[0]["new_global_value"] == "25.0"
 
 
 def test_written_decp_validates_with_the_reference_jsonschema_implementation(corpus: Path) -> None:
