@@ -30,7 +30,8 @@ NOTICES = [
     "cn-desg_24.xml", "cn-social_24.xml", "cn_23.xml", "cn_24_FRA_comments.xml", "cn_24_maximal.xml",
     "cn_24_minimal.xml", "cn_24_open.xml", "cn_25.xml", "veat_24.xml",
 ]
-UNSUPPORTED = {"can-modif_24_value.xml": "38", "pin-only_81_FRA.xml": "6"}
+MODIFICATIONS = ["can-modif_24_value.xml"]
+PRIOR_INFORMATION = ["pin-only_81_FRA.xml"]
 DECP_SAMPLES = ["concessions.json", "concessions_avec_modifications.json", "marches_avec_modifications.json"]
 
 
@@ -49,7 +50,7 @@ def notices(corpus: Path) -> Path:
 
 def test_the_corpus_lists_every_notice(notices: Path) -> None:
     # A new official sample must be classified here, not silently left out.
-    assert sorted(p.name for p in (notices / "notices").glob("*.xml")) == sorted(NOTICES + list(UNSUPPORTED))
+    assert sorted(p.name for p in (notices / "notices").glob("*.xml")) == sorted(NOTICES + MODIFICATIONS + PRIOR_INFORMATION)
 
 
 @pytest.mark.parametrize("sample", NOTICES)
@@ -71,11 +72,40 @@ def test_every_supported_notice_converts_validates_and_fits_its_avro_schema(
     assert required <= terms.keys()
 
 
-@pytest.mark.parametrize(("sample", "subtype"), sorted(UNSUPPORTED.items()))
-def test_unsupported_subtypes_are_refused_by_name(notices: Path, sample: str, subtype: str) -> None:
-    with pytest.raises(UnknownFormatError) as info:
-        eforms.to_pivot((notices / "notices" / sample).read_bytes(), name=sample)
-    assert f"subtype {subtype} " in info.value.message
+@pytest.mark.parametrize("sample", PRIOR_INFORMATION)
+def test_prior_information_notices_convert_validate_and_fit_the_notice_schema(notices: Path, corpus: Path,
+                                                                              sample: str) -> None:
+    data = (notices / "notices" / sample).read_bytes()
+    pivot = eforms.to_pivot(data, name=sample)
+    _conforms(pivot)
+    assert pivot.type == "fr.dcant.procurement.PriorInformationPublished"
+    assert eforms.validate(data, schema_dir=corpus, name=sample) == []
+    # A PIN only announces: it has no BT-04, so the notice (BT-701) is its own dossier.
+    assert pivot.data["procedure_id"] == pivot.data["notice_id"] == "3f60af90-c612-40bd-9943-866fe3ae21b4"
+    assert (pivot.data["notice_subtype"], pivot.data["notice_type"]) == ("6", "pin-only")
+
+
+@pytest.mark.parametrize("sample", MODIFICATIONS)
+def test_modification_notices_convert_validate_and_fit_the_contract_modified_schema(notices: Path, corpus: Path,
+                                                                                     sample: str) -> None:
+    data = (notices / "notices" / sample).read_bytes()
+    pivots = eforms.to_pivots(data, name=sample)
+    assert pivots
+    for pivot in pivots:
+        _conforms(pivot)
+        assert pivot.subject == f"contract:{pivot.data['contract_id']}"
+    assert eforms.validate(data, schema_dir=corpus, name=sample) == []
+
+
+def test_can_modif_24_value_golden_values(notices: Path) -> None:
+    data = eforms.to_pivot((notices / "notices" / "can-modif_24_value.xml").read_bytes()).data
+    # CON-0001 is the settled contract whose BT-150 is MOD/CON/02-CHG/2021/PWC; TEN-0001 its tender.
+    assert data["contract_id"] == "MOD/CON/02-CHG/2021/PWC"
+    assert (data["new_amount"], data["new_amount_currency"]) == ("6430000", "GBP")
+    assert (data["legal_basis"], data["legal_basis_article"]) == ("add-wss", "R2194-2")
+    assert data["modified_notice_id"] == "342558-2018"
+    assert data["description"] == "Increase in framework value"
+    assert data["reason"].startswith("The original business case was scoped")
 
 
 def test_cn_24_maximal_golden_values(notices: Path) -> None:
