@@ -8,7 +8,7 @@ award notices (29–37) and voluntary ex-ante transparency notices (25–28) bec
 dossier. Contract modification notices (38–40) become one ``ContractModified`` per modified
 contract (:mod:`adapters._eforms_modif`), keyed ``contract:<BT-150>`` like the contract's DECP
 data: :func:`to_pivots` returns them all, :func:`to_pivot` the one of a notice modifying one
-contract. ``terms`` flattens a Notice or Award pivot to eForms BT ids; ``validate`` runs the
+contract. ``terms`` flattens a pivot to eForms BT ids; ``validate`` runs the
 UBL 2.3 / eForms XSD and the business rules of :mod:`adapters._eforms_rules`.
 """
 
@@ -165,11 +165,15 @@ def terms(pivot: Pivot | Mapping[str, Any]) -> dict[str, Any]:
     written in the notice, dates in ISO 8601 (``YYYY-MM-DD``).
     """
     data = pivot.data if isinstance(pivot, Pivot) else pivot
+    if "modification_id" in data:
+        return _modification_terms(data)
     buyers = data.get("buyers", [])
     out: dict[str, Any] = {
         "BT-701": data["notice_id"],
         "BT-757": data["notice_version"],
-        "BT-04": data["procedure_id"],
+        # A PIN without BT-04 has its BT-701 as procedure_id (see the module docstring): not a BT-04.
+        "BT-04": None if data["procedure_id"] == data["notice_id"] and data.get("notice_subtype") in _PRIOR
+        else data["procedure_id"],
         "BT-02": data.get("notice_type"),
         "BT-03": data.get("form_type"),
         "OPP-070": data.get("notice_subtype"),
@@ -203,6 +207,19 @@ def terms(pivot: Pivot | Mapping[str, Any]) -> dict[str, Any]:
         out["BT-500"] = out["BT-500"] + [w["organization"].get("name") for w in winners]
         out["BT-501"] = out["BT-501"] + [w["organization"].get("company_id") for w in winners]
     return out
+
+
+def _modification_terms(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The terms of a ContractModified pivot read from a modification notice."""
+    return {
+        "BT-150": data["contract_id"],
+        "BT-1501(n)": data.get("modified_notice_id"),
+        "BT-200": data.get("legal_basis"),
+        "BT-201": data.get("reason"),
+        "BT-202": data.get("description"),
+        "BT-720": data.get("new_amount"),
+        "BT-05": _iso(data.get("notification_date")),
+    }
 
 
 def _iso(value: Any) -> Any:

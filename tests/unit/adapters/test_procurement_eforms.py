@@ -228,6 +228,9 @@ def test_modification_notice_becomes_contract_modified_keyed_by_the_contract() -
     assert data["modified_notice_id"] == "123456-2024"
     assert data["notification_date"] == dt.date(2024, 1, 10)
     assert data["new_holder_sirets"] == []  # not a replacement of the contractor
+    terms = eforms.terms(pivot)
+    assert (terms["BT-150"], terms["BT-200"], terms["BT-720"], terms["BT-1501(n)"]) == (
+        "MP-2024-007", "mod-cirinc", "1250.50", "123456-2024")
 
 
 def test_a_replaced_contractor_is_the_new_holder() -> None:
@@ -259,6 +262,8 @@ def test_prior_information_notice_is_read_as_a_notice() -> None:
     assert pivot.subject == f"notice:{PROCEDURE}"
     without_procedure = pin.replace(f"<cbc:ContractFolderID>{PROCEDURE}</cbc:ContractFolderID>".encode(), b"")
     assert eforms.to_pivot(without_procedure).subject == f"notice:{NOTICE}"
+    assert eforms.terms(eforms.to_pivot(without_procedure))["BT-04"] is None
+    assert eforms.terms(pivot)["BT-04"] == PROCEDURE
 
 
 def test_unknown_subtypes_are_refused_naming_the_subtype() -> None:
