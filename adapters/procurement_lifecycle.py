@@ -82,10 +82,26 @@ def _text(value: Any, field: str, document: str | None) -> str:
     return value.strip()
 
 
+#: La Poste's establishments (SIREN 356 000 000) have SIRETs whose digits add up to a multiple of 5
+#: instead of passing the Luhn check (INSEE).
+_LA_POSTE = "356000000"
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
 def _siret(value: Any, field: str, document: str | None) -> str:
     digits = "".join(str(value or "").split())
     if len(digits) != 14 or not digits.isdigit():
         raise _bad(f"{field} must be a SIRET (14 digits), got {value!r}", field=field, document=document)
+    valid = sum(map(int, digits)) % 5 == 0 if digits.startswith(_LA_POSTE) else _luhn(digits)
+    if not valid:
+        raise _bad(f"{field} {digits} is not a SIRET: its check digit is wrong", field=field, document=document)
     return digits
 
 

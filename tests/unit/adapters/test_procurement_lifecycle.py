@@ -45,11 +45,21 @@ def test_tender_submitted_carries_the_profile_signature_check() -> None:
     assert record["signature"]["details"] == ["TOTAL_PASSED", "chain: 3 certificates"]
 
 
-@pytest.mark.parametrize("siret", ["552100554", "5521005540001X", None])
+@pytest.mark.parametrize("siret", ["552100554", "5521005540001X", "55210055400014", None])
 def test_tender_submitted_refuses_a_tenderer_without_siret(siret: str | None) -> None:
     with pytest.raises(NonConformantError, match="tenderer_siret"):
         pl.tender_submitted(procedure_id="PROC-1", lot_id="LOT-0001", tender_id="TEN-1", tenderer_siret=siret,  # type: ignore[arg-type]
                             received_at=dt.datetime(2026, 3, 2, tzinfo=UTC), signature=check())
+
+
+def test_la_poste_sirets_follow_their_own_check() -> None:
+    # 35600000000042 fails the Luhn check but its digits add up to 20: a valid La Poste SIRET.
+    rejected = pl.tender_rejected(procedure_id="P", lot_id="LOT-0001", tender_id="T", tenderer_siret="35600000000042",
+                                  reasons=[("irregular", None)], sent_on=dt.date(2026, 3, 1), sent_electronically=True)
+    assert rejected.data["tenderer_siret"] == "35600000000042"
+    with pytest.raises(NonConformantError, match="check digit"):
+        pl.tender_rejected(procedure_id="P", lot_id="LOT-0001", tender_id="T", tenderer_siret="35600000000043",
+                           reasons=[("irregular", None)], sent_on=dt.date(2026, 3, 1), sent_electronically=True)
 
 
 def test_signature_check_refuses_an_unknown_status_and_a_naive_time() -> None:
