@@ -159,8 +159,9 @@ def _lots(root: etree._Element, *, document: str) -> list[dict[str, Any]]:
     lots = []
     for lot in root.iterfind("cac:ProcurementProjectLot", _NS):
         lot_id_node = lot.find("cbc:ID", _NS)
-        # Groups of lots (schemeName LotsGroup) are not lots: they only bundle lot ids.
-        if lot_id_node is None or lot_id_node.get("schemeName") not in ("Lot", None):
+        # Groups of lots (schemeName LotsGroup) are not lots: they only bundle lot ids. The parts of
+        # a prior information notice (schemeName Part, PAR-xxxx) are its lots.
+        if lot_id_node is None or lot_id_node.get("schemeName") not in ("Lot", "Part", None):
             continue
         project = lot.find("cac:ProcurementProject", _NS)
         process = lot.find("cac:TenderingProcess", _NS)

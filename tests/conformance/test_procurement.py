@@ -83,6 +83,7 @@ def test_prior_information_notices_convert_validate_and_fit_the_notice_schema(no
     # A PIN only announces: it has no BT-04, so the notice (BT-701) is its own dossier.
     assert pivot.data["procedure_id"] == pivot.data["notice_id"] == "3f60af90-c612-40bd-9943-866fe3ae21b4"
     assert (pivot.data["notice_subtype"], pivot.data["notice_type"]) == ("6", "pin-only")
+    assert [lot["lot_id"] for lot in pivot.data["lots"]] == ["PAR-0000"]  # a PIN's parts are its lots
 
 
 @pytest.mark.parametrize("sample", MODIFICATIONS)
