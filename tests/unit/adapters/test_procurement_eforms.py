@@ -325,7 +325,7 @@ def test_fuzz_random_bytes_raise_only_adapter_errors(data: bytes) -> None:
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.data())
 def test_fuzz_mutated_notices_raise_only_adapter_errors(draw: st.DataObject) -> None:
-    base = bytearray(award() if draw.draw(st.booleans()) else notice())
+    base = bytearray(draw.draw(st.sampled_from([award, notice, modification]))())
     for _ in range(draw.draw(st.integers(1, 8))):
         pos = draw.draw(st.integers(0, len(base) - 1))
         action = draw.draw(st.sampled_from(["flip", "cut", "insert"]))
@@ -338,6 +338,6 @@ def test_fuzz_mutated_notices_raise_only_adapter_errors(draw: st.DataObject) -> 
         if not base:
             break
     try:
-        eforms.to_pivot(bytes(base))
+        eforms.to_pivots(bytes(base))
     except AdapterError:
         pass
