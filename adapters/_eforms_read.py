@@ -73,11 +73,14 @@ def _require(value: str | None, *, field: str, xpath: str, rule: str, document: 
     return value
 
 
-def read_common(root: etree._Element, *, document: str, subtype: str, rules: dict[str, str]) -> dict[str, Any]:
+def read_common(root: etree._Element, *, document: str, subtype: str, rules: dict[str, str],
+                prior_information: bool = False) -> dict[str, Any]:
     """Fields shared by every notice: identification, dates, buyers, procedure-level scope.
 
     ``rules`` maps a BT id to the eForms rule id that makes it mandatory for this subtype, so a
-    missing value is reported under the rule the official validator would fire.
+    missing value is reported under the rule the official validator would fire. A prior
+    information notice (``prior_information``) may announce procedures not launched yet and have
+    no BT-04: its procedure_id is then its own BT-701, the notice being its own dossier.
     """
     ext = root.find(EXTENSION, _NS)
     orgs = _organisations(ext)
@@ -108,7 +111,8 @@ def read_common(root: etree._Element, *, document: str, subtype: str, rules: dic
             document=document,
         ),
         "procedure_id": _require(
-            first_text(root, "cbc:ContractFolderID"),
+            first_text(root, "cbc:ContractFolderID")
+            or (first_text(root, "cbc:ID[@schemeName='notice-id']") if prior_information else None),
             field="BT-04 Procedure Identifier",
             xpath="/*/cbc:ContractFolderID",
             rule="element-not-empty",
@@ -155,8 +159,9 @@ def _lots(root: etree._Element, *, document: str) -> list[dict[str, Any]]:
     lots = []
     for lot in root.iterfind("cac:ProcurementProjectLot", _NS):
         lot_id_node = lot.find("cbc:ID", _NS)
-        # Groups of lots (schemeName LotsGroup) are not lots: they only bundle lot ids.
-        if lot_id_node is None or lot_id_node.get("schemeName") not in ("Lot", None):
+        # Groups of lots (schemeName LotsGroup) are not lots: they only bundle lot ids. The parts of
+        # a prior information notice (schemeName Part, PAR-xxxx) are its lots.
+        if lot_id_node is None or lot_id_node.get("schemeName") not in ("Lot", "Part", None):
             continue
         project = lot.find("cac:ProcurementProject", _NS)
         process = lot.find("cac:TenderingProcess", _NS)

@@ -2,8 +2,9 @@
 
 A DECP file is a package ``{"marches": {"marche": [...], "contrat-concession": [...]}}``; each
 contract becomes one ``fr.dcant.procurement.ContractDataPublished`` pivot keyed
-``contract:<id>``. :func:`to_pivots` reads a whole package, :func:`to_pivot` a package holding
-exactly one contract. :func:`from_pivot` writes a one-contract package and :func:`from_pivots`
+``contract:<id>``, followed by one ``fr.dcant.procurement.ContractModified`` per entry of its
+``modifications`` (:func:`modification_pivots`, in id order, same key). :func:`to_pivots` reads a
+whole package, :func:`to_pivot` the ContractData of a package holding exactly one contract. :func:`from_pivot` writes a one-contract package and :func:`from_pivots`
 a package of several; what it writes is checked against the official v2 JSON schema by
 :func:`validate`. DECP v1.5 packages (``"marches": [...]``) are recognised and refused.
 """
@@ -21,14 +22,17 @@ from ._base import Finding, Pivot, Sniff
 from ._decp_jsonschema import check, load_schema
 from ._decp_map import PIVOT_KIND, Num, dump_json, read_contract, write_contract
 from ._xml import DEFAULT_MAX_XML_BYTES
+from .procurement_lifecycle import contract_end
 
-__all__ = ["FAMILY", "FORMAT", "detect", "from_pivot", "from_pivots", "to_pivot", "to_pivots", "validate"]
+__all__ = ["FAMILY", "FORMAT", "detect", "from_pivot", "from_pivots", "modification_pivots", "to_pivot", "to_pivots",
+           "validate"]
 
 FORMAT = "decp"
 FAMILY = "procurement"
 
 _SCHEMA = "procurement/decp/v2/schema_decp_v2.0.3.json"
 _KINDS = ("marche", "contrat-concession")
+_CONTRACT_DATA = "fr.dcant.procurement.ContractData"
 _MEMBER = {pivot_kind: member for member, pivot_kind in PIVOT_KIND.items()}
 
 
@@ -85,7 +89,7 @@ def _contracts(package: Any, name: str) -> Iterable[tuple[str, int, Any]]:
 
 
 def to_pivots(data: bytes, *, name: str = "<bytes>") -> list[Pivot]:
-    """One ContractData pivot per contract of the DECP v2 package in ``data``."""
+    """Per contract of the DECP v2 package in ``data``: its ContractData pivot, then its ContractModified."""
     package = _load(data, name, raw_numbers=True)
     out = []
     for kind, index, item in _contracts(package, name):
@@ -93,19 +97,54 @@ def to_pivots(data: bytes, *, name: str = "<bytes>") -> list[Pivot]:
         out.append(
             Pivot(
                 type="fr.dcant.procurement.ContractDataPublished",
-                schema="fr.dcant.procurement.ContractData",
+                schema=_CONTRACT_DATA,
                 subject=f"contract:{record['id']}",
                 data=record,
                 format=FORMAT,
                 warnings=tuple(warnings),
             )
         )
+        out.extend(modification_pivots(record))
+    return out
+
+
+def modification_pivots(record: Mapping[str, Any]) -> list[Pivot]:
+    """A ContractModified pivot per DECP ``modifications`` entry of a ContractData ``record``, by id.
+
+    The new end date is the contract's ``dateNotification`` plus the modification's
+    ``dureeMois`` (the contract's whole duration after it), when both are given.
+    """
+    out = []
+    entries = sorted(record.get("modifications") or [], key=lambda m: (m.get("id") is None, m.get("id") or 0))
+    for position, entry in enumerate(entries, start=1):
+        amount = entry.get("amount")
+        data = {
+            "contract_id": record["id"],
+            "modification_id": str(entry["id"] if entry.get("id") is not None else position),
+            "source": "decp",
+            "new_amount": amount,
+            "new_amount_currency": "EUR" if amount is not None else None,
+            "new_global_value": entry.get("global_value"),
+            "new_duration_months": entry.get("duration_months"),
+            "new_end_date": contract_end(record.get("notification_date"), entry.get("duration_months")),
+            "new_holder_sirets": [h["id"] for h in entry.get("holders") or [] if h.get("id_type") == "SIRET" and h.get("id")],
+            "legal_basis": None,
+            "legal_basis_article": None,
+            "reason": None,
+            "description": None,
+            "modified_notice_id": None,
+            "notification_date": entry.get("notification_date"),
+            "publication_date": entry.get("publication_date"),
+            "signature_date": entry.get("signature_date"),
+        }
+        out.append(Pivot(type="fr.dcant.procurement.ContractModified", schema="fr.dcant.procurement.ContractModified",
+                         subject=f"contract:{record['id']}", data=data, format=FORMAT))
     return out
 
 
 def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
-    """The ContractData pivot of a DECP package holding exactly one contract."""
-    pivots = to_pivots(data, name=name)
+    """The ContractData pivot of a DECP package holding exactly one contract (see :func:`to_pivots`)."""
+    pivots = [p for p in to_pivots(data, name=name) if p.schema == _CONTRACT_DATA]
     if len(pivots) != 1:
         raise NonConformantError(
             f"the package holds {len(pivots)} contracts; to_pivot reads a one-contract package",
@@ -118,9 +157,14 @@ def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
 
 
 def from_pivots(pivots: Iterable[Pivot | Mapping[str, Any]]) -> bytes:
-    """A DECP v2 package (UTF-8 JSON) holding the contracts of ``pivots``, in their order."""
+    """A DECP v2 package (UTF-8 JSON) holding the contracts of ``pivots``, in their order.
+
+    ContractModified pivots are skipped: their content is in their contract's ``modifications``.
+    """
     body: dict[str, list[Any]] = {}
     for pivot in pivots:
+        if isinstance(pivot, Pivot) and pivot.schema != _CONTRACT_DATA:
+            continue
         record = dict(pivot.data if isinstance(pivot, Pivot) else pivot)
         member = _MEMBER.get(record.get("kind"))  # type: ignore[arg-type]
         if member is None or not record.get("id"):

@@ -1,12 +1,15 @@
 """eForms notices (EU public procurement notices, UBL 2.3 + eForms extension) to procurement pivots.
 
 Competition notices (subtypes 10–24, including change notices of them) become
-``fr.dcant.procurement.NoticePublished`` (schema ``Notice``); contract award notices (29–37) and
-voluntary ex-ante transparency notices (25–28) become ``AwardPublished`` (schema ``Award``). Both
-are keyed ``notice:<BT-04>``: the procedure is the dossier. Prior information notices (1–9) and
-contract modification notices (38–40) are refused with :class:`UnknownFormatError` naming the
-subtype. ``terms`` flattens a pivot to eForms BT ids; ``validate`` runs the UBL 2.3 / eForms XSD
-and the business rules of :mod:`adapters._eforms_rules`.
+``fr.dcant.procurement.NoticePublished`` (schema ``Notice``); prior information and periodic
+indicative notices (1–9) become ``PriorInformationPublished`` (schema ``Notice`` too); contract
+award notices (29–37) and voluntary ex-ante transparency notices (25–28) become
+``AwardPublished`` (schema ``Award``). All are keyed ``notice:<BT-04>``: the procedure is the
+dossier. Contract modification notices (38–40) become one ``ContractModified`` per modified
+contract (:mod:`adapters._eforms_modif`), keyed ``contract:<BT-150>`` like the contract's DECP
+data: :func:`to_pivots` returns them all, :func:`to_pivot` the one of a notice modifying one
+contract. ``terms`` flattens a pivot to eForms BT ids; ``validate`` runs the
+UBL 2.3 / eForms XSD and the business rules of :mod:`adapters._eforms_rules`.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from lxml import etree
 from bus._errors import NonConformantError, UnknownFormatError
 
 from ._base import Finding, Pivot, Sniff
+from ._eforms_modif import read_modifications
 from ._eforms_read import EXTENSION, read_award, read_common, read_notice
 from ._eforms_rules import check_notice, rule_id
 from ._ubl23 import first_text, load_xsd, xsd_findings
 from ._xml import parse_xml
 
-__all__ = ["FAMILY", "FORMAT", "detect", "terms", "to_pivot", "validate"]
+__all__ = ["FAMILY", "FORMAT", "detect", "terms", "to_pivot", "to_pivots", "validate"]
 
 FORMAT = "eforms"
 FAMILY = "procurement"
@@ -42,12 +46,17 @@ _XSD = {
 }
 _PACKAGE = "the eForms SDK schemas (github.com/OP-TED/eForms-SDK, folder schemas/)"
 
+_PRIOR = {str(n) for n in range(1, 10)}
 _COMPETITION = {str(n) for n in range(10, 25)}
 _RESULT = {str(n) for n in range(25, 38)}
-_UNSUPPORTED = {
-    **{str(n): "prior information / periodic indicative notice" for n in range(1, 10)},
-    **{str(n): "contract modification notice" for n in range(38, 41)},
-}
+_MODIFICATION = {str(n) for n in range(38, 41)}
+#: subtypes -> (the root they need, what they are called in errors)
+_ROOTS = (
+    (_PRIOR, "PriorInformationNotice", "prior information notice"),
+    (_COMPETITION, "ContractNotice", "competition notice"),
+    (_RESULT, "ContractAwardNotice", "result notice"),
+    (_MODIFICATION, "ContractAwardNotice", "contract modification notice"),
+)
 
 
 def detect(sniff: Sniff) -> bool:
@@ -69,11 +78,22 @@ def _subtype(root: etree._Element) -> str | None:
     return first_text(root, f"{EXTENSION}/efac:NoticeSubType/cbc:SubTypeCode")
 
 
-def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
-    """Read the notice in ``data`` into a Notice or Award pivot.
+def _check_root(kind: str, subtype: str, name: str) -> None:
+    for subtypes, root, what in _ROOTS:
+        if subtype in subtypes and kind != root:
+            raise NonConformantError(
+                f"subtype {subtype} is a {what} but the root is {kind}",
+                document=name,
+                xpath=f"/*/{EXTENSION}/efac:NoticeSubType/cbc:SubTypeCode",
+                rule="OPP-070-notice",
+            )
+
+
+def to_pivots(data: bytes, *, name: str = "<bytes>") -> list[Pivot]:
+    """Read the notice in ``data``: one Notice or Award pivot, or a ContractModified per modified contract.
 
     Raises NonConformantError (with the eForms rule id) when a field the pivot needs is missing,
-    UnknownFormatError for a notice subtype the bus does not carry.
+    UnknownFormatError for a notice subtype eForms does not define.
     """
     root = parse_xml(data, name=name)
     kind = _root_kind(root, name)
@@ -85,40 +105,49 @@ def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
             xpath=f"/*/{EXTENSION}/efac:NoticeSubType/cbc:SubTypeCode",
             rule="BR-OPP-00070",
         )
-    if subtype in _UNSUPPORTED or subtype not in _COMPETITION | _RESULT:
-        what = _UNSUPPORTED.get(subtype, "unknown subtype")
+    if subtype not in _PRIOR | _COMPETITION | _RESULT | _MODIFICATION:
         raise UnknownFormatError(
-            f"eForms notice subtype {subtype} ({what}) is not carried by the bus",
+            f"eForms notice subtype {subtype} (unknown subtype) is not carried by the bus",
             document=name,
-            hint="the bus carries competition notices (subtypes 10–24) and result notices (25–37)",
+            hint="eForms notice subtypes run from 1 to 40 (E1–E6 national subtypes are not carried)",
         )
+    _check_root(kind, subtype, name)
     rules = {bt: rule_id(family, subtype) for bt, family in _PIVOT_RULES.items()}
-    common = read_common(root, document=name, subtype=subtype, rules=rules)
-    if subtype in _COMPETITION:
-        if kind != "ContractNotice":
-            raise NonConformantError(
-                f"subtype {subtype} is a competition notice but the root is {kind}",
-                document=name,
-                xpath=f"/*/{EXTENSION}/efac:NoticeSubType/cbc:SubTypeCode",
-                rule="OPP-070-notice",
-            )
+    common = read_common(root, document=name, subtype=subtype, rules=rules, prior_information=subtype in _PRIOR)
+    if subtype in _MODIFICATION:
+        award = read_award(root, common, document=name)
+        return [_pivot("ContractModified", "ContractModified", f"contract:{record['contract_id']}", record)
+                for record in read_modifications(root, award, document=name)]
+    if subtype in _PRIOR:
+        record, event, schema = read_notice(root, common, document=name), "PriorInformationPublished", "Notice"
+    elif subtype in _COMPETITION:
         record, event, schema = read_notice(root, common, document=name), "NoticePublished", "Notice"
     else:
-        if kind != "ContractAwardNotice":
-            raise NonConformantError(
-                f"subtype {subtype} is a result notice but the root is {kind}",
-                document=name,
-                xpath=f"/*/{EXTENSION}/efac:NoticeSubType/cbc:SubTypeCode",
-                rule="OPP-070-notice",
-            )
         record, event, schema = read_award(root, common, document=name), "AwardPublished", "Award"
-    return Pivot(
-        type=f"fr.dcant.procurement.{event}",
-        schema=f"fr.dcant.procurement.{schema}",
-        subject=f"notice:{record['procedure_id']}",
-        data=record,
-        format=FORMAT,
-    )
+    return [_pivot(event, schema, f"notice:{record['procedure_id']}", record)]
+
+
+def _pivot(event: str, schema: str, subject: str, record: dict[str, Any]) -> Pivot:
+    return Pivot(type=f"fr.dcant.procurement.{event}", schema=f"fr.dcant.procurement.{schema}", subject=subject,
+                 data=record, format=FORMAT)
+
+
+def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
+    """The one pivot of the notice in ``data`` (see :func:`to_pivots`).
+
+    A modification notice modifying several contracts raises NonConformantError: read it with
+    :func:`to_pivots`.
+    """
+    pivots = to_pivots(data, name=name)
+    if len(pivots) != 1:
+        raise NonConformantError(
+            f"the notice modifies {len(pivots)} contracts; to_pivot reads a notice giving one pivot",
+            document=name,
+            xpath=f"/*/{EXTENSION}/efac:ContractModification",
+            rule="eforms-one-pivot",
+            hint="read it with adapters.eforms.to_pivots",
+        )
+    return pivots[0]
 
 
 # Pivot fields whose absence makes to_pivot fail, with the rule family that makes them mandatory.
@@ -136,11 +165,15 @@ def terms(pivot: Pivot | Mapping[str, Any]) -> dict[str, Any]:
     written in the notice, dates in ISO 8601 (``YYYY-MM-DD``).
     """
     data = pivot.data if isinstance(pivot, Pivot) else pivot
+    if "modification_id" in data:
+        return _modification_terms(data)
     buyers = data.get("buyers", [])
     out: dict[str, Any] = {
         "BT-701": data["notice_id"],
         "BT-757": data["notice_version"],
-        "BT-04": data["procedure_id"],
+        # A PIN without BT-04 has its BT-701 as procedure_id (see the module docstring): not a BT-04.
+        "BT-04": None if data["procedure_id"] == data["notice_id"] and data.get("notice_subtype") in _PRIOR
+        else data["procedure_id"],
         "BT-02": data.get("notice_type"),
         "BT-03": data.get("form_type"),
         "OPP-070": data.get("notice_subtype"),
@@ -174,6 +207,19 @@ def terms(pivot: Pivot | Mapping[str, Any]) -> dict[str, Any]:
         out["BT-500"] = out["BT-500"] + [w["organization"].get("name") for w in winners]
         out["BT-501"] = out["BT-501"] + [w["organization"].get("company_id") for w in winners]
     return out
+
+
+def _modification_terms(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The terms of a ContractModified pivot read from a modification notice."""
+    return {
+        "BT-150": data["contract_id"],
+        "BT-1501(n)": data.get("modified_notice_id"),
+        "BT-200": data.get("legal_basis"),
+        "BT-201": data.get("reason"),
+        "BT-202": data.get("description"),
+        "BT-720": data.get("new_amount"),
+        "BT-05": _iso(data.get("notification_date")),
+    }
 
 
 def _iso(value: Any) -> Any:

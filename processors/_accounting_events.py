@@ -22,6 +22,7 @@ __all__ = [
     "BORDEREAU",
     "BORDEREAU_ISSUED",
     "CONTRACT_DATA_PUBLISHED",
+    "CONTRACT_MODIFIED",
     "CONTRACT_PAID_IN_FULL",
     "CONTRACT_SETTLEMENT",
     "INVOICE_CHECK",
@@ -49,6 +50,7 @@ __all__ = [
 # Consumed.
 CONTRACT_DATA_PUBLISHED = "fr.dcant.procurement.ContractDataPublished"
 AWARD_PUBLISHED = "fr.dcant.procurement.AwardPublished"
+CONTRACT_MODIFIED = "fr.dcant.procurement.ContractModified"
 INVOICE_RECEIVED = "fr.dcant.invoices.InvoiceReceived"
 SERVICE_FAIT_RECORDED = "fr.dcant.accounting.ServiceFaitRecorded"
 ACQUITTEMENT_RECEIVED = "fr.dcant.accounting.AcquittementReceived"

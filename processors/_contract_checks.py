@@ -5,6 +5,10 @@ Contract terms come from two pivots: the DECP data of the contract
 acte de sous-traitance amount, amount and amended amount) and the eForms award notice
 (``fr.dcant.procurement.Award``: winners with their role and tender value). DECP is the French
 legal record of the contract, so where both give a term DECP wins (:func:`effective_terms`).
+Modifications (``fr.dcant.procurement.ContractModified``, from an eForms modification notice or
+a DECP ``modifications`` entry: :func:`terms_from_modification`) then apply in the order they
+were notified: the latest one naming an amount sets the ceiling, the latest naming holders the
+holders.
 
 An invoice (``fr.dcant.invoices.Invoice``) is then checked (:func:`check_invoice`, whose
 contract part :func:`check_against_terms` is also run alone on an invoice held for its
@@ -63,6 +67,7 @@ __all__ = [
     "seller_role",
     "terms_from_award",
     "terms_from_decp",
+    "terms_from_modification",
 ]
 
 Outcome = Literal["accepted", "suspended", "rejected"]
@@ -154,6 +159,12 @@ def terms_from_decp(data: Mapping[str, Any]) -> dict[str, Any]:
         "holders": [_digits(h) for h in holders],
         "subcontractors": subcontractors,
         "ceiling": amount,
+        # Kept dated so that a modification from another source is ordered with them.
+        "modifications": [terms_from_modification({
+            "modification_id": str(m.get("id")), "source": "decp", "notification_date": m.get("notification_date"),
+            "new_amount": m.get("amount"), "new_global_value": m.get("global_value"),
+            "new_holder_sirets": [h.get("id") for h in m.get("holders") or []],
+        }) for m in data.get("modifications") or []],
     }
 
 
@@ -208,8 +219,33 @@ def terms_from_award(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def effective_terms(sources: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any] | None:
-    """The contract as the checks see it: DECP terms over eForms terms; subcontractors of both."""
+def terms_from_modification(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a ContractModified pivot changes: the ceiling (new amount, or new global value of a
+    concession) and the holders (empty: unchanged), with the modification's notification date."""
+    notified = data.get("notification_date")
+    return {
+        "modification_id": data["modification_id"],
+        "source": data["source"],
+        "date": notified.isoformat() if notified is not None else None,
+        "ceiling": data.get("new_amount") or data.get("new_global_value"),
+        "holders": [h for h in (_digits(s) for s in data.get("new_holder_sirets") or []) if h],
+    }
+
+
+def _modified(terms: dict[str, Any], modifications: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """``terms`` after ``modifications``, oldest notified first (a DECP one last on the same day)."""
+    ordered = sorted(modifications, key=lambda m: (m["date"] or "", m["source"] == "decp", m["modification_id"].zfill(12)))
+    for modification in ordered:
+        if modification["ceiling"] is not None:
+            terms["ceiling"] = modification["ceiling"]
+        if modification["holders"]:
+            terms["holders"] = list(modification["holders"])
+    return terms
+
+
+def effective_terms(sources: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The contract as the checks see it: DECP terms over eForms terms; subcontractors of both;
+    then the modifications in ``sources["modifications"]`` (keyed by source and id), if any."""
     decp, eforms = sources.get("decp"), sources.get("eforms")
     if decp is None and eforms is None:
         return None
@@ -224,7 +260,9 @@ def effective_terms(sources: Mapping[str, Mapping[str, Any] | None]) -> dict[str
             merged["holders"] = list(second["holders"])
         known = {s["id"] for s in merged["subcontractors"]}
         merged["subcontractors"] = [*merged["subcontractors"], *(s for s in second["subcontractors"] if s["id"] not in known)]
-    return merged
+    modifications = {f"decp:{m['modification_id']}": m for m in (decp or {}).get("modifications") or []}
+    modifications.update(sources.get("modifications") or {})
+    return _modified(merged, modifications.values())
 
 
 # ---------------------------------------------------------------------------- checks

@@ -14,6 +14,8 @@ input                                       routed to ``contract:<id>`` by      
 procurement.ContractDataPublished (DECP)    ``id``                                                 held invoices:
                                                                                                    204, 207, 210
 procurement.AwardPublished (eForms)         BT-150 of its one settled contract (else ignored)      same
+procurement.ContractModified                ``contract_id`` (DECP id or eForms BT-150): a new      -
+                                            ceiling / holders for the invoices that follow
 invoices.InvoiceReceived                    BT-12 Contract reference, else BT-13 Purchase order    202, then 204,
                                             reference; an invoice naming neither gets its own      207, 208 or
                                             ``unrouted:<invoice subject>`` state: rejected         210
@@ -82,6 +84,7 @@ from ._contract_checks import (
     seller_role,
     terms_from_award,
     terms_from_decp,
+    terms_from_modification,
 )
 from ._late_interest import MARGIN_POINTS, RateTable, default_rate_table, half_year_start, late_payment_interest
 from ._payment_deadline import (
@@ -146,6 +149,7 @@ class AccountingChain:
         self._handlers: dict[str, Handler] = {
             ev.CONTRACT_DATA_PUBLISHED: self._on_contract_data,
             ev.AWARD_PUBLISHED: self._on_award,
+            ev.CONTRACT_MODIFIED: self._on_contract_modified,
             ev.INVOICE_RECEIVED: self._on_invoice,
             ev.SERVICE_FAIT_RECORDED: self._on_service_fait,
             ev.ACQUITTEMENT_RECEIVED: self._on_acquittement,
@@ -164,6 +168,8 @@ class AccountingChain:
             contract_id = data["id"]
         elif event.type == ev.AWARD_PUBLISHED:
             contract_id = award_contract_id(data)
+        elif event.type == ev.CONTRACT_MODIFIED:
+            contract_id = data["contract_id"]
         elif event.type == ev.INVOICE_RECEIVED:
             contract_id = invoice_contract_id(data)
             if contract_id is None:
@@ -527,3 +533,15 @@ class AccountingChain:
                                   last_payment=dt.date.fromisoformat(last))
         return [follow_up(event, type=ev.CONTRACT_PAID_IN_FULL, schema=ev.CONTRACT_SETTLEMENT, data=data,
                           subject=contract_key(state["contract_id"]))]
+
+    # -- contract modifications -----------------------------------------------------------------
+
+    def _on_contract_modified(self, state: dict[str, Any], event: Received, ctx: Context) -> list[Event]:
+        """Keep a ContractModified with the contract's sources: :func:`effective_terms` applies it
+        to every later check and to the totals. Invoices already checked keep their outcome; one
+        refused over the old ceiling is sent again. The same modification again replaces itself."""
+        data = event.data
+        modifications = state["contract"].setdefault("modifications", {})
+        modifications[f"{data['source']}:{data['modification_id']}"] = terms_from_modification(data)
+        state["contract_id"] = data["contract_id"]
+        return []

@@ -7,6 +7,13 @@ completes each candidature from SIRENE and the attestations, reusing what is val
 requesting what is not (an expired fiscal attestation, a closed establishment). The commune then
 publishes the award and the contract's DECP data, which the bus writes as DECP JSON and which
 gives the accounting chain the contract's holder and amount.
+
+Around the award, the commune's buyer's profile reports the life of the tenders
+(:func:`tender_phase`): each candidate's tender with the check of its signature, their opening,
+the rejection letters with the délai de suspension they open (R2182-1), the notification of the
+contract to its holder; after the DECP, a modification extending the contract (a DECP
+``modifications`` entry read by the DECP adapter as ContractModified, amount unchanged so the
+invoices that follow meet the same ceiling).
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from adapters import decp
+from adapters import Pivot, decp
+from adapters import procurement_lifecycle as lifecycle
 from bus._wire import Event, Received
 from processors.tell_us_once import attestation_subject, tally
 
@@ -127,6 +135,91 @@ def _award(stage: Stage, holder: str) -> Event:
                  time=_at(dt.date(2025, 4, 16)))
 
 
+def _event(pivot: Pivot, when: dt.datetime) -> Event:
+    return Event(type=pivot.type, subject=pivot.subject, schema=pivot.schema, data=pivot.data, time=when)
+
+
+#: (candidate, its tender value HT, signature status reported by the profile, rejection reason or None)
+TENDERS = (("travaux", CONTRACT_AMOUNT, "valid", None),
+           ("arpent", "51200.00", "valid", ("not_ranked_first", "classée 2e sur 3 (prix 60 %, valeur technique 40 %)")),
+           ("imprimerie", "39900.00", "unsigned", ("irregular", "le bordereau des prix unitaires n'est pas renseigné")))
+PROFILE = "profil d'acheteur de la commune (validation eIDAS, listes de confiance UE)"
+
+
+def _tenders(stage: Stage) -> list[Event]:
+    """Each candidate's tender as the profile received it, then their opening."""
+    events = []
+    for n, (role, value, status, _) in enumerate(TENDERS, 1):
+        received = _at(dt.date(2025, 3, 3), 8) + dt.timedelta(minutes=17 * n)
+        details = (["TOTAL_PASSED", "certificat qualifié (liste de confiance FR)", "révocation : OCSP, bon"]
+                   if status == "valid" else ["aucune signature : elle sera demandée à l'attributaire"])
+        check = lifecycle.signature_check(status, checked_at=received + dt.timedelta(minutes=1), checker=PROFILE,
+                                          signature_format="PAdES" if status == "valid" else None,
+                                          signer=f"CN=Représentant légal, O={ADMINISTRATIONS[role]['name']}"
+                                          if status == "valid" else None, details=details)
+        events.append(_event(lifecycle.tender_submitted(
+            procedure_id=procedure_id(stage), lot_id="LOT-0001", tender_id=f"TEN-000{n}",
+            tenderer_siret=company_siret(role), received_at=received, value=value, value_currency="EUR",
+            signature=check), received))
+    opened = _at(dt.date(2025, 3, 3), 13)
+    events.append(_event(lifecycle.tenders_opened(procedure_id=procedure_id(stage), lot_id="LOT-0001", opened_at=opened,
+                                                  tender_ids=[f"TEN-000{n}" for n in range(1, len(TENDERS) + 1)]),
+                         opened))
+    return events
+
+
+def _rejections(stage: Stage, holder: str) -> list[Event]:
+    """The rejection letters, sent electronically on 1 April: no signature before their standstill ends."""
+    sent = dt.date(2025, 4, 1)
+    return [_event(lifecycle.tender_rejected(
+        procedure_id=procedure_id(stage), lot_id="LOT-0001", tender_id=f"TEN-000{n}",
+        tenderer_siret=company_siret(role), reasons=[reason], sent_on=sent, sent_electronically=True,
+        winner_name=ADMINISTRATIONS["travaux"]["name"], winner_siret=holder), _at(sent, 10))
+        for n, (role, _, _, reason) in enumerate(TENDERS, 1) if reason is not None]
+
+
+def _notification(stage: Stage, data: dict[str, Any], holder: str) -> Event:
+    pivot = lifecycle.contract_notified(contract_id=data["id"], notification_date=data["notification_date"],
+                                        holder_sirets=[holder], procedure_id=procedure_id(stage), lot_id="LOT-0001",
+                                        buyer_id=COMMUNE_SIRET, signature_date=dt.date(2025, 4, 13),
+                                        amount=data["amount"], duration_months=data["duration_months"])
+    return _event(pivot, _at(data["notification_date"], 11))
+
+
+def _modification(data: dict[str, Any]) -> Event:
+    """The DECP entry of a modification extending the contract by three months (same amount).
+
+    Dated before the first invoice: the worker runs on event time, and a later date on the
+    contract's state would move its timers ahead of the invoices that follow.
+    """
+    entry = {"id": 1, "duration_months": 9, "amount": data["amount"], "holders": None,
+             "notification_date": dt.date(2025, 4, 22), "publication_date": dt.date(2025, 4, 24),
+             "signature_date": None, "global_value": None}
+    (pivot,) = decp.modification_pivots({**data, "modifications": [entry]})
+    return _event(pivot, _at(dt.date(2025, 4, 24), 10))
+
+
+async def tender_phase(stage: Stage, console: Console, data: dict[str, Any], holder: str) -> dict[str, Any]:
+    """Tenders, opening, rejection letters and notification (before the DECP), as the profile reports them."""
+    await stage.publish("commune", _tenders(stage))
+    rejections = _rejections(stage, holder)
+    await stage.publish("commune", rejections)
+    notified = _notification(stage, data, holder)
+    await stage.publish("commune", [notified])
+    table = Table("offre", "SIRET", "signature (profil)", "suite", title="offres reçues par le profil d'acheteur")
+    letters = {e.data["tender_id"]: e.data for e in rejections}
+    for n, (role, _, status, _) in enumerate(TENDERS, 1):
+        letter = letters.get(f"TEN-000{n}")
+        outcome = (f"rejetée ({letter['reasons'][0]['code']}), suspension jusqu'au {letter['standstill_end_date']:%d/%m/%Y}"
+                   if letter else f"retenue, notifiée le {notified.data['notification_date']:%d/%m/%Y}")
+        table.add_row(f"TEN-000{n}", company_siret(role), status, outcome)
+    console.print(table)
+    return {"tenders": len(TENDERS), "rejection letters": len(rejections),
+            "standstill end": str(rejections[0].data["standstill_end_date"]),
+            "contract notified": str(notified.data["notification_date"]),
+            "contract end": str(notified.data["end_date"])}
+
+
 def _contract_data(stage: Stage, holder: str) -> dict[str, Any]:
     return {
         "id": contract_id(stage), "kind": "marche", "buyer_id": COMMUNE_SIRET, "nature": "Marché",
@@ -178,8 +271,9 @@ async def procurement_phase(stage: Stage, worker: DemoWorker, console: Console) 
         d = request.data
         console.print(f"  requested from {d['siret'] or d['siren']}: [yellow]{d['document_kind']}[/] ({d['reason']})")
     holder = company_siret("travaux")
-    await stage.publish("commune", [_award(stage, holder)])
     data = _contract_data(stage, holder)
+    tenders = await tender_phase(stage, console, data, holder)
+    await stage.publish("commune", [_award(stage, holder)])
     stage.write(f"decp-{data['id']}.json", decp.from_pivot(data))
     (record,) = await stage.publish("commune", [Event(type=P + "ContractDataPublished", subject=f"contract:{data['id']}",
                                                       schema=P + "ContractData", data=data,
@@ -189,8 +283,13 @@ async def procurement_phase(stage: Stage, worker: DemoWorker, console: Console) 
     await worker.handled(record, "the accounting chain to take the contract data")
     console.print(f"contract [bold]{data['id']}[/] awarded to {ADMINISTRATIONS['travaux']['name']} ({holder}) for "
                   f"{CONTRACT_AMOUNT} € HT; DECP published")
+    modification = _modification(data)
+    await stage.publish("commune", [modification])
+    m = modification.data
+    console.print(f"modification {m['modification_id']} of {data['id']}: {m['new_duration_months']} months, ends on "
+                  f"{m['new_end_date']:%d/%m/%Y}, amount {m['new_amount']} € HT unchanged")
     counts = tally([*enriched, *requests()])
     return {"candidatures": len(enriched), "candidature verdicts": {e.data["identifier"]: e.data["verdict"]
                                                                     for e in enriched},
             "candidature documents reused": counts["reused"], "candidature documents requested": counts["requested"],
-            "contract": data["id"]}
+            "contract": data["id"], **tenders, "contract modified end": str(modification.data["new_end_date"])}

@@ -7,6 +7,7 @@ round-trip field for field and what the bus writes validates against the officia
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from decimal import Decimal
@@ -29,7 +30,8 @@ NOTICES = [
     "cn-desg_24.xml", "cn-social_24.xml", "cn_23.xml", "cn_24_FRA_comments.xml", "cn_24_maximal.xml",
     "cn_24_minimal.xml", "cn_24_open.xml", "cn_25.xml", "veat_24.xml",
 ]
-UNSUPPORTED = {"can-modif_24_value.xml": "38", "pin-only_81_FRA.xml": "6"}
+MODIFICATIONS = ["can-modif_24_value.xml"]
+PRIOR_INFORMATION = ["pin-only_81_FRA.xml"]
 DECP_SAMPLES = ["concessions.json", "concessions_avec_modifications.json", "marches_avec_modifications.json"]
 
 
@@ -48,7 +50,7 @@ def notices(corpus: Path) -> Path:
 
 def test_the_corpus_lists_every_notice(notices: Path) -> None:
     # A new official sample must be classified here, not silently left out.
-    assert sorted(p.name for p in (notices / "notices").glob("*.xml")) == sorted(NOTICES + list(UNSUPPORTED))
+    assert sorted(p.name for p in (notices / "notices").glob("*.xml")) == sorted(NOTICES + MODIFICATIONS + PRIOR_INFORMATION)
 
 
 @pytest.mark.parametrize("sample", NOTICES)
@@ -70,11 +72,41 @@ def test_every_supported_notice_converts_validates_and_fits_its_avro_schema(
     assert required <= terms.keys()
 
 
-@pytest.mark.parametrize(("sample", "subtype"), sorted(UNSUPPORTED.items()))
-def test_unsupported_subtypes_are_refused_by_name(notices: Path, sample: str, subtype: str) -> None:
-    with pytest.raises(UnknownFormatError) as info:
-        eforms.to_pivot((notices / "notices" / sample).read_bytes(), name=sample)
-    assert f"subtype {subtype} " in info.value.message
+@pytest.mark.parametrize("sample", PRIOR_INFORMATION)
+def test_prior_information_notices_convert_validate_and_fit_the_notice_schema(notices: Path, corpus: Path,
+                                                                              sample: str) -> None:
+    data = (notices / "notices" / sample).read_bytes()
+    pivot = eforms.to_pivot(data, name=sample)
+    _conforms(pivot)
+    assert pivot.type == "fr.dcant.procurement.PriorInformationPublished"
+    assert eforms.validate(data, schema_dir=corpus, name=sample) == []
+    # A PIN only announces: it has no BT-04, so the notice (BT-701) is its own dossier.
+    assert pivot.data["procedure_id"] == pivot.data["notice_id"] == "3f60af90-c612-40bd-9943-866fe3ae21b4"
+    assert (pivot.data["notice_subtype"], pivot.data["notice_type"]) == ("6", "pin-only")
+    assert [lot["lot_id"] for lot in pivot.data["lots"]] == ["PAR-0000"]  # a PIN's parts are its lots
+
+
+@pytest.mark.parametrize("sample", MODIFICATIONS)
+def test_modification_notices_convert_validate_and_fit_the_contract_modified_schema(notices: Path, corpus: Path,
+                                                                                     sample: str) -> None:
+    data = (notices / "notices" / sample).read_bytes()
+    pivots = eforms.to_pivots(data, name=sample)
+    assert pivots
+    for pivot in pivots:
+        _conforms(pivot)
+        assert pivot.subject == f"contract:{pivot.data['contract_id']}"
+    assert eforms.validate(data, schema_dir=corpus, name=sample) == []
+
+
+def test_can_modif_24_value_golden_values(notices: Path) -> None:
+    data = eforms.to_pivot((notices / "notices" / "can-modif_24_value.xml").read_bytes()).data
+    # CON-0001 is the settled contract whose BT-150 is MOD/CON/02-CHG/2021/PWC; TEN-0001 its tender.
+    assert data["contract_id"] == "MOD/CON/02-CHG/2021/PWC"
+    assert (data["new_amount"], data["new_amount_currency"]) == ("6430000", "GBP")
+    assert (data["legal_basis"], data["legal_basis_article"]) == ("add-wss", "R2194-2")
+    assert data["modified_notice_id"] == "342558-2018"
+    assert data["description"] == "Increase in framework value"
+    assert data["reason"].startswith("The original business case was scoped")
 
 
 def test_cn_24_maximal_golden_values(notices: Path) -> None:
@@ -169,7 +201,7 @@ def test_decp_samples_convert_round_trip_and_validate(corpus: Path, sample: str)
     assert pivots
     for pivot in pivots:
         _conforms(pivot)
-        assert pivot.subject == f"contract:{pivot.data['id']}"
+        assert pivot.subject == f"contract:{pivot.data.get('contract_id') or pivot.data['id']}"
         assert pivot.warnings == ()
     written = decp.from_pivots(pivots)
     assert json.loads(written, parse_float=Decimal) == json.loads(data, parse_float=Decimal)
@@ -187,6 +219,20 @@ def test_decp_golden_values(corpus: Path) -> None:
     assert (concession["kind"], concession["global_value"]) == ("concession", "10.3")
     assert concession["modifications"][0]["global_value"] == "25.0"
     assert concession["execution_data"][0]["tariffs"][1] == {"label": "Intitulé du tarif2", "amount": "19.29"}
+
+
+def test_decp_modifications_golden_values(corpus: Path) -> None:
+    base = corpus / "procurement" / "decp" / "v2" / "exemples"
+    pivots = decp.to_pivots((base / "marches_avec_modifications.json").read_bytes())
+    modified = [p.data for p in pivots if p.type == "fr.dcant.procurement.ContractModified"]
+    first = next(m for m in modified if m["contract_id"] == "TEST2022")
+    # TEST2022 was notified on 2024-05-15; modification 1 sets its duration to 12 months.
+    assert (first["modification_id"], first["new_amount"], first["new_duration_months"]) == ("1", "123457.87", 12)
+    assert first["new_end_date"] == dt.date(2025, 5, 14)
+    assert first["notification_date"] == dt.date(2022, 10, 18)
+    concession = decp.to_pivots((base / "concessions_avec_modifications.json").read_bytes())
+    changed = [p.data for p in concession if p.type == "fr.dcant.procurement.ContractModified"]
+    assert changed and changed[0]["new_global_value"] == "25.0"
 
 
 def test_written_decp_validates_with_the_reference_jsonschema_implementation(corpus: Path) -> None:

@@ -100,6 +100,9 @@ def test_the_demo_plays_every_flow_to_its_end(first):
     assert figures["candidatures"] == "3"
     assert int(figures["candidature documents reused"]) >= 1
     assert int(figures["candidature documents requested"]) >= 1
+    # tenders: two rejection letters sent electronically on 1 April, suspension to 12 April (R2182-1)
+    assert (figures["tenders"], figures["rejection letters"], figures["standstill end"]) == ("3", "2", "2025-04-12")
+    assert (figures["contract end"], figures["contract modified end"]) == ("2025-10-13", "2026-01-13")
     # invoices: two mandats on PES bordereaux, two payments, one late with its interest
     assert figures["bordereaux issued"] == figures["mandats"] == figures["payments"] == "2"
     assert Decimal(figures["late payment interest"]) > 0

@@ -170,3 +170,32 @@ def test_bus_export_into_a_missing_folder_is_one_line(tmp_path) -> None:
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.strip().splitlines() == [f"bus: error: {target}: No such file or directory — "
                                                "check the path and its permissions"]
+
+
+MODIFIED = dict(MARCHE, dureeMois=24, modifications=[
+    {"modification": {"id": 2, "dureeMois": 30, "montant": 150000,
+                      "titulaires": [{"titulaire": {"typeIdentifiant": "SIRET", "id": "73282932000074"}}],
+                      "dateNotificationModification": "2025-01-10", "datePublicationDonneesModification": "2025-01-12"}},
+    {"modification": {"id": 1, "montant": 130000.25, "dateNotificationModification": "2024-09-02",
+                      "datePublicationDonneesModification": "2024-09-05"}},
+])
+
+
+def test_decp_modifications_become_contract_modified_after_their_contract() -> None:
+    pivots = decp.to_pivots(package(MODIFIED))
+    assert [p.type.rsplit(".", 1)[1] for p in pivots] == ["ContractDataPublished", "ContractModified", "ContractModified"]
+    assert {p.subject for p in pivots} == {"contract:2024-0042"}
+    first, second = (p.data for p in pivots[1:])
+    assert (first["modification_id"], first["new_amount"], first["new_end_date"]) == ("1", "130000.25", None)
+    assert (second["modification_id"], second["new_amount"], second["new_duration_months"]) == ("2", "150000", 30)
+    # Notified on 15 February 2024, the contract now lasts 30 months: it ends on 14 August 2026.
+    assert second["new_end_date"] == dt.date(2026, 8, 14)
+    assert second["new_holder_sirets"] == ["73282932000074"]
+    assert second["notification_date"] == dt.date(2025, 1, 10)
+
+
+def test_a_modified_contract_still_reads_and_round_trips_as_one_contract() -> None:
+    raw = package(MODIFIED)
+    assert decp.to_pivot(raw).type == "fr.dcant.procurement.ContractDataPublished"
+    again = decp.from_pivots(decp.to_pivots(raw))
+    assert json.loads(again, parse_float=Decimal) == json.loads(raw, parse_float=Decimal)

@@ -24,6 +24,7 @@ NS = (
 )
 CN_NS = "urn:oasis:names:specification:ubl:schema:xsd:ContractNotice-2"
 CAN_NS = "urn:oasis:names:specification:ubl:schema:xsd:ContractAwardNotice-2"
+PIN_NS = "urn:oasis:names:specification:ubl:schema:xsd:PriorInformationNotice-2"
 PROCEDURE = "1b6a4e2c-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
 NOTICE = "2c7b5f3d-4e5a-4b6c-9d7e-8f9a0b1c2d3e"
 
@@ -204,12 +205,78 @@ def test_missing_notice_identifier_is_rejected_under_the_subtype_rule() -> None:
     assert info.value.context["rule"] == "BR-BT-00701-0036"
 
 
-@pytest.mark.parametrize(("subtype", "what"), [("38", "contract modification"), ("6", "prior information")])
-def test_unsupported_subtypes_are_refused_naming_the_subtype(subtype: str, what: str) -> None:
+def modification(*, contract: str = "CON-0001", sections: int = 1, reason: str = "mod-cirinc") -> bytes:
+    section = f"""
+<efac:ContractModification>
+  <efbc:ChangedNoticeIdentifier schemeName="ojs-notice-id">123456-2024</efbc:ChangedNoticeIdentifier>
+  <efbc:ModifiedContractIdentifier schemeName="contract">{contract}</efbc:ModifiedContractIdentifier>
+  <efac:Change><efbc:ChangeDescription languageID="FRA">Reprise des réseaux après inondation</efbc:ChangeDescription></efac:Change>
+  <efac:ChangeReason><cbc:ReasonCode listName="modification-justification">{reason}</cbc:ReasonCode></efac:ChangeReason>
+</efac:ContractModification>"""
+    return notice(root="ContractAwardNotice", ns=CAN_NS, subtype="38", result=section * sections + RESULT)
+
+
+def test_modification_notice_becomes_contract_modified_keyed_by_the_contract() -> None:
+    pivot = eforms.to_pivot(modification())
+    assert pivot.type == "fr.dcant.procurement.ContractModified"
+    assert pivot.subject == "contract:MP-2024-007"
+    data = pivot.data
+    assert (data["contract_id"], data["source"], data["modification_id"]) == ("MP-2024-007", "eforms", f"{NOTICE}-01")
+    assert (data["new_amount"], data["new_amount_currency"]) == ("1250.50", "EUR")
+    assert (data["legal_basis"], data["legal_basis_article"]) == ("mod-cirinc", "R2194-5")
+    assert data["description"] == "Reprise des réseaux après inondation"
+    assert data["modified_notice_id"] == "123456-2024"
+    assert data["notification_date"] == dt.date(2024, 1, 10)
+    assert data["new_holder_sirets"] == []  # not a replacement of the contractor
+    terms = eforms.terms(pivot)
+    assert (terms["BT-150"], terms["BT-200"], terms["BT-720"], terms["BT-1501(n)"]) == (
+        "MP-2024-007", "mod-cirinc", "1250.50", "123456-2024")
+
+
+def test_a_replaced_contractor_is_the_new_holder() -> None:
+    # ORG-0002 (group leader) with a SIRET; ORG-0003, the German group member, has no French number.
+    replaced = modification(reason="mod-repl").replace(b">552 100 554<", b">552 100 554 00013<")
+    data = eforms.to_pivot(replaced).data
+    assert (data["new_holder_sirets"], data["legal_basis_article"]) == (["55210055400013"], "R2194-6")
+
+
+def test_modification_of_a_contract_the_notice_does_not_settle_is_non_conformant() -> None:
+    with pytest.raises(NonConformantError) as info:
+        eforms.to_pivot(modification(contract="CON-0099"))
+    assert info.value.context["rule"] == "BR-BT-01501"
+    with pytest.raises(NonConformantError, match="no ContractModification"):
+        eforms.to_pivot(award(subtype="38"))
+
+
+def test_a_notice_modifying_twice_needs_to_pivots() -> None:
+    pivots = eforms.to_pivots(modification(sections=2))
+    assert [p.data["modification_id"] for p in pivots] == [f"{NOTICE}-01-1", f"{NOTICE}-01-2"]
+    with pytest.raises(NonConformantError, match="to_pivots"):
+        eforms.to_pivot(modification(sections=2))
+
+
+def test_prior_information_notice_is_read_as_a_notice() -> None:
+    pin = notice(root="PriorInformationNotice", ns=PIN_NS, subtype="6")
+    pivot = eforms.to_pivot(pin)
+    assert (pivot.type, pivot.schema) == ("fr.dcant.procurement.PriorInformationPublished", "fr.dcant.procurement.Notice")
+    assert pivot.subject == f"notice:{PROCEDURE}"
+    without_procedure = pin.replace(f"<cbc:ContractFolderID>{PROCEDURE}</cbc:ContractFolderID>".encode(), b"")
+    assert eforms.to_pivot(without_procedure).subject == f"notice:{NOTICE}"
+    assert eforms.terms(eforms.to_pivot(without_procedure))["BT-04"] is None
+    assert eforms.terms(pivot)["BT-04"] == PROCEDURE
+
+
+def test_unknown_subtypes_are_refused_naming_the_subtype() -> None:
     with pytest.raises(UnknownFormatError) as info:
+        eforms.to_pivot(notice(subtype="41"))
+    assert "subtype 41" in info.value.message
+
+
+@pytest.mark.parametrize("subtype", ["6", "38"])
+def test_a_subtype_in_the_wrong_root_is_non_conformant(subtype: str) -> None:
+    with pytest.raises(NonConformantError) as info:
         eforms.to_pivot(notice(subtype=subtype))
-    assert f"subtype {subtype}" in info.value.message
-    assert what in info.value.message
+    assert info.value.context["rule"] == "OPP-070-notice"
 
 
 def test_result_subtype_in_a_contract_notice_root_is_non_conformant() -> None:
@@ -258,7 +325,7 @@ def test_fuzz_random_bytes_raise_only_adapter_errors(data: bytes) -> None:
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.data())
 def test_fuzz_mutated_notices_raise_only_adapter_errors(draw: st.DataObject) -> None:
-    base = bytearray(award() if draw.draw(st.booleans()) else notice())
+    base = bytearray(draw.draw(st.sampled_from([award, notice, modification]))())
     for _ in range(draw.draw(st.integers(1, 8))):
         pos = draw.draw(st.integers(0, len(base) - 1))
         action = draw.draw(st.sampled_from(["flip", "cut", "insert"]))
@@ -271,6 +338,6 @@ def test_fuzz_mutated_notices_raise_only_adapter_errors(draw: st.DataObject) -> 
         if not base:
             break
     try:
-        eforms.to_pivot(bytes(base))
+        eforms.to_pivots(bytes(base))
     except AdapterError:
         pass
