@@ -59,10 +59,14 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
     console.print(f"bus on [bold]{settings.bootstrap}[/], {len(ctx.catalog)} pivot schemas in the catalog"
                   + (" (mutual TLS, a certificate per party)" if secure else ""))
     keys = await demo_keys(ctx)
-    # Every party's encryption key; the demo reads as each of them (its watcher holds them all).
-    ctx.decryption = DecryptionKeyring((await demo_encryption_keys(ctx, keys)).values())
-    if secure or ctx.directory.trust.enforced:
+    trusted = secure or ctx.directory.trust.enforced
+    if trusted:
         await demo_ledger_key(ctx)  # made now so that the authority approves it with the others
+        await approve_demo_keys(ctx, console)
+    # Every party's encryption key; the demo reads as each of them (its watcher holds them all). Under a
+    # trust anchor their publications count once signed by approved keys, and are approved in turn.
+    ctx.decryption = DecryptionKeyring((await demo_encryption_keys(ctx, keys)).values())
+    if trusted:
         await approve_demo_keys(ctx, console)
     if secure:
         await apply_acls(settings, console)
