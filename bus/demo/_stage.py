@@ -10,7 +10,7 @@ administration that would send the message, then waits for the processors' outpu
 Who reads what is decided here, once, not in each phase: :data:`ADDRESSED` names, per event type,
 the parties a message goes to (its sender always among them), and :data:`SUBMISSIONS` the same per
 native format handed to the ingress; the stage addresses each event accordingly, so its payload
-(and a submitted document) is encrypted to their keys. Every other type is public by nature and
+(and a document it claim-checks, :meth:`Stage.document_key`) is encrypted to their keys. Every other type is public by nature and
 broadcast. The watcher reads as every party of the demo (it holds all their decryption keys).
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import secrets
 from collections import Counter
@@ -32,6 +33,7 @@ from aiokafka.errors import KafkaError
 from bus._errors import BusError, DeliveryError
 from bus._keys import SigningKey
 from bus._runtime import BusContext, dossier_key_store
+from bus._sealed import DocumentKey, recipients_of
 from bus._settings import BusSettings
 from bus._topics import topic_for_schema
 from bus._wire import Event, Received, Record, Wire
@@ -234,6 +236,16 @@ class Stage:
         if addressees is None or event.recipients is not None:
             return event
         return dataclasses.replace(event, recipients=self.recipients(role, addressees))
+
+    def document_key(self, role: str, event_type: str, at: dt.datetime) -> DocumentKey | None:
+        """The key a document that ``role`` claim-checks in an ``event_type`` dated ``at`` is sealed under.
+
+        A fresh key wrapped for the recipients :meth:`addressed` gives that event (None when it is broadcast).
+        """
+        addressees = ADDRESSED.get(event_type)
+        if addressees is None:
+            return None
+        return DocumentKey.fresh(recipients_of({}, self.ctx.directory, self.recipients(role, addressees), at))
 
     async def publish(self, role: str, events: Iterable[Event], *, topic: str | None = None) -> list[Record]:
         """Sign ``events`` as ``role`` and send them, addressed per :data:`ADDRESSED`; returns the records as stored."""

@@ -171,6 +171,7 @@ def test_verify_after_the_demo_is_clean_on_the_family_topics_and_names_the_forge
 
 def test_an_auditor_without_keys_verifies_the_family_topics_and_reads_only_envelopes(first_run, env, tmp_path):
     """Issue 12: an empty state directory (no key store, no decryption key) verifies what the demo encrypted."""
+    from bus._sealed import is_sealed_document
     from bus.demo._data import ADMINISTRATIONS
     from bus.demo._invoices import IBAN
 
@@ -192,6 +193,10 @@ def test_an_auditor_without_keys_verifies_the_family_topics_and_reads_only_envel
     assert all(buyer_and_supplier <= set(e["recipients"]) for e in unread
                if e["type"] == "fr.dcant.invoices.InvoiceReceived")
     assert IBAN not in tail.stdout + tail.stderr
+    # The documents the events claim-check (the acts' PDFs, the Factur-X, the SEDA replies) are stored sealed.
+    stored = [p for p in (Path(env["BUS_STATE_DIR"]) / "content" / "objects").rglob("*") if p.is_file()
+              and p.suffix != ".json"]
+    assert stored and [p.name for p in stored if not is_sealed_document(p.read_bytes()[:3])] == []
 
 
 def test_the_demo_plays_after_the_readme_first_session(first, env, tmp_path):
