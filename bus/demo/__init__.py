@@ -24,8 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bus._runtime import BusContext
-from bus._sealed import DecryptionKeyring
+from bus._runtime import BusContext, encryption_key_store
 from bus._settings import BusSettings
 from bus.client import DLQ_PREFIX
 
@@ -63,9 +62,11 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
     if trusted:
         await demo_ledger_key(ctx)  # made now so that the authority approves it with the others
         await approve_demo_keys(ctx, console)
-    # Every party's encryption key; the demo reads as each of them (its watcher holds them all). Under a
-    # trust anchor their publications count once signed by approved keys, and are approved in turn.
-    ctx.decryption = DecryptionKeyring((await demo_encryption_keys(ctx, keys)).values())
+    # Every party's encryption key; the demo reads as each of them (its watcher holds every stored key, as
+    # the worker does). Under a trust anchor their publications count once signed by approved keys, and are
+    # approved in turn.
+    await demo_encryption_keys(ctx, keys)
+    ctx.decryption = encryption_key_store(ctx.settings).keyring()
     if trusted:
         await approve_demo_keys(ctx, console)
     if secure:

@@ -1,8 +1,9 @@
 """Demo phase 2, the acts: two deliberations transmitted, acknowledged, published and registered.
 
 The commune's deliberation software transmits each act (its PDF stored in the content store sealed
-to the prefecture and the commune, the event, addressed to them, carrying the claim check) and the bus writes the ACTES act message and its envelope; the
-prefecture acknowledges it (ARActe); the commune records its electronic publication, naming the
+to the prefecture and the commune, the event, addressed to them, carrying the claim check) and the
+bus writes the ACTES act message and its envelope; the prefecture acknowledges it (ARActe); the
+commune records its electronic publication (broadcast: public by nature), naming the
 natural person the published title mentions so the acts lifecycle pseudonymises it. The worker
 answers with the state changes, the executory status, the pseudonymised publication and the
 hash-chained register entry, which the phase reads back and verifies with

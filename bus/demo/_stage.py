@@ -10,8 +10,9 @@ administration that would send the message, then waits for the processors' outpu
 Who reads what is decided here, once, not in each phase: :data:`ADDRESSED` names, per event type,
 the parties a message goes to (its sender always among them), and :data:`SUBMISSIONS` the same per
 native format handed to the ingress; the stage addresses each event accordingly, so its payload
-(and a document it claim-checks, :meth:`Stage.document_key`) is encrypted to their keys. Every other type is public by nature and
-broadcast. The watcher reads as every party of the demo (it holds all their decryption keys).
+(and a document it claim-checks, :meth:`Stage.document_key`) is encrypted to their keys. Every
+other type is public by nature and broadcast. The watcher reads as every party of the demo (it
+holds all their decryption keys).
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ class Stage:
         return self._publishers[role]
 
     def recipients(self, role: str, addressees: Iterable[str]) -> tuple[str, ...]:
-        """The SIRENs of ``addressees`` (roles) and of the sender ``role``, which reads what follows from its message."""
+        """The SIRENs of ``addressees`` (roles) and of the sender ``role`` (it reads what follows from its message)."""
         return tuple(sorted({self.siren(r) for r in (role, *addressees)}))
 
     def addressed(self, role: str, event: Event) -> Event:
