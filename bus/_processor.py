@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ._wire import Event, Received
 
-__all__ = ["Context", "Processor", "follow_up", "reads"]
+__all__ = ["Context", "Processor", "broadcasts", "follow_up", "reads"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,6 +38,10 @@ class Processor(Protocol):
     then skips every other record of its input topics by its ``ce_type`` header, without
     verifying or decoding it (nothing of it is used). Input topics carry other cores' events,
     the core's own outputs among them, and verifying those was most of a worker's work.
+
+    A core whose outputs are aggregate figures meant for open data (the barometer) declares
+    ``public_outputs = True``: they are broadcast even when their inputs were addressed; any
+    other core's outputs stay addressed to the recipients of what they derive from.
     """
 
     name: str
@@ -62,6 +66,11 @@ def follow_up(cause: Received, *, type: str, schema: str, data: Mapping[str, Any
         type=type, subject=subject or cause.subject, schema=schema, data=data, time=time,
         correlationid=cause.envelope.correlationid or cause.envelope.id, causationid=cause.envelope.id,
     )
+
+
+def broadcasts(core: Processor | None) -> bool:
+    """Whether ``core`` declared ``public_outputs`` (see :class:`Processor`): its outputs are never addressed."""
+    return bool(getattr(core, "public_outputs", False))
 
 
 def reads(core: Processor, headers: Sequence[tuple[str, bytes]]) -> bool:

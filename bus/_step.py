@@ -18,7 +18,9 @@ Every record a processor or a subscriber consumes goes through :meth:`Step.run`,
 6. **process**: ``core.process(state, event, ctx)``;
 7. **derived ids**: each output without an id gets one derived from (core, state key, cause,
    rank) by :func:`derived_id`, so a re-run after a crash emits the same ``ce_id``; an output
-   of an addressed event that names no recipients of its own is addressed to the same ones;
+   of an addressed event that names no recipients of its own is addressed to the same ones, and
+   a timer's output to the recipients of every addressed event its state took data from (the
+   :class:`Entry` keeps them), unless the core publishes aggregates (``public_outputs``, :func:`broadcasts`);
 8. **seal**: outputs are signed by the wire, each with its topic;
 9. **error policy**: any failure above becomes the :class:`~bus.ErrorPolicy`'s decision: retry
    after a backoff, dead-letter (the original bytes with ``dlq_*`` headers, ready to send), skip,
@@ -50,7 +52,7 @@ from typing import Any
 
 from ._errors import BusError, HandlerError, NotARecipientError, WithheldPersonalDataError
 from ._policy import Action, ErrorPolicy
-from ._processor import Context, Processor, reads
+from ._processor import Context, Processor, broadcasts, reads
 from ._topics import topic_for_schema
 from ._wire import Event, Received, Record, Wire
 
@@ -94,26 +96,32 @@ class Binding:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Entry:
-    """A core's state for one key, the ids of the events last processed into it and, on event
-    time, the moment its timers last ran."""
+    """A core's state for one key, the ids of the events last processed into it, on event time
+    the moment its timers last ran, and the recipients of the addressed events it holds data of."""
 
     state: Any
     seen: tuple[str, ...] = ()
     timers_at: dt.datetime | None = None
+    #: SIRENs of every addressed event processed into this state: what its timers emit is addressed to them.
+    recipients: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         value = {"state": self.state, "seen": list(self.seen)}
         if self.timers_at is not None:
             value["timers_at"] = self.timers_at.isoformat()
+        if self.recipients:
+            value["recipients"] = list(self.recipients)
         return value
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Entry:
         at = value.get("timers_at")
-        return cls(value["state"], tuple(value.get("seen", ())), dt.datetime.fromisoformat(at) if at else None)
+        return cls(value["state"], tuple(value.get("seen", ())), dt.datetime.fromisoformat(at) if at else None,
+                   tuple(value.get("recipients", ())))
 
-    def after(self, state: Any, event_id: str) -> Entry:
-        return Entry(state, (*self.seen, event_id)[-SEEN_PER_KEY:], self.timers_at)
+    def after(self, state: Any, event_id: str, recipients: Sequence[str] = ()) -> Entry:
+        return Entry(state, (*self.seen, event_id)[-SEEN_PER_KEY:], self.timers_at,
+                     tuple(sorted({*self.recipients, *recipients})))
 
 
 # -- decisions ------------------------------------------------------------------------------------
@@ -368,11 +376,14 @@ class Step:
                 # crash (the new state unwritten) gives the same ids, on the same day.
                 before = hashlib.sha256(json.dumps({"state": entry.state, "seen": list(entry.seen)},
                                                    sort_keys=True).encode()).hexdigest()
+                if entry.recipients and not broadcasts(self.core):  # derived from addressed data: stays addressed
+                    events = [e if e.recipients is not None else dataclasses.replace(e, recipients=entry.recipients)
+                              for e in events]
                 outputs += self._seal(events, key, f"on_time:{before}", None, moment)
-                entry = Entry(state, entry.seen, entry.timers_at)
+                entry = Entry(state, entry.seen, entry.timers_at, entry.recipients)
                 changed = True
         if self.event_time and (entry.timers_at is None or moments):  # at most once a day per state
-            entry = Entry(entry.state, entry.seen, ctx.now)
+            entry = Entry(entry.state, entry.seen, ctx.now, entry.recipients)
             changed = True
         return (entry if changed else None), outputs
 
@@ -415,13 +426,15 @@ class Step:
                 ticked, timed = self._timers(key, entry, ctx)
                 entry = ticked or entry
             else:
-                entry = Entry(entry.state, entry.seen, received.time)
+                entry = Entry(entry.state, entry.seen, received.time, entry.recipients)
         state, outputs = self.core.process(copy.deepcopy(entry.state), received, ctx)
-        if received.envelope.recipients is not None:  # what is derived from an addressed event stays addressed
-            outputs = [o if o.recipients is not None else dataclasses.replace(
-                o, recipients=received.envelope.recipient_sirens) for o in outputs]
+        addressed = () if received.envelope.recipients is None or broadcasts(self.core) else \
+            received.envelope.recipient_sirens
+        if addressed:  # what is derived from an addressed event stays addressed
+            outputs = [o if o.recipients is not None else dataclasses.replace(o, recipients=addressed)
+                       for o in outputs]
         sealed = self._seal(outputs, key, received.id, received.envelope.id, ctx.now)
-        return Emit(key, entry.after(state, received.id), (*timed, *sealed), received.id, received.time)
+        return Emit(key, entry.after(state, received.id, addressed), (*timed, *sealed), received.id, received.time)
 
     def _seal(self, outputs: Sequence[Event], key: str, cause: str, clock_id: str | None,
               now: dt.datetime) -> tuple[Record, ...]:

@@ -103,6 +103,8 @@ class Barometer:
     """Pure core: every flow's events in, one updated cell per event out."""
 
     name = "barometer"
+    #: Counts per administration, flow and month are open data: broadcast, whatever their inputs' recipients.
+    public_outputs = True
     inputs = ("acts", "procurement", "invoices", "accounting", "archives")
     tables: tuple[str, ...] = ()
     types = frozenset({ACT_TRANSMITTED, ACT_EXECUTORY, CANDIDATURE_ENRICHED, CONTRACT_DATA, INVOICE_RECEIVED,

@@ -5,7 +5,11 @@ record dead-lettered with its original bytes. Then the attestations of the URSSA
 are published and ``bus worker`` starts (:mod:`bus.demo._worker`), and every party publishes
 what it would send, dated in 2025, signed with its own key, while the demo reads the
 processors' answers: the acts (phase 2), the procurement (3), the invoices and the accounting
-chain (4), the archives (5). Last, the ledger checkpoints every log (6), so ``bus verify``
+chain (4), the archives (5), then says what travelled encrypted for whom and shows that a reader
+holding no key sees the envelopes only (5c). Every party has an encryption key (created once like
+its signing key, published, approved by the registration authority with the others), and what is
+not public by nature is addressed to the parties it concerns (:data:`bus.demo._stage.ADDRESSED`).
+Last, the ledger checkpoints every log (6), so ``bus verify``
 right after the demo is clean on the family topics and names the forged record. Every native
 document the bus produced is written to ``out`` when given. Each run has its own id in dossier
 ids and numbers, so the demo can be played again on the same broker.
@@ -20,15 +24,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bus._runtime import BusContext
+from bus._runtime import BusContext, encryption_key_store
 from bus._settings import BusSettings
 from bus.client import DLQ_PREFIX
 
 from ._acts import acts_phase
 from ._archives import archives_phase
 from ._barometer import barometer_phase
+from ._confidentiality import confidentiality_phase
 from ._invoices import invoices_phase
-from ._keys import demo_keys
+from ._keys import demo_encryption_keys, demo_keys
 from ._ledger import checkpoint_phase, demo_ledger_key
 from ._procurement import procurement_phase, publish_attestations
 from ._reference import reference_phase
@@ -53,8 +58,16 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
     console.print(f"bus on [bold]{settings.bootstrap}[/], {len(ctx.catalog)} pivot schemas in the catalog"
                   + (" (mutual TLS, a certificate per party)" if secure else ""))
     keys = await demo_keys(ctx)
-    if secure or ctx.directory.trust.enforced:
+    trusted = secure or ctx.directory.trust.enforced
+    if trusted:
         await demo_ledger_key(ctx)  # made now so that the authority approves it with the others
+        await approve_demo_keys(ctx, console)
+    # Every party's encryption key; the demo reads as each of them (its watcher holds every stored key, as
+    # the worker does). Under a trust anchor their publications count once signed by approved keys, and are
+    # approved in turn.
+    await demo_encryption_keys(ctx, keys)
+    ctx.decryption = encryption_key_store(ctx.settings).keyring()
+    if trusted:
         await approve_demo_keys(ctx, console)
     if secure:
         await apply_acls(settings, console)
@@ -79,6 +92,7 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
                 dossiers = [*summary["acts subjects"], f"contract:{summary['contract']}"]
                 summary.update(await archives_phase(stage, dossiers, console))
                 summary.update(await barometer_phase(stage, console))
+                summary.update(await confidentiality_phase(stage, console))
         except WorkerError:
             raise
         except BaseException:

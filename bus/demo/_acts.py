@@ -1,8 +1,9 @@
 """Demo phase 2, the acts: two deliberations transmitted, acknowledged, published and registered.
 
-The commune's deliberation software transmits each act (its PDF stored in the content store, the
-event carrying the claim check) and the bus writes the ACTES act message and its envelope; the
-prefecture acknowledges it (ARActe); the commune records its electronic publication, naming the
+The commune's deliberation software transmits each act (its PDF stored in the content store sealed
+to the prefecture and the commune, the event, addressed to them, carrying the claim check) and the
+bus writes the ACTES act message and its envelope; the prefecture acknowledges it (ARActe); the
+commune records its electronic publication (broadcast: public by nature), naming the
 natural person the published title mentions so the acts lifecycle pseudonymises it. The worker
 answers with the state changes, the executory status, the pseudonymised publication and the
 hash-chained register entry, which the phase reads back and verifies with
@@ -24,7 +25,7 @@ from rich.table import Table
 from adapters import actes, actes_envelope
 from adapters._actes_common import act_id
 from adapters._base import Pivot
-from bus._content import open_content_store
+from bus._content import open_content_store, put_document
 from bus._errors import SecurityError
 from bus._wire import Event, Received
 from bus.client import read_topic
@@ -72,13 +73,20 @@ def _at(day: dt.date, hour: int = 9) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour), dt.UTC)
 
 
+def _transmitted_at(deliberation: Deliberation) -> dt.datetime:
+    return _at(deliberation.decided + dt.timedelta(days=1))
+
+
 def _act(stage: Stage, deliberation: Deliberation) -> dict[str, Any]:
     """The fr.dcant.acts.Act pivot of a deliberation, its PDF stored as a claim check."""
     number = f"{deliberation.key}{stage.run}"  # NumeroInterne: 15 letters or digits at most
     identifier = act_id(COMMUNE, DEPARTMENT, deliberation.decided, number, 1)
     pdf = _pdf(deliberation.title)
     name = f"99_DE-{identifier}-1-1_1.pdf"
-    ref = open_content_store(stage.ctx.settings).put(pdf, media_type="application/pdf", file_name=name)
+    # Stored sealed to the recipients of the ActTransmitted that claim-checks it (the prefecture, the commune).
+    key = stage.document_key("commune", ACTS + "ActTransmitted", _transmitted_at(deliberation))
+    ref = put_document(open_content_store(stage.ctx.settings), pdf, key=key, media_type="application/pdf",
+                       file_name=name)
     return {
         "act_id": identifier, "siren": COMMUNE, "department": DEPARTMENT, "arrondissement": "1",
         "collectivity_nature": "31", "number": number, "decision_date": deliberation.decided, "nature_code": 1,
@@ -100,7 +108,7 @@ async def acts_phase(stage: Stage, console: Console) -> dict[str, Any]:
     acts = [(d, _act(stage, d)) for d in DELIBERATIONS]
     subjects = {f"act:{COMMUNE}:{a['number']}": (d, a) for d, a in acts}
     transmitted = [Event(type=ACTS + "ActTransmitted", subject=s, schema=ACTS + "Act", data=a,
-                         time=_at(d.decided + dt.timedelta(days=1))) for s, (d, a) in subjects.items()]
+                         time=_transmitted_at(d)) for s, (d, a) in subjects.items()]
     await stage.publish("commune", transmitted)
     for subject, (_d, act) in subjects.items():
         pivot = Pivot(ACTS + "ActTransmitted", ACTS + "Act", subject, act, actes.FORMAT)

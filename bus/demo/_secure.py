@@ -7,7 +7,8 @@ operator (``User:operator``, the broker's super user), once: later runs reuse th
 runs its own reads and the reference data as the operator, the processors as the worker, the
 ledger's checkpoints as the ledger, and each party publishes with its own certificate, so the broker checks every write against the ACLs ``bus acl apply``
 computes from the directory. When a trust anchor is configured and the registration
-authority's key is in ``STATE_DIR/ra`` (``bus ra init``), the demo's keys are approved by it.
+authority's key is in ``STATE_DIR/ra`` (``bus ra init``), the demo's keys, signing and encryption, are
+approved by it.
 """
 
 from __future__ import annotations
@@ -65,10 +66,13 @@ async def approve_demo_keys(ctx: BusContext, console: Console) -> int:
         raise ConfigurationError("a trust anchor is set but the registration authority's key is not here",
                                  hint=f"run `bus ra init` with this BUS_STATE_DIR ({s.state_dir}) or unset BUS_TRUST_ANCHOR")
     sirens = {a["siren"] for a in ADMINISTRATIONS.values()}
-    pending = [k for k in ctx.directory if k.siren in sirens and not trust.approvals.get(k.key_id)]
-    for key in pending:
+    pending = [k.key_id for k in ctx.directory if k.siren in sirens and not trust.approvals.get(k.key_id)]
+    # Their encryption keys too (purpose ENCRYPTION): a producer addresses events only to approved ones.
+    pending += [k.key_id for siren in sorted(sirens) for k in ctx.directory.encryption_keys.get(siren, [])
+                if not trust.approvals.get(k.key_id)]
+    for key_id in pending:
         # The demo's parties are fictional: they are not in the SIRENE reference, so no reference check.
-        await approve(ctx, authority, key.key_id, at=dt.datetime.now(dt.UTC), companies=None)
+        await approve(ctx, authority, key_id, at=dt.datetime.now(dt.UTC), companies=None)
     if pending:
         console.print(f"the registration authority approved {len(pending)} keys of the demo's parties")
     return len(pending)

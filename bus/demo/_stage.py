@@ -6,6 +6,13 @@ counts what the phases publish, and a :class:`Watcher` that reads every family t
 where it stood when the run began, verifying each record. A phase publishes as the
 administration that would send the message, then waits for the processors' outputs with
 :meth:`Watcher.expect` (a condition on what was read, with a deadline): nothing sleeps.
+
+Who reads what is decided here, once, not in each phase: :data:`ADDRESSED` names, per event type,
+the parties a message goes to (its sender always among them), and :data:`SUBMISSIONS` the same per
+native format handed to the ingress; the stage addresses each event accordingly, so its payload
+(and a document it claim-checks, :meth:`Stage.document_key`) is encrypted to their keys. Every
+other type is public by nature and broadcast. The watcher reads as every party of the demo (it
+holds all their decryption keys).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import secrets
 from collections import Counter
@@ -26,6 +34,7 @@ from aiokafka.errors import KafkaError
 from bus._errors import BusError, DeliveryError
 from bus._keys import SigningKey
 from bus._runtime import BusContext, dossier_key_store
+from bus._sealed import DocumentKey, recipients_of
 from bus._settings import BusSettings
 from bus._topics import topic_for_schema
 from bus._wire import Event, Received, Record, Wire
@@ -34,7 +43,7 @@ from bus.client import Publisher, kafka_args, partitions_of
 from ._data import ADMINISTRATIONS
 from ._keys import keyring_of
 
-__all__ = ["WATCHED", "DemoTimeout", "Stage", "Watcher", "caused_by", "committed", "ids_of"]
+__all__ = ["ADDRESSED", "SUBMISSIONS", "WATCHED", "DemoTimeout", "Stage", "Watcher", "caused_by", "committed", "ids_of"]
 
 log = logging.getLogger("bus.demo")
 T = TypeVar("T")
@@ -42,6 +51,25 @@ T = TypeVar("T")
 #: Logical topics the demo reads the processors' answers from.
 WATCHED = ("acts", "procurement", "invoices", "accounting", "archives",
            topic_for_schema("fr.dcant.reference.DocumentRequested"), "barometer", "deadletter")
+
+#: Per event type a demo party sends, the roles it is addressed to besides its sender (encrypted to them).
+#: Not listed, hence broadcast (public by nature): the publication of acts, notices and awards, DECP, the
+#: attestations and companies (reference data); the barometer's figures are broadcast by its core.
+ADDRESSED: dict[str, tuple[str, ...]] = {
+    "fr.dcant.acts.ActTransmitted": ("prefecture",),  # to legality control
+    "fr.dcant.acts.ActAcknowledged": ("commune",),  # the prefecture's AR
+    "fr.dcant.procurement.CandidatureSubmitted": ("commune",),  # to the buyer, never to the other candidates
+    "fr.dcant.invoices.InvoiceReceived": ("commune",),  # supplier → buyer
+    "fr.dcant.accounting.ServiceFaitRecorded": ("dgfip",),  # the ordonnateur certifies, for the comptable
+    "fr.dcant.accounting.AcquittementReceived": ("commune",),  # the DGFiP's PES_ACQUIT
+    "fr.dcant.accounting.PaymentRecorded": ("commune", "travaux"),  # the payment, to the buyer and the supplier paid
+}
+#: Per native format a demo party hands to the ingress, the roles its submission is addressed to besides the
+#: sender: the document is stored sealed to them, and what the ingress derives from it stays addressed.
+SUBMISSIONS: dict[str, tuple[str, ...]] = {
+    "facturx": ("commune",),  # the supplier's Factur-X invoice, to the buyer
+    "seda": ("commune",),  # the archives service's ArchiveTransferReply, to the transferring commune
+}
 
 
 class DemoTimeout(BusError):
@@ -61,7 +89,7 @@ class Watcher:
         self.ctx = ctx
         self.start = dict(start)
         self.wire = Wire(ctx.catalog, ctx.directory, None, max_event_bytes=ctx.settings.max_event_bytes,
-                         dossier_keys=dossier_key_store(ctx.settings))
+                         dossier_keys=dossier_key_store(ctx.settings), decryption=ctx.decryption)
         self.events: list[Received] = []
         self.dead: list[Record] = []
         self.rejected = 0
@@ -199,22 +227,46 @@ class Stage:
             self._publishers[role] = publisher
         return self._publishers[role]
 
+    def recipients(self, role: str, addressees: Iterable[str]) -> tuple[str, ...]:
+        """The SIRENs of ``addressees`` (roles) and of the sender ``role`` (it reads what follows from its message)."""
+        return tuple(sorted({self.siren(r) for r in (role, *addressees)}))
+
+    def addressed(self, role: str, event: Event) -> Event:
+        """``event`` as ``role`` sends it: addressed per :data:`ADDRESSED` (unless it names its recipients)."""
+        addressees = ADDRESSED.get(event.type)
+        if addressees is None or event.recipients is not None:
+            return event
+        return dataclasses.replace(event, recipients=self.recipients(role, addressees))
+
+    def document_key(self, role: str, event_type: str, at: dt.datetime) -> DocumentKey | None:
+        """The key a document that ``role`` claim-checks in an ``event_type`` dated ``at`` is sealed under.
+
+        A fresh key wrapped for the recipients :meth:`addressed` gives that event (None when it is broadcast).
+        """
+        addressees = ADDRESSED.get(event_type)
+        if addressees is None:
+            return None
+        return DocumentKey.fresh(recipients_of({}, self.ctx.directory, self.recipients(role, addressees), at))
+
     async def publish(self, role: str, events: Iterable[Event], *, topic: str | None = None) -> list[Record]:
-        """Sign ``events`` as ``role`` and send them; returns the records as stored."""
-        events = list(events)
+        """Sign ``events`` as ``role`` and send them, addressed per :data:`ADDRESSED`; returns the records as stored."""
+        events = [self.addressed(role, e) for e in events]
         records = await (await self.publisher(role)).publish_many(events, topic=topic)
         self.published[role] += len(records)
         return records
 
     async def submit(self, role: str, path: Path, *, declared_format: str | None = None,
                      dossier_hint: str | None = None) -> Record:
-        """Hand a native file to the ingress as ``role`` (claim check in the content store)."""
+        """Hand a native file to the ingress as ``role`` (claim check in the content store), addressed per
+        :data:`SUBMISSIONS` (the document then stored sealed)."""
         from processors.ingress import submit
 
         settings = self.ctx.settings.model_copy(update={"source": self.source(role)})
         as_role = dataclasses.replace(self.ctx, settings=settings)
+        addressees = SUBMISSIONS.get(declared_format or "")
         record = await submit(as_role, await self.publisher(role), path, declared_format=declared_format,
-                              dossier_hint=dossier_hint)
+                              dossier_hint=dossier_hint,
+                              recipients=None if addressees is None else self.recipients(role, addressees))
         self.published[role] += 1
         return record
 

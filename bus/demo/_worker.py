@@ -2,7 +2,8 @@
 
 :class:`DemoWorker` starts ``bus worker`` (every core of :data:`processors.CORES`) on the
 demo's cluster and topic prefix, signing as the bus operator, with a demo pseudonymisation
-secret, on event time (``--clock event``): the demo plays 2025, so each state's timers follow
+secret, the archives service added to the addressed events of the archives flow
+(``BUS_RECIPIENT_POLICY``), on event time (``--clock event``): the demo plays 2025, so each state's timers follow
 the stream's dates (a payment deadline is announced on its day, late interest is computed at
 the payment), and once the demo's stream falls silent (``--idle 5``) time catches up with the
 wall clock day by day, which is when the retention periods of the dossiers closed in 2025 start
@@ -28,6 +29,8 @@ from aiokafka.errors import KafkaError
 from bus._errors import BusError, DeliveryError
 from bus._settings import BusSettings
 from bus._wire import Record
+
+from ._data import ADMINISTRATIONS
 
 __all__ = ["DEMO_PSEUDONYMISATION_SECRET", "DemoWorker", "WorkerError"]
 
@@ -66,7 +69,10 @@ class DemoWorker:
                "BUS_TOPIC_PREFIX": s.topic_prefix, "BUS_STATE_DIR": str(s.state_dir),
                "BUS_KEYS_DIR": str(s.resolved_keys_dir), "BUS_CONTENT_STORE": s.resolved_content_store,
                "BUS_SOURCE": self.source, "BUS_CONSUMER_GROUP": s.consumer_group,
-               "BUS_PSEUDONYMISATION_SECRET": DEMO_PSEUDONYMISATION_SECRET}
+               "BUS_PSEUDONYMISATION_SECRET": DEMO_PSEUDONYMISATION_SECRET,
+               # What the worker derives from an addressed dossier for the archives flow (the closing, the
+               # transfer) is encrypted to the archives service as well: the demo's flow policy.
+               "BUS_RECIPIENT_POLICY": f"archives={ADMINISTRATIONS['archives']['siren']}"}
         # The embedded broker is reached through its port; the child must aim at the same cluster.
         env["BUS_BOOTSTRAP_SERVERS"] = s.bootstrap
         env.pop("BUS_KEY_ID", None)  # the worker signs with the operator's newest key

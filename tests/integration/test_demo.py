@@ -181,6 +181,36 @@ def test_verify_after_the_demo_is_clean_on_the_family_topics_and_names_the_forge
     assert errors[0]["detail"].startswith("SignatureError")
 
 
+def test_an_auditor_without_keys_verifies_the_family_topics_and_reads_only_envelopes(first_run, env, tmp_path):
+    """Issue 12: an empty state directory (no key store, no decryption key) verifies what the demo encrypted."""
+    from bus._sealed import is_sealed_document
+    from bus.demo._data import ADMINISTRATIONS
+    from bus.demo._invoices import IBAN
+
+    figures = first_run["figures"]
+    assert int(figures["events encrypted"]) > 0 and int(figures["invoices events unread by a non-recipient"]) > 0
+    auditor = {**env, "BUS_STATE_DIR": str(tmp_path / "auditor")}
+    (tmp_path / "auditor").mkdir()
+    families = bus(auditor, "verify", "acts", "procurement", "invoices", "accounting", "archives")
+    assert families.returncode == 0, families.stdout + families.stderr
+    verified = re.search(r"verified: (\d+) record\(s\), \d+ partition\(s\), (\d+) checkpoint", families.stderr)
+    assert verified and int(verified[1]) > 0 and int(verified[2]) > 0, families.stderr
+    assert not any((tmp_path / "auditor").rglob("*.pem"))  # it held no key, and made none
+    tail = bus(auditor, "tail", "invoices")
+    assert tail.returncode == 0, tail.stderr
+    events = [json.loads(line) for line in tail.stdout.splitlines()]
+    unread = [e for e in events if e["data"] == "not a recipient"]
+    assert unread and all(e["recipients"] and e["subject"] and e["signed_by"] for e in unread)
+    buyer_and_supplier = {ADMINISTRATIONS["commune"]["siren"], ADMINISTRATIONS["travaux"]["siren"]}
+    assert all(buyer_and_supplier <= set(e["recipients"]) for e in unread
+               if e["type"] == "fr.dcant.invoices.InvoiceReceived")
+    assert IBAN not in tail.stdout + tail.stderr
+    # The documents the events claim-check (the acts' PDFs, the Factur-X, the SEDA replies) are stored sealed.
+    stored = [p for p in (Path(env["BUS_STATE_DIR"]) / "content" / "objects").rglob("*") if p.is_file()
+              and p.suffix != ".json"]
+    assert stored and [p.name for p in stored if not is_sealed_document(p.read_bytes()[:3])] == []
+
+
 def test_the_demo_plays_after_the_readme_first_session(first, env, tmp_path):
     """Demo, then the README's first session (a commune key valid from today, an invoice), then the demo."""
     _, out = first

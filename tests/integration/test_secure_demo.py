@@ -4,7 +4,8 @@ The demo runs as the command does (a subprocess starting ``bus worker`` as ``Use
 ledger's checkpoints written as ``User:ledger``), with
 the site CA of the secure broker, a registration authority made with ``bus ra init`` and its
 anchor configured: each administration's key must be approved and each of its writes allowed by
-the ACLs the demo applies from the directory, or the demo fails.
+the ACLs the demo applies from the directory, or the demo fails; the addressed events are sealed
+to the parties' encryption keys, which the authority approves with the signing keys.
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ def test_the_demo_plays_on_the_secure_broker_with_a_certificate_and_an_approved_
 
     assert done.returncode == 0, f"bus demo --secure failed:\n{done.stdout[-6000:]}\n{done.stderr[-4000:]}"
     assert "approved 10 keys" in done.stdout  # nine parties' signing keys and the ledger's
+    assert "approved 9 keys" in done.stdout  # then their encryption keys, published signed by approved keys
     figures = summary(done.stdout)
     assert figures["companies verified"] == figures["companies published"]
     assert figures["archived"] == figures["dossiers closed"] == "3"
     assert figures["transfers not requested"] == figures["transfers waiting for digests"] == "0"
     assert figures["contract paid in full"] == "True"
+    assert int(figures["events encrypted"]) > 0 and int(figures["invoices events unread by a non-recipient"]) > 0
     assert "the ledger connects as User:ledger" in done.stdout  # its own principal, its own ACLs
     assert int(figures["ledger checkpoints"]) > 0
     issued = {p.name for p in (state / "pki" / "issued").iterdir()}

@@ -313,13 +313,13 @@ def test_stream_reordered_or_altered_is_refused():
 # -- through the test driver: a core reading an encrypted input --------------------------------
 
 
-def _driver_with_producer(enc_keys, reader_keys):
+def _driver_with_producer(enc_keys, reader_keys, core=None):
     from bus import generate_key
     from bus.testing import TopologyTestDriver
 
     from .test_driver import CountingCore
 
-    driver = TopologyTestDriver(CountingCore())
+    driver = TopologyTestDriver(core or CountingCore())
     driver.wire.decryption = DecryptionKeyring(reader_keys)  # the worker holds the keys of those it serves
     driver.wire.encryption_keys = {s: k.public for s, k in enc_keys.items()}
     producer_key = generate_key("213100000", "producer", valid_from=driver.clock.now - dt.timedelta(days=30))
@@ -346,6 +346,31 @@ def test_a_core_passes_an_event_for_others_unread(enc_keys):
     topic.pipe_record(producer.seal(_addressed(C)))
     assert driver.stats["not-a-recipient"] == 1 and not driver.dead_letters
     assert [r.data["name"] for r in driver.output_topic("reference.companies").read_all()] == ["seen 1"]
+
+
+def test_a_timer_output_of_a_state_fed_by_addressed_events_is_addressed_to_their_recipients(enc_keys):
+    """A deadline derived from addressed data (here a closure announced a day later) is no broadcast."""
+    driver, producer = _driver_with_producer(enc_keys, [enc_keys[A], enc_keys[B]])
+    closed = dataclasses.replace(company_event(administrative_state="CLOSED"), recipients=(A, B),
+                                 time=driver.clock.now)
+    driver.input_topic("reference.companies").pipe_record(producer.seal(closed))
+    driver.advance(dt.timedelta(days=1))
+    announced = [r for r in driver.output_topic("reference.companies").read_all()
+                 if r.type == "fr.dcant.reference.CompanyClosed"]
+    assert len(announced) == 1
+    assert announced[0].envelope.recipient_sirens == (A, B) and b"CLOSED" not in announced[0].record.value
+
+
+def test_a_core_with_public_outputs_broadcasts_what_it_derives_from_addressed_events(enc_keys):
+    from .test_driver import CountingCore
+
+    class OpenFigures(CountingCore):
+        public_outputs = True  # aggregates for open data, as the barometer's
+
+    driver, producer = _driver_with_producer(enc_keys, [enc_keys[A]], OpenFigures())
+    driver.input_topic("reference.companies").pipe_record(producer.seal(_addressed(A)))
+    out = driver.output_topic("reference.companies").read()
+    assert out.envelope.recipients is None and out.data["name"] == "seen 1"
 
 
 # -- the directory: encryption keys published by their SIREN, approved for ENCRYPTION -------------
