@@ -59,6 +59,12 @@ ADDRESSED: dict[str, tuple[str, ...]] = {
     "fr.dcant.acts.ActTransmitted": ("prefecture",),  # to legality control
     "fr.dcant.acts.ActAcknowledged": ("commune",),  # the prefecture's AR
     "fr.dcant.procurement.CandidatureSubmitted": ("commune",),  # to the buyer, never to the other candidates
+    # the buyer's profile reports tenders, their opening, rejection letters and the notification: the buyer's own
+    # records (the letters themselves reach the companies through the profile); the modification is public (DECP)
+    "fr.dcant.procurement.TenderSubmitted": (),
+    "fr.dcant.procurement.TendersOpened": (),
+    "fr.dcant.procurement.TenderRejected": (),
+    "fr.dcant.procurement.ContractNotified": (),
     "fr.dcant.invoices.InvoiceReceived": ("commune",),  # supplier → buyer
     "fr.dcant.accounting.ServiceFaitRecorded": ("dgfip",),  # the ordonnateur certifies, for the comptable
     "fr.dcant.accounting.AcquittementReceived": ("commune",),  # the DGFiP's PES_ACQUIT
