@@ -15,6 +15,7 @@ only its namespace (:data:`WIRE_SET` names them; collection fails when one of th
 
 from __future__ import annotations
 
+import gc
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -70,6 +71,15 @@ def embedded_settings(state_dir: Path, **overrides: object) -> BusSettings:
     }
     values.update(overrides)
     return BusSettings(**values)
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_after_each_test() -> Iterator[None]:
+    """Collect garbage as each test ends: a socket or transport it left unclosed is then reported (the
+    ResourceWarning is an error) by that test's teardown, not by whichever later test the collector ran in
+    (once in CI a SCRAM test failed on a transport that no loop of its own path leaks)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture
