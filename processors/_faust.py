@@ -213,6 +213,7 @@ class CoreShell:
         self.last_offsets: dict[Any, int] = {}
         self.last_batch: float | None = None  # loop time of the last batch: how long the stream is silent
         self.idle = idle
+        self._explained = float("-inf")  # loop time the shell last logged what holds its event time
         self.metrics = metrics
         self.stats: Counter[str] = Counter()
         self.batch_size, self.batch_within = batch_size, batch_within
@@ -389,8 +390,14 @@ class CoreShell:
                   if tp in self.last_offsets and self.last_offsets[tp] + 1 < (consumer.highwater(tp) or 0)]
         mark = self.watermarks.now(behind)
         loop = asyncio.get_running_loop()
-        if (self.idle > 0 and not behind and self.last_batch is not None
-                and loop.time() - self.last_batch >= self.idle):
+        silent = None if self.last_batch is None else loop.time() - self.last_batch
+        if loop.time() >= self._explained + 60:  # what holds the stream's time, once a minute in the log
+            self._explained = loop.time()
+            log.info("%s: timers at %s on event time (%d partitions behind: %s; silent for %s s, idle after %g s)",
+                     self.core.name, mark, len(behind),
+                     ", ".join(f"{t}[{p}]" for t, p in behind[:5]) or "none",
+                     "-" if silent is None else f"{silent:.0f}", self.idle)
+        if self.idle > 0 and not behind and silent is not None and silent >= self.idle:
             now = self.bus.clock()
             return now if mark is None else max(now, mark)
         return mark

@@ -63,8 +63,9 @@ def play(env: dict[str, str], out: Path) -> subprocess.CompletedProcess[str]:
 def explain(done: subprocess.CompletedProcess[str], env: dict[str, str]) -> str:
     """The end of a demo's output and of its worker's log, for a figure that came out wrong."""
     logs = sorted((Path(env["BUS_STATE_DIR"]) / "demo").glob("worker-*.log"), key=lambda p: p.stat().st_mtime)
-    tail = logs[-1].read_bytes()[-8000:].decode(errors="replace") if logs else "(no worker log found)"
-    return f"demo output:\n{done.stdout[-6000:]}\nworker log {logs[-1] if logs else '-'}:\n{tail}"
+    text = logs[-1].read_bytes().decode(errors="replace") if logs else "(no worker log found)"
+    timers = "\n".join(line for line in text.splitlines() if "timers at" in line)  # what held the event time
+    return f"demo output:\n{done.stdout[-6000:]}\nworker log {logs[-1] if logs else '-'}:\n{timers}\n...\n{text[-6000:]}"
 
 
 def bus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
