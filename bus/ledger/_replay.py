@@ -10,8 +10,9 @@ the writer schema from the catalog, into the reader's newest shape), with filter
 producer (``ce_source``) and dossier (``ce_subject``). With ``workers`` > 1, helper
 processes claim slices too and read them from Kafka themselves: no record crosses a process
 boundary, and only what is yielded comes back (every opened record, or with
-``refused_only`` just the refused ones and the counts); a :class:`ReplayPool` keeps such
-helpers for several replays. :class:`Opener` opens given records, in this process or in a
+``refused_only`` just the refused ones and the counts); a helper decrypts addressed events
+when its parent's wire does, with the keys of the same key store (a private key never crosses
+the pipe); a :class:`ReplayPool` keeps such helpers for several replays. :class:`Opener` opens given records, in this process or in a
 pool of its own (``bus verify``).
 """
 
@@ -33,6 +34,8 @@ from aiokafka.errors import KafkaError
 from bus._catalog import Catalog
 from bus._errors import DeliveryError
 from bus._keys import KeyDirectory
+from bus._runtime import encryption_key_store
+from bus._sealed import DecryptionKeyring
 from bus._settings import BusSettings
 from bus._wire import Record, Wire
 from bus.client import kafka_args, partitions_of, start_client
@@ -281,6 +284,12 @@ async def open_slice(reader: PartitionReader, opener: FastOpener, query: ReplayQ
     return out
 
 
+def _held(settings: BusSettings) -> DecryptionKeyring | None:
+    """A helper's decryption keys: those of the settings' key store, like its parent's (private keys never travel)."""
+    held = encryption_key_store(settings).keyring()
+    return held if len(held) else None
+
+
 def _helper_main(conn: Connection, board: SliceBoard, owner: int, settings: BusSettings) -> None:
     """A helper process: for each plan, claim slices on the board, open them, send the outcomes back."""
     asyncio.run(_help(conn, board, owner, settings))
@@ -294,8 +303,9 @@ async def _help(conn: Connection, board: SliceBoard, owner: int, settings: BusSe
             while (message := conn.recv())[0] == "plan":
                 _, generation, slices, query, refused_only, wire = message
                 if wire is not None:
-                    catalog, keys, max_event_bytes, dossier_keys = wire
-                    opener = FastOpener(Wire(catalog, keys, max_event_bytes=max_event_bytes, dossier_keys=dossier_keys))
+                    catalog, keys, max_event_bytes, dossier_keys, decrypting = wire
+                    opener = FastOpener(Wire(catalog, keys, max_event_bytes=max_event_bytes, dossier_keys=dossier_keys,
+                                             decryption=_held(settings) if decrypting else None))
                 assert opener is not None, "the first plan carries the wire"
                 reader.assign({TopicPartition(s.topic, s.partition) for s in slices})
                 last = None
@@ -333,11 +343,13 @@ class ReplayPool:
         trust = wire.keys.trust
         decisions = (len(trust.authorities), len(trust.forged), sum(map(len, trust.approvals.values())),
                      sum(map(len, trust.revocations.values())))
-        state = (wire.catalog, len(wire.catalog), *wire.keys, decisions, wire.max_event_bytes, wire.dossier_keys)
+        decrypting = wire.decryption is not None
+        state = (wire.catalog, len(wire.catalog), *wire.keys, decisions, wire.max_event_bytes, wire.dossier_keys,
+                 decrypting)
         same = len(state) == len(self._sent) and all(a is b or a == b for a, b in zip(state, self._sent, strict=True))
         self._sent = state
-        self.helpers.send(("plan", generation, slices, query, refused_only,
-                           None if same else (wire.catalog, wire.keys, wire.max_event_bytes, wire.dossier_keys)))
+        self.helpers.send(("plan", generation, slices, query, refused_only, None if same else
+                           (wire.catalog, wire.keys, wire.max_event_bytes, wire.dossier_keys, decrypting)))
         return generation
 
     def close(self) -> None:

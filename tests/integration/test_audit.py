@@ -256,7 +256,7 @@ async def test_helpers_read_their_own_slices_and_report_what_one_process_reports
         slices = plan_slices([(topic, p, 0, end) for p, end in ends.items()], 3)
         generation = board.plan(len(slices), len(slices))
         ours.send(("plan", generation, slices, ReplayQuery(topics=(topic,)), False,
-                   (ctx.catalog, ctx.directory, settings.max_event_bytes, ctx.wire().dossier_keys)))
+                   (ctx.catalog, ctx.directory, settings.max_event_bytes, ctx.wire().dossier_keys, False)))
         done = {}
         while (message := await asyncio.to_thread(ours.recv))[0] == "done":
             done[message[2]] = message[3]
