@@ -8,7 +8,8 @@ award notices (29–37) and voluntary ex-ante transparency notices (25–28) bec
 dossier. Contract modification notices (38–40) become one ``ContractModified`` per modified
 contract (:mod:`adapters._eforms_modif`), keyed ``contract:<BT-150>`` like the contract's DECP
 data: :func:`to_pivots` returns them all, :func:`to_pivot` the one of a notice modifying one
-contract. ``terms`` flattens a pivot to eForms BT ids; ``validate`` runs the
+contract. :func:`from_pivot` writes a Notice pivot back as a contract notice and an Award pivot
+as a contract award notice (:mod:`adapters._eforms_write`). ``terms`` flattens a pivot to eForms BT ids; ``validate`` runs the
 UBL 2.3 / eForms XSD and the business rules of :mod:`adapters._eforms_rules`.
 """
 
@@ -26,10 +27,11 @@ from ._base import Finding, Pivot, Sniff
 from ._eforms_modif import read_modifications
 from ._eforms_read import EXTENSION, read_award, read_common, read_notice
 from ._eforms_rules import check_notice, rule_id
+from ._eforms_write import write
 from ._ubl23 import first_text, load_xsd, xsd_findings
 from ._xml import parse_xml
 
-__all__ = ["FAMILY", "FORMAT", "detect", "terms", "to_pivot", "to_pivots", "validate"]
+__all__ = ["FAMILY", "FORMAT", "detect", "from_pivot", "terms", "to_pivot", "to_pivots", "validate"]
 
 FORMAT = "eforms"
 FAMILY = "procurement"
@@ -148,6 +150,30 @@ def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
             hint="read it with adapters.eforms.to_pivots",
         )
     return pivots[0]
+
+
+def from_pivot(pivot: Pivot | Mapping[str, Any]) -> bytes:
+    """The eForms notice of a Notice pivot (ContractNotice) or an Award pivot (ContractAwardNotice).
+
+    The pivot's subtype (OPP-070) must fit the root written: a competition notice (10–24) for a
+    Notice, a result notice (25–37) for an Award; anything else raises NonConformantError.
+    """
+    data = pivot.data if isinstance(pivot, Pivot) else pivot
+    if isinstance(pivot, Pivot):
+        award = pivot.schema == "fr.dcant.procurement.Award"
+    else:  # a bare record: an Award is the one with results or winners
+        award = "lot_results" in data or "winners" in data
+    subtype = str(data.get("notice_subtype"))
+    expected, what = (_RESULT, "an Award pivot (result notice)") if award else (_COMPETITION, "a Notice pivot (competition notice)")
+    if subtype not in expected:
+        raise NonConformantError(
+            f"notice subtype {subtype} cannot be written from {what}",
+            document="<pivot>",
+            xpath="notice_subtype",
+            rule="OPP-070-notice",
+            hint="a Notice pivot is written with subtypes 10-24, an Award pivot with 25-37",
+        )
+    return write(data, award=award)
 
 
 # Pivot fields whose absence makes to_pivot fail, with the rule family that makes them mandatory.
