@@ -159,10 +159,17 @@ def from_pivot(pivot: Pivot | Mapping[str, Any]) -> bytes:
     Notice, a result notice (25–37) for an Award; anything else raises NonConformantError.
     """
     data = pivot.data if isinstance(pivot, Pivot) else pivot
+    if isinstance(pivot, Pivot) and pivot.schema not in _WRITTEN:
+        raise NonConformantError(f"eForms notices are written from Notice and Award pivots, not {pivot.schema}",
+                                 document="<pivot>", rule="eforms-writable-pivot")
     if isinstance(pivot, Pivot):
         award = pivot.schema == "fr.dcant.procurement.Award"
     else:  # a bare record: an Award is the one with results or winners
         award = "lot_results" in data or "winners" in data
+    for field in ("notice_id", "notice_version", "procedure_id", "dispatch_date", "notice_subtype"):
+        if data.get(field) is None:
+            raise NonConformantError(f"the pivot has no {field}, which every eForms notice needs",
+                                     document="<pivot>", xpath=field, rule="eforms-mandatory-field")
     subtype = str(data.get("notice_subtype"))
     expected, what = (_RESULT, "an Award pivot (result notice)") if award else (_COMPETITION, "a Notice pivot (competition notice)")
     if subtype not in expected:
@@ -175,6 +182,8 @@ def from_pivot(pivot: Pivot | Mapping[str, Any]) -> bytes:
         )
     return write(data, award=award)
 
+
+_WRITTEN = ("fr.dcant.procurement.Notice", "fr.dcant.procurement.Award")
 
 # Pivot fields whose absence makes to_pivot fail, with the rule family that makes them mandatory.
 _PIVOT_RULES = {

@@ -81,7 +81,7 @@ AWARD = {
 
 def _pivot(data: dict[str, Any], schema: str) -> Pivot:
     event = "AwardPublished" if schema == "Award" else "NoticePublished"
-    return Pivot(type=P + event, schema=P + schema, subject=f"notice:{data['procedure_id']}", data=data,
+    return Pivot(type=P + event, schema=P + schema, subject=f"notice:{data.get('procedure_id')}", data=data,
                  format="eforms")
 
 
@@ -146,3 +146,16 @@ def test_the_demo_notice_and_award_round_trip() -> None:
     assert [(r["lot_id"], r["winner_chosen"], r["tender_ids"]) for r in back["lot_results"]] == [
         ("LOT-0001", "selec-w", ["TEN-0001"])]
     assert back["lot_ids"] == ["LOT-0001"]
+
+
+@pytest.mark.parametrize("field", ["notice_id", "notice_version", "procedure_id", "dispatch_date", "notice_subtype"])
+def test_a_pivot_without_a_mandatory_field_is_refused_with_a_typed_error(field: str) -> None:
+    with pytest.raises(NonConformantError, match=f"the pivot has no {field}"):
+        eforms.from_pivot(_pivot({k: v for k, v in NOTICE.items() if k != field}, "Notice"))
+
+
+def test_a_pivot_of_another_schema_is_refused() -> None:
+    modified = Pivot(type=P + "ContractModified", schema=P + "ContractModified", subject="contract:X",
+                     data={"contract_id": "X"}, format="eforms")
+    with pytest.raises(NonConformantError, match="not fr.dcant.procurement.ContractModified"):
+        eforms.from_pivot(modified)
