@@ -98,20 +98,22 @@ def _result_graph(data: Rec) -> tuple[list[Rec], list[Rec], list[Rec]]:
     """(lot results, tenders, tendering parties) of an Award: as held, or derived from its winners."""
     if data.get("lot_results") or not data.get("winners"):
         return list(data.get("lot_results", [])), list(data.get("tenders", [])), list(data.get("tendering_parties", []))
-    by_tender: dict[str, list[Rec]] = {}
-    for winner in data["winners"]:
-        by_tender.setdefault(winner["tender_id"], []).append(winner)
+    # (tender id, [(winner, its organisation's OPT-200 as _organisations numbers it)])
+    by_tender: dict[str, list[tuple[Rec, str]]] = {}
+    first_number = len(data.get("buyers", [])) + 1
+    for number, winner in enumerate(data["winners"], start=first_number):
+        tender_id = winner.get("tender_id") or f"TEN-{number - first_number + 1:04d}"
+        by_tender.setdefault(tender_id, []).append((winner, _org_id(winner["organization"], number)))
     results, tenders, parties = [], [], []
     for number, (tender_id, winners) in enumerate(by_tender.items(), start=1):
-        first = winners[0]
+        first = winners[0][0]
         party_id = f"TPA-{number:04d}"
-        results.append({"result_id": f"RES-{number:04d}", "lot_id": first["lot_id"], "winner_chosen": "selec-w",
-                        "tender_ids": [tender_id], "contract_ids": [first["contract_id"]] if first["contract_id"] else []})
-        tenders.append({"tender_id": tender_id, "lot_id": first["lot_id"], "value": first["value"],
-                        "value_currency": first["value_currency"], "tendering_party_id": party_id})
+        results.append({"result_id": f"RES-{number:04d}", "lot_id": first.get("lot_id"), "winner_chosen": "selec-w",
+                        "tender_ids": [tender_id], "contract_ids": [first["contract_id"]] if first.get("contract_id") else []})
+        tenders.append({"tender_id": tender_id, "lot_id": first.get("lot_id"), "value": first.get("value"),
+                        "value_currency": first.get("value_currency"), "tendering_party_id": party_id})
         parties.append({"tendering_party_id": party_id,
-                        "members": [{"organization_id": w["organization"]["organization_id"], "role": w["role"]}
-                                    for w in winners]})
+                        "members": [{"organization_id": org_id, "role": w.get("role", "tenderer")} for w, org_id in winners]})
     return results, tenders, parties
 
 

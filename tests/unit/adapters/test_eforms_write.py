@@ -159,3 +159,14 @@ def test_a_pivot_of_another_schema_is_refused() -> None:
                      data={"contract_id": "X"}, format="eforms")
     with pytest.raises(NonConformantError, match="not fr.dcant.procurement.ContractModified"):
         eforms.from_pivot(modified)
+
+
+def test_winners_without_technical_ids_still_resolve_to_their_organisations() -> None:
+    winner = {"lot_id": "LOT-0001", "tender_id": None, "contract_id": None, "role": "tenderer", "value": "10.00",
+              "value_currency": "EUR", "organization": {**WINNER, "organization_id": None}}
+    data = {**{k: v for k, v in AWARD.items() if k not in ("lot_results", "tenders", "tendering_parties")},
+            "winners": [winner], "buyers": [{**BUYER, "organization_id": None}]}
+    back = eforms.to_pivot(eforms.from_pivot(data)).data
+    assert [b["name"] for b in back["buyers"]] == [BUYER["name"]]
+    assert [(w["organization"]["organization_id"], w["organization"]["name"], w["value"]) for w in back["winners"]] == [
+        ("ORG-0002", WINNER["name"], "10.00")]
