@@ -9,8 +9,9 @@ dossier. Contract modification notices (38–40) become one ``ContractModified``
 contract (:mod:`adapters._eforms_modif`), keyed ``contract:<BT-150>`` like the contract's DECP
 data: :func:`to_pivots` returns them all, :func:`to_pivot` the one of a notice modifying one
 contract. :func:`from_pivot` writes a Notice pivot back as a contract notice and an Award pivot
-as a contract award notice (:mod:`adapters._eforms_write`). ``terms`` flattens a pivot to eForms BT ids; ``validate`` runs the
-UBL 2.3 / eForms XSD and the business rules of :mod:`adapters._eforms_rules`.
+as a contract award notice (:mod:`adapters._eforms_write`). ``terms`` flattens a pivot to eForms
+BT ids; ``validate`` runs the UBL 2.3 / eForms XSD and the business rules of
+:mod:`adapters._eforms_rules`.
 """
 
 from __future__ import annotations
