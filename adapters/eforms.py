@@ -8,8 +8,10 @@ award notices (29–37) and voluntary ex-ante transparency notices (25–28) bec
 dossier. Contract modification notices (38–40) become one ``ContractModified`` per modified
 contract (:mod:`adapters._eforms_modif`), keyed ``contract:<BT-150>`` like the contract's DECP
 data: :func:`to_pivots` returns them all, :func:`to_pivot` the one of a notice modifying one
-contract. ``terms`` flattens a pivot to eForms BT ids; ``validate`` runs the
-UBL 2.3 / eForms XSD and the business rules of :mod:`adapters._eforms_rules`.
+contract. :func:`from_pivot` writes a Notice pivot back as a contract notice and an Award pivot
+as a contract award notice (:mod:`adapters._eforms_write`). ``terms`` flattens a pivot to eForms
+BT ids; ``validate`` runs the UBL 2.3 / eForms XSD and the business rules of
+:mod:`adapters._eforms_rules`.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from ._base import Finding, Pivot, Sniff
 from ._eforms_modif import read_modifications
 from ._eforms_read import EXTENSION, read_award, read_common, read_notice
 from ._eforms_rules import check_notice, rule_id
+from ._eforms_write import write
 from ._ubl23 import first_text, load_xsd, xsd_findings
 from ._xml import parse_xml
 
-__all__ = ["FAMILY", "FORMAT", "detect", "terms", "to_pivot", "to_pivots", "validate"]
+__all__ = ["FAMILY", "FORMAT", "detect", "from_pivot", "terms", "to_pivot", "to_pivots", "validate"]
 
 FORMAT = "eforms"
 FAMILY = "procurement"
@@ -149,6 +152,39 @@ def to_pivot(data: bytes, *, name: str = "<bytes>") -> Pivot:
         )
     return pivots[0]
 
+
+def from_pivot(pivot: Pivot | Mapping[str, Any]) -> bytes:
+    """The eForms notice of a Notice pivot (ContractNotice) or an Award pivot (ContractAwardNotice).
+
+    The pivot's subtype (OPP-070) must fit the root written: a competition notice (10–24) for a
+    Notice, a result notice (25–37) for an Award; anything else raises NonConformantError.
+    """
+    data = pivot.data if isinstance(pivot, Pivot) else pivot
+    if isinstance(pivot, Pivot) and pivot.schema not in _WRITTEN:
+        raise NonConformantError(f"eForms notices are written from Notice and Award pivots, not {pivot.schema}",
+                                 document="<pivot>", rule="eforms-writable-pivot")
+    if isinstance(pivot, Pivot):
+        award = pivot.schema == "fr.dcant.procurement.Award"
+    else:  # a bare record: an Award is the one with results or winners
+        award = "lot_results" in data or "winners" in data
+    for field in ("notice_id", "notice_version", "procedure_id", "dispatch_date", "notice_subtype"):
+        if data.get(field) is None:
+            raise NonConformantError(f"the pivot has no {field}, which every eForms notice needs",
+                                     document="<pivot>", xpath=field, rule="eforms-mandatory-field")
+    subtype = str(data.get("notice_subtype"))
+    expected, what = (_RESULT, "an Award pivot (result notice)") if award else (_COMPETITION, "a Notice pivot (competition notice)")
+    if subtype not in expected:
+        raise NonConformantError(
+            f"notice subtype {subtype} cannot be written from {what}",
+            document="<pivot>",
+            xpath="notice_subtype",
+            rule="OPP-070-notice",
+            hint="a Notice pivot is written with subtypes 10-24, an Award pivot with 25-37",
+        )
+    return write(data, award=award)
+
+
+_WRITTEN = ("fr.dcant.procurement.Notice", "fr.dcant.procurement.Award")
 
 # Pivot fields whose absence makes to_pivot fail, with the rule family that makes them mandatory.
 _PIVOT_RULES = {

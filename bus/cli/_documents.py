@@ -143,7 +143,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export")
     def export(
-        fmt: str = typer.Argument(..., help="native format to write (ubl, cii, facturx, cdar, decp, pes-aller, actes, seda...)"),
+        fmt: str = typer.Argument(..., help="native format to write (ubl, cii, facturx, cdar, decp, eforms, pes-aller, actes, seda...)"),
         file: Path = typer.Argument(..., exists=True, dir_okay=False, help="pivot event JSON (from `bus adapt`)"),
         out: Path = typer.Option(None, "--out", "-o", help="output file (default: stdout)"),
         sign_cert: Path = typer.Option(None, "--sign-cert", exists=True, dir_okay=False,

@@ -207,3 +207,17 @@ def test_config_masks_secrets(tmp_path):
     assert "hunter2" not in out.stdout and "s3cr3t" not in out.stdout
     assert "BUS_SASL_PASSWORD" in out.stdout and "**********" in out.stdout
     assert "t1." in out.stdout
+
+
+def test_export_eforms_writes_the_award_notice_back_and_refuses_a_pin_in_one_line(corpus, tmp_path):
+    notices = corpus / "procurement/eforms/notices"
+    pivot, _ = adapted_json(notices / "can_24_minimal.xml", tmp_path)
+    out = bus("export", "eforms", str(pivot), "--out", str(tmp_path / "back.xml"))
+    assert out.returncode == 0, out.stderr
+    again = bus("adapt", "--terms", str(tmp_path / "back.xml"))
+    assert json.loads(again.stdout) == json.loads(bus("adapt", "--terms", str(notices / "can_24_minimal.xml")).stdout)
+    pin, _ = adapted_json(notices / "pin-only_81_FRA.xml", tmp_path)
+    refused = bus("export", "eforms", str(pin))
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert "notice subtype 6 cannot be written" in refused.stderr
