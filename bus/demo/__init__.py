@@ -2,7 +2,8 @@
 
 Phase 1 (the spine): companies from SIRENE signed, published, read back verified, and a forged
 record dead-lettered with its original bytes. Then the attestations of the URSSAF and the DGFiP
-are published and ``bus worker`` starts (:mod:`bus.demo._worker`), and every party publishes
+are published, the archives service's SEDA profiles approved on the profile bank and the
+commune's archive service declared (:mod:`bus.demo._profiles`), and ``bus worker`` starts (:mod:`bus.demo._worker`), and every party publishes
 what it would send, dated in 2025, signed with its own key, while the demo reads the
 processors' answers: the acts (phase 2), the procurement (3), the invoices and the accounting
 chain (4), the archives (5), then says what travelled encrypted for whom and shows that a reader
@@ -36,6 +37,7 @@ from ._invoices import invoices_phase
 from ._keys import demo_encryption_keys, demo_keys
 from ._ledger import checkpoint_phase, demo_ledger_key
 from ._procurement import procurement_phase, publish_attestations
+from ._profiles import profile_bank_phase
 from ._reference import reference_phase
 from ._secure import apply_acls, approve_demo_keys, identities
 from ._stage import Stage, Watcher
@@ -84,6 +86,7 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
             summary.update(await reference_phase(ctx, keys, console))
             attestations = await publish_attestations(stage)
             console.print(f"{attestations} attestations published by the URSSAF and the DGFiP")
+            summary.update(await profile_bank_phase(stage, console))
             console.print(f"starting [bold]bus worker[/] (every processor, timers on the stream's time; log in {worker.log_path})")
             async with worker:
                 summary.update(await acts_phase(stage, console))

@@ -7,8 +7,13 @@ SEDA 2.2 ArchiveTransfer built from the dossier type's archiving profile. The bu
 transfer with :func:`adapters.seda.from_pivot`; the archives service (SAE) answers with a native
 SEDA ArchiveTransferReply handed to the ingress, and the dossier is archived.
 
-A dossier whose digests do not come (a worker without the digests step) is reported as waiting
-for its digests after a deadline, rather than holding the demo.
+The demo's worker runs with the archiving profile bank (:mod:`bus.demo._profiles`): each
+transfer goes to the archive service the directory assigns to the commune and is sent only if it
+follows the profile version that service approved. The demo checks each transfer it received
+against the bank as it reads it (the approved version, its RelaxNG) and says which version and
+which service; a dossier the worker refused (PROFILE_REFUSED, NO_ARCHIVE_SERVICE) is reported with
+its reason. A dossier whose digests do not come (a worker without the digests step) is reported
+as waiting for its digests after a deadline, rather than holding the demo.
 """
 
 from __future__ import annotations
@@ -20,8 +25,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from adapters import seda
+from adapters._seda_profile import validate_transfer
+from bus._errors import ProfileRefusedError, UnapprovedProfileError
+from bus._profiles import ProfileBank
 from bus._wire import Received
 
+from ._profiles import read_bank
 from ._stage import Stage
 
 __all__ = ["archives_phase"]
@@ -30,6 +39,8 @@ __all__ = ["archives_phase"]
 #: 2-core CI machine, a demo played a second time on the same broker once needed more than the 120 s it had).
 DIGESTS_TIMEOUT = 180.0
 TRANSFER_TIMEOUT = 240.0
+#: States of a dossier whose transfer the worker refused (profile bank, directory): no transfer will come.
+_REFUSED = ("PROFILE_REFUSED", "NO_ARCHIVE_SERVICE")
 
 
 def _file_name(identifier: str) -> str:
@@ -49,12 +60,22 @@ async def archives_phase(stage: Stage, dossiers: list[str], console: Console) ->
     def closed(dossier: str) -> list[Received]:
         return watcher.of("ArchiveStateChanged", subject=dossier)
 
+    def refused(dossier: str) -> Received | None:
+        states = closed(dossier)
+        return states[-1] if states and states[-1].data["state"] in _REFUSED else None
+
     await watcher.expect(lambda: all(closed(d) for d in dossiers), "the closing of every dossier")
     transfers: dict[str, Received] = {}
     waiting: dict[str, str] = {}
+    refusals: set[str] = set()  # the worker refused their transfer (profile bank, directory)
     for dossier in dossiers:
         asked = watcher.of("DocumentsDigestRequested", subject=dossier)
-        transfer = await watcher.until(lambda d=dossier: transfer_of(d), timeout=DIGESTS_TIMEOUT if asked else TRANSFER_TIMEOUT)
+        transfer = await watcher.until(lambda d=dossier: transfer_of(d) or refused(d),
+                                       timeout=DIGESTS_TIMEOUT if asked else TRANSFER_TIMEOUT)
+        if transfer is not None and transfer.type.endswith("ArchiveStateChanged"):
+            waiting[dossier] = f"{transfer.data['state']}: {transfer.data['reason']}"
+            refusals.add(dossier)
+            continue
         if transfer is None:
             states = closed(dossier)
             due = states[-1].data.get("retention_start") if states else None
@@ -82,8 +103,10 @@ async def archives_phase(stage: Stage, dossiers: list[str], console: Console) ->
         return found[-1] if found else None
 
     await watcher.expect(lambda: all(archived(d) for d in transfers), "the archives service's replies to be applied")
-    table = Table("dossier", "type", "closed on", "retention from", "transfer", "objects", "state", "reply",
-                  title="dossiers closed and transferred to the archives")
+    bank = await read_bank(stage)
+    followed = {d: _approved_profile(bank, t) for d, t in transfers.items()}
+    table = Table("dossier", "type", "closed on", "retention from", "transfer", "objects", "profile (approved)",
+                  "archive service", "state", "reply", title="dossiers closed and transferred to the archives")
     for dossier in dossiers:
         states = closed(dossier)
         last = states[-1].data if states else {}
@@ -92,13 +115,32 @@ async def archives_phase(stage: Stage, dossiers: list[str], console: Console) ->
                       str(last.get("retention_start") or "-"),
                       transfer.data["message_identifier"] if transfer else "-",
                       str(len(transfer.data["binary_data_objects"])) if transfer else "-",
+                      escape(followed[dossier][0]) if dossier in followed else "-",
+                      transfer.data["archival_agency_identifier"] if transfer else "-",
                       last.get("state", "-") if dossier in transfers else escape(waiting.get(dossier, "-")),
                       str(last.get("reply_code") or "-"))
     console.print(table)
     for dossier, why in waiting.items():
         console.print(f"[yellow]{escape(dossier)}[/]: {escape(why)}")
     return {"dossiers closed": sum(1 for d in dossiers if closed(d)), "archive transfers": len(transfers),
+            "transfers validated against an approved profile": sum(1 for _, valid in followed.values() if valid),
             "archive replies": sum(1 for d in transfers if archived(d)),
             "archived": sum(1 for d in transfers if (a := archived(d)) and a.data["state"] == "ARCHIVED"),
-            "transfers waiting for digests": sum(1 for d in waiting if watcher.of("DocumentsDigestRequested", subject=d)),
-            "transfers not requested": sum(1 for d in waiting if not watcher.of("DocumentsDigestRequested", subject=d))}
+            "transfers refused by the worker": len(refusals),
+            "transfers waiting for digests": sum(1 for d in waiting.keys() - refusals
+                                                 if watcher.of("DocumentsDigestRequested", subject=d)),
+            "transfers not requested": sum(1 for d in waiting.keys() - refusals
+                                           if not watcher.of("DocumentsDigestRequested", subject=d))}
+
+
+def _approved_profile(bank: ProfileBank, transfer: Received) -> tuple[str, bool]:
+    """``<profile> v<version>`` the transfer follows, as approved by the service it is addressed to, and True;
+    or why not, and False."""
+    t = transfer.data
+    try:
+        banked = bank.approved(t["archival_profile"], t["archival_agency_identifier"])
+        validate_transfer(banked.grammar, seda.from_pivot(t), profile=f"{banked.profile_id} v{banked.version}",
+                          name=t["message_identifier"])
+    except (UnapprovedProfileError, ProfileRefusedError) as err:
+        return f"refusé : {err.message}", False
+    return f"{banked.profile_id} v{banked.version}", True

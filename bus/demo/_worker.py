@@ -3,7 +3,7 @@
 :class:`DemoWorker` starts ``bus worker`` (every core of :data:`processors.CORES`) on the
 demo's cluster and topic prefix, signing as the bus operator, with a demo pseudonymisation
 secret, the archives service added to the addressed events of the archives flow
-(``BUS_RECIPIENT_POLICY``), on event time (``--clock event``): the demo plays 2025, so each state's timers follow
+(``BUS_RECIPIENT_POLICY``), with the archiving profile bank (``BUS_ARCHIVE_PROFILE_BANK``), on event time (``--clock event``): the demo plays 2025, so each state's timers follow
 the stream's dates (a payment deadline is announced on its day, late interest is computed at
 the payment), and once the demo's stream falls silent (``--idle 5``) time catches up with the
 wall clock day by day, which is when the retention periods of the dossiers closed in 2025 start
@@ -72,7 +72,10 @@ class DemoWorker:
                "BUS_PSEUDONYMISATION_SECRET": DEMO_PSEUDONYMISATION_SECRET,
                # What the worker derives from an addressed dossier for the archives flow (the closing, the
                # transfer) is encrypted to the archives service as well: the demo's flow policy.
-               "BUS_RECIPIENT_POLICY": f"archives={ADMINISTRATIONS['archives']['siren']}"}
+               "BUS_RECIPIENT_POLICY": f"archives={ADMINISTRATIONS['archives']['siren']}",
+               # Transfers follow the profile version the archives service approved on the bank and go to the
+               # service the directory assigns to the collectivity (published by bus.demo._profiles).
+               "BUS_ARCHIVE_PROFILE_BANK": "true"}
         # The embedded broker is reached through its port; the child must aim at the same cluster.
         env["BUS_BOOTSTRAP_SERVERS"] = s.bootstrap
         env.pop("BUS_KEY_ID", None)  # the worker signs with the operator's newest key

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from adapters import detect
+from adapters._xml import parse_xml
 
 BUS = [sys.executable, "-c", "from bus.cli import main; main()"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +117,10 @@ def test_the_demo_plays_every_flow_to_its_end(first):
     assert figures["transfers waiting for digests"] == figures["transfers not requested"] == "0"
     assert int(figures["archive replies"]) >= 1
     assert figures["archived"] == figures["archive replies"]
+    # the profile bank: the archives service approved the demo's profiles, each transfer follows one and goes to it
+    assert figures["archiving profiles published"] == figures["archiving profiles approved"] == "2"
+    assert figures["transfers validated against an approved profile"] == figures["archive transfers"]
+    assert figures["transfers refused by the worker"] == "0"
     assert int(figures["events produced by processors"]) > 0
 
 
@@ -160,9 +165,23 @@ def test_every_document_written_validates_against_its_official_schema(first, cor
     assert formats == WRITTEN, f"formats written: {sorted(formats)}"
 
 
+def test_every_transfer_written_goes_to_the_commune_s_archive_service(first):
+    """Routed by the directory (the commune's declared archive service), not to the JSON profile's default agency."""
+    from bus.demo._data import ADMINISTRATIONS
+
+    figures, out = first
+    transfers = [p for p in out.iterdir() if p.name.startswith("seda-")]
+    assert len(transfers) == int(figures["archive transfers"]) == 3
+    agencies = {parse_xml(p.read_bytes(), name=p.name).findtext("{*}ArchivalAgency/{*}Identifier") for p in transfers}
+    assert agencies == {ADMINISTRATIONS["archives"]["siren"]}
+
+
 def test_the_demo_plays_again_on_the_same_broker(first, env, tmp_path):
     figures = summary(play(env, tmp_path).stdout)
     assert int(figures["register entries"]) >= 4 and figures["register chain"] == "verified"
+    # the bank as the first demo left it: nothing published or approved again, every transfer still validated
+    assert figures["archiving profiles published"] == figures["archiving profiles approved"] == "0"
+    assert figures["transfers validated against an approved profile"] == figures["archive transfers"] == "3"
     assert Decimal(figures["late payment interest"]) > 0
     assert figures["archived"] == figures["archive replies"] and int(figures["archived"]) >= 1
 
