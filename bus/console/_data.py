@@ -104,14 +104,13 @@ class BusData:
             raise _unreachable(error) from error
 
     async def timeline(self, dossier: str) -> list[TimelineEvent]:
-        from bus._wire import Wire
         from bus.ledger._trace import trace_dossier
 
         ctx = await self._context()
-        wire = Wire(ctx.catalog, ctx.directory, None, max_event_bytes=self.settings.max_event_bytes)
-        opened = await trace_dossier(self.settings, wire, dossier)
+        # as `bus trace` reads: the console decrypts what is addressed to the administrations whose keys it holds
+        opened = await trace_dossier(self.settings, ctx.wire(), dossier)
         return [TimelineEvent(o.id or "", o.time or "", o.type or "", o.source or "", o.subject or "", o.topic or "",
-                              o.partition or 0, o.offset or 0, o.data if isinstance(o.data, dict) else {})
+                              o.partition or 0, o.offset or 0, o.data if isinstance(o.data, dict) else {"data": o.data})
                 for o in opened if o.ok]
 
     async def verification(self) -> list[PartitionStatus]:

@@ -41,7 +41,7 @@ from ._profiles import profile_bank_phase
 from ._reference import reference_phase
 from ._secure import apply_acls, approve_demo_keys, identities
 from ._stage import Stage, Watcher
-from ._worker import DemoWorker, WorkerError
+from ._worker import DEMO_IDLE_SECONDS, DemoWorker, WorkerError
 
 __all__ = ["run_demo"]
 
@@ -81,7 +81,8 @@ async def run_demo(settings: BusSettings, *, out: Path | None = None, console: C
         stage = Stage(ctx, keys, watcher, worker_source, out, identities=principals)
         console.print(f"run [bold]{stage.run}[/]")
         worker = DemoWorker(principals.get("worker", settings), source=worker_source,
-                            log_path=settings.state_dir / "demo" / f"worker-{stage.run}.log", metrics_port=metrics_port)
+                            log_path=settings.state_dir / "demo" / f"worker-{stage.run}.log", metrics_port=metrics_port,
+                            profile_bank=True, idle=DEMO_IDLE_SECONDS)
         try:
             summary.update(await reference_phase(ctx, keys, console))
             attestations = await publish_attestations(stage)

@@ -125,8 +125,9 @@ def test_follow_a_demo_dossier_to_an_event_to_its_evidence(browser, issuer, demo
     browser.find_element(By.ID, "date").send_keys("05012025")  # 2025-05-01 typed into the date field
     browser.find_element(By.ID, "date").submit()
     arrived(browser, lambda b: "date=2025-05-01" in b.current_url and b.find_element(By.ID, "etat"))
-    assert f"(1 événement(s) sur {total})" in browser.find_element(By.TAG_NAME, "main").text  # the contract alone
-    assert browser.find_element(By.ID, "etat").text == "ContractDataPublished"
+    # the contract before its invoices: notified, its DECP data, then modified (its term extended)
+    assert f"(3 événement(s) sur {total})" in browser.find_element(By.TAG_NAME, "main").text
+    assert browser.find_element(By.ID, "etat").text == "ContractModified"
 
     browser.find_element(By.LINK_TEXT, "LatePaymentInterestDue").click()
     heading(browser, "LatePaymentInterestDue")
