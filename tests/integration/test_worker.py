@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
-from bus import BusContext, BusSettings, Context, Event, Received, generate_key
+from bus import Binding, BusContext, BusSettings, Context, Event, Received, generate_key
 from bus._keys import KeyStore
 from bus.client import Publisher, admin_client, read_topic
 from processors.ingress import submit
@@ -66,6 +66,20 @@ class CountingCore:
         return state, []
 
 
+HOLDING = "holding the batch of"
+
+
+def holding_core(settings: BusSettings) -> Binding:
+    """The counting core behind a prepare step that never answers: its first batch stays in flight,
+    so a clean stop waits for it (up to ``--stop-grace``) and the worker is held in its stop."""
+    async def hold(event: Received) -> dict[str, dict[str, Any]]:
+        print(f"{HOLDING} {event.id}", file=sys.stderr, flush=True)
+        await asyncio.Event().wait()  # never set: the batch ends only with the process
+        return {}
+
+    return Binding(CountingCore(), prepare=hold)
+
+
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 120,
                      detail: Callable[[], str] = lambda: "") -> Any:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` (and ``detail()``) at the deadline."""
@@ -88,14 +102,16 @@ class Workers:
         self.root = root
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, *processors: str, timer_interval: float = 0) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *processors: str, timer_interval: float = 0,
+              options: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
         state_dir = self.root / name  # faust's data dir per worker; keys and content are shared
         env = {**os.environ, "BUS_BOOTSTRAP_SERVERS": self.settings.bootstrap, "BUS_TOPIC_PREFIX": self.settings.topic_prefix,
                "BUS_STATE_DIR": str(state_dir), "BUS_KEYS_DIR": str(self.settings.resolved_keys_dir),
                "BUS_CONTENT_STORE": self.settings.resolved_content_store, "BUS_SOURCE": self.settings.source,
                "BUS_CONSUMER_GROUP": self.settings.consumer_group, "COUNTING_WORKER": name,
                "BUS_LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT)}
-        command = [sys.executable, "-m", "bus.cli._worker", "worker", "--timer-interval", str(timer_interval)]
+        command = [sys.executable, "-m", "bus.cli._worker", "worker", "--timer-interval", str(timer_interval),
+                   *options]
         for processor in processors:
             command += ["--processor", processor]
         with (self.root / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
@@ -293,27 +309,32 @@ async def test_a_stopped_workers_partitions_move_to_the_other_with_their_state(k
 
 async def test_a_second_stop_signal_exits_at_once_saying_what_happens_to_the_input(keyed, workers):
     settings = keyed.model_copy(update={"consumer_group": f"stopping-{uuid.uuid4().hex[:6]}"})
-    app_id = f"{settings.topic_prefix}{settings.consumer_group}"
     group = workers(settings)
-    process = group.start("gamma", "tests.integration.test_worker:CountingCore", timer_interval=1)
+    # A batch that never finishes holds the worker in its clean stop for the whole grace (10 min):
+    # the second signal then surely comes while the worker stops, however slow this machine is.
+    process = group.start("gamma", "tests.integration.test_worker:holding_core", options=("--stop-grace", "600"))
+    submitter = settings.model_copy(update={"source": f"urn:siren:{SUBMITTER_SIREN}:test"})
+    ctx = await BusContext.connect(submitter, create_topics=False)
+    async with Publisher(submitter, ctx.wire()) as publisher:
+        await publisher.publish(observed("356000000", 0))
 
-    async def member() -> bool:
+    async def holding() -> bool:
         group.assert_alive()
-        return await stable_with(settings, app_id, 1)
+        return HOLDING in group.log("gamma")
 
-    await eventually(member, "the worker in its group")
+    await eventually(holding, "the worker holding its batch")
     group.running.pop("gamma")
     process.send_signal(signal.SIGTERM)
-
     # Two signals sent at once would merge into one pending signal: the second goes once the
-    # worker said it is stopping (a clean stop, leaving the group, takes seconds; the log is polled often).
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while "worker: stopping" not in group.log("gamma"):
-        assert process.poll() is None and loop.time() < deadline, group.log("gamma")[-3000:]
-        await asyncio.sleep(0.02)  # poll interval of the log
+    # worker said it is stopping (it stays stopping: its batch never ends).
+    await eventually(lambda: _logged(group, "gamma", "worker: stopping"), "the worker saying it stops")
+    assert process.poll() is None, group.log("gamma")[-3000:]
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=90) == 1
     log = group.log("gamma")
     assert "a second stop signal: exiting without a clean stop" in log, log[-3000:]
     assert "Traceback" not in log
+
+
+async def _logged(group: Workers, name: str, text: str) -> bool:
+    return text in group.log(name)
