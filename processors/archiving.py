@@ -10,8 +10,9 @@ their dossier through the identifier, ``<dossier>/transfer-<n>``). Steps of a do
    (default :data:`DEFAULT_CLOSING_EVENTS`: ``fr.dcant.acts.ActBecameExecutory``,
    ``fr.dcant.accounting.ContractPaidInFull``). Of such an event the core reads only the
    subject, whose first segment is the dossier type naming the profile (``act``,
-   ``contract``), and the closing date: the payload field the mapping names when the payload
-   has it, else the event's time (Europe/Paris date). The retention start follows from the
+   ``contract``), the buyer whose dossier it is (``buyer_id``, when the dossier's key names no
+   collectivity; else the signer's SIREN), and the closing date: the payload field the mapping
+   names when the payload has it, else the event's time (Europe/Paris date). The retention start follows from the
    profile's rule (``closing_date`` or ``end_of_closing_year``, 31 December of the closing
    year). State CLOSED (``fr.dcant.archives.ArchiveStateChanged``).
 3. The core reads no content store: it emits ``fr.dcant.archives.DocumentsDigestRequested``
@@ -253,7 +254,8 @@ class Archiving:
         closing = event.data.get(field) if field else None
         if not isinstance(closing, dt.date):
             closing = event.time.astimezone(PARIS).date()
-        state["collectivity"] = state["collectivity"] or _collectivity(state["dossier"], event.envelope.source)
+        state["collectivity"] = state["collectivity"] or _collectivity(state["dossier"], event.data,
+                                                                       event.envelope.source)
         state["closing_date"] = closing.isoformat()
         state["retention_start"] = profile.retention_start_date(closing).isoformat()
         state["attempt"] += 1
@@ -364,9 +366,17 @@ def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
-def _collectivity(dossier: str, source: str) -> str | None:
-    """SIREN of the dossier's collectivity: from ``act:<SIREN>:...`` or the ``urn:siren:<SIREN>:`` source."""
-    for candidate in (dossier.split(":")[1:2], source.split(":")[2:3] if source.startswith("urn:siren:") else []):
+def _collectivity(dossier: str, data: Mapping[str, Any], source: str) -> str | None:
+    """SIREN of the dossier's collectivity: from ``act:<SIREN>:...``, else the closing event's buyer
+    (``buyer_id``, a SIREN or a SIRET), else the ``urn:siren:<SIREN>:`` source.
+
+    The buyer comes before the source: a contract's closing event (ContractPaidInFull) is signed
+    by the worker that keeps the accounts, on behalf of the buyer whose dossier it is.
+    """
+    buyer = data.get("buyer_id") if isinstance(data, Mapping) else None
+    for candidate in (dossier.split(":")[1:2],
+                      [buyer[:9]] if isinstance(buyer, str) and re.fullmatch(r"[0-9]{9}(?:[0-9]{5})?", buyer) else [],
+                      source.split(":")[2:3] if source.startswith("urn:siren:") else []):
         if candidate and re.fullmatch(r"[0-9]{9}", candidate[0]):
             return candidate[0]
     return None

@@ -4,8 +4,7 @@ Before the demo's worker starts (it runs with ``BUS_ARCHIVE_PROFILE_BANK``), the
 service publishes a RelaxNG profile for each dossier type the worker archives (the JSON
 profile's ``archival_profile``, version :data:`VERSION`) and approves it with its own key, and
 the commune declares on the directory that the archives service receives its transfers: what
-``bus profiles publish``, ``approve`` and ``archive-service`` do (see :data:`_ASSIGNING` for the
-operator's own declaration). Each demo transfer is then
+``bus profiles publish``, ``approve`` and ``archive-service`` do. Each demo transfer is then
 checked against the approved version and addressed to that service, or refused.
 
 The profiles fix what the archives service agreed with the commune: the ArchivalAgreement of the
@@ -33,12 +32,9 @@ __all__ = ["VERSION", "demo_profiles", "profile_bank_phase", "read_bank"]
 
 #: The version of every demo profile on the bank.
 VERSION = "1"
-#: Who declares the archives service as theirs on the directory. The commune, and the bus operator: the
-#: archiving core takes a contract dossier's collectivity from the signer of its closing event, and
-#: ContractPaidInFull is signed by the worker (the operator's SIREN), so without this declaration the
-#: contract would be NO_ARCHIVE_SERVICE. The contract's transferring agency is the operator's SIREN with or
-#: without the bank: a defect of processors.archiving, not of the bank, that the demo does not hide.
-_ASSIGNING = ("commune", "bus")
+#: Who declares the archives service as theirs on the directory: the commune, whose acts and contract
+#: are archived (the archiving core takes a contract's collectivity from its buyer).
+_ASSIGNING = ("commune",)
 _SEDA_NS = "fr:gouv:culture:archivesdefrance:seda:v{}"
 
 

@@ -175,7 +175,7 @@ def test_a_duplicated_closing_event_never_makes_a_second_transfer():
 # -- other dossiers and failures ---------------------------------------------------------------
 
 def _paid_in_full(contract: str, paid: D) -> Event:
-    data = {"contract_id": contract, "buyer_id": SIREN, "awarded_amount": "12000.00", "invoiced_excl_tax": "12000.00",
+    data = {"contract_id": contract, "buyer_id": f"{SIREN}00017", "awarded_amount": "12000.00", "invoiced_excl_tax": "12000.00",
             "mandated_excl_tax": "12000.00", "paid": "14400.00", "invoice_count": 2, "late_payment_total": "0.00",
             "last_payment_date": paid}
     return Event(type="fr.dcant.accounting.ContractPaidInFull", subject=f"contract:{contract}",
@@ -190,7 +190,8 @@ def test_a_contract_paid_in_full_is_transferred_at_once_and_validates(corpus: Pa
     assert requested.data["state"] == "TRANSFER_REQUESTED" and of(out, ASK) == []
     (transfer,) = of(out, TRANSFER)
     assert transfer.data["management"]["appraisal_rule"]["final_action"] == "Destroy"
-    assert transfer.data["originating_agency_identifier"] == "213100000"  # from the producer's urn:siren source
+    # the buyer's SIREN (its SIRET's first nine digits), not the signer's (213100000, the worker's source)
+    assert transfer.data["originating_agency_identifier"] == SIREN
     assert seda.validate(seda.from_pivot(transfer.data), schema_dir=corpus, name="contract transfer") == []
 
 
