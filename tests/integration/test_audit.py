@@ -11,11 +11,9 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
-import threading
 import uuid
 
 import pytest
@@ -26,11 +24,12 @@ from bus import BusContext, BusError, Event, generate_key
 from bus._wire import Record
 from bus.client import Publisher, admin_client, kafka_args
 from bus.ledger import Checkpoint, sign
-from bus.ledger._pool import SliceBoard, plan_slices
+from bus.ledger._pool import plan_slices
 from bus.ledger._processor import LedgerProcessor
 import bus.ledger._replay as replay_module
 from bus.ledger._replay import ReplayPool, ReplayQuery, ReplayStats, read_all, replay
 from bus.ledger._verify import verify_topics
+from tests.integration.replay_support import help_with
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -246,25 +245,11 @@ async def test_helpers_read_their_own_slices_and_report_what_one_process_reports
         assert again == alone
 
     # A helper's side alone (in a thread here), handed every slice: it reads them from Kafka itself.
-    ours, theirs = multiprocessing.Pipe()
-    board = SliceBoard(multiprocessing.get_context("spawn"))
-    helper = threading.Thread(target=lambda: asyncio.run(replay_module._help(theirs, board, 2, settings)))
-    helper.start()
-    try:
-        assert await asyncio.to_thread(ours.recv) == ("ready",)
-        ends = {p: 1 + max(g.offset for g in alone if g.partition == p) for p in {g.partition for g in alone}}
-        slices = plan_slices([(topic, p, 0, end) for p, end in ends.items()], 3)
-        generation = board.plan(len(slices), len(slices))
-        ours.send(("plan", generation, slices, ReplayQuery(topics=(topic,)), False,
-                   (ctx.catalog, ctx.directory, settings.max_event_bytes, ctx.wire().dossier_keys, False)))
-        done = {}
-        while (message := await asyncio.to_thread(ours.recv))[0] == "done":
-            done[message[2]] = message[3]
-        assert message == ("idle", generation)
-    finally:
-        ours.send(("stop",))
-        await asyncio.to_thread(helper.join)
-    assert [item for i in sorted(done) for item in done[i].items] == alone
+    ends = {p: 1 + max(g.offset for g in alone if g.partition == p) for p in {g.partition for g in alone}}
+    slices = plan_slices([(topic, p, 0, end) for p, end in ends.items()], 3)
+    outcomes = await help_with(settings, slices, ReplayQuery(topics=(topic,)),
+                               (ctx.catalog, ctx.directory, settings.max_event_bytes, ctx.wire().dossier_keys, False))
+    assert [item for outcome in outcomes for item in outcome.items] == alone
 
 
 async def test_bus_replay_verify_prints_the_refused_records_only_and_exits_1(settings, forged_in_partitions,

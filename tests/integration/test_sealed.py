@@ -132,13 +132,11 @@ async def test_a_replay_helper_decrypts_with_the_key_store_its_parent_reads(sett
     The helper's side alone (in a thread, as in test_audit), handed every slice of a topic of addressed events:
     its outcomes carry the decrypted payloads, read with the keys of the settings' key store.
     """
-    import asyncio
-    import multiprocessing
-    import threading
-
     from bus._runtime import encryption_key_store
-    from bus.ledger import _replay
-    from bus.ledger._pool import SliceBoard, plan_slices
+    from bus.ledger import ReplayQuery
+    from bus.ledger._pool import plan_slices
+
+    from tests.integration.replay_support import help_with
 
     own = settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("sealed-replay")})
     ctx = await signed_context(own)
@@ -151,23 +149,8 @@ async def test_a_replay_helper_decrypts_with_the_key_store_its_parent_reads(sett
         await publisher.publish_many([dataclasses.replace(company("42082007800012", i), recipients=(OTHER,))
                                       for i in range(6)], topic=topic)
 
-    ours, theirs = multiprocessing.Pipe()
-    board = SliceBoard(multiprocessing.get_context("spawn"))
-    helper = threading.Thread(target=lambda: asyncio.run(_replay._help(theirs, board, 2, own)))
-    helper.start()
-    try:
-        assert await asyncio.to_thread(ours.recv) == ("ready",)
-        slices = plan_slices([(topic, 0, 0, 6)], 2)
-        generation = board.plan(len(slices), len(slices))
-        ours.send(("plan", generation, slices, _replay.ReplayQuery(topics=(topic,)), False,
-                   (ctx.catalog, ctx.directory, own.max_event_bytes, wire.dossier_keys, True)))
-        done = {}
-        while (message := await asyncio.to_thread(ours.recv))[0] == "done":
-            done[message[2]] = message[3]
-        assert message == ("idle", generation)
-    finally:
-        ours.send(("stop",))
-        await asyncio.to_thread(helper.join)
-    opened = [item for i in sorted(done) for item in done[i].items]
+    outcomes = await help_with(own, plan_slices([(topic, 0, 0, 6)], 2), ReplayQuery(topics=(topic,)),
+                               (ctx.catalog, ctx.directory, own.max_event_bytes, wire.dossier_keys, True))
+    opened = [item for outcome in outcomes for item in outcome.items]
     assert [item.data["name"] for item in opened] == [f"ACME {i}" for i in range(6)]
     assert all(item.ok for item in opened)
