@@ -27,13 +27,15 @@ from bus._errors import AdapterError, MalformedDocumentError, NonConformantError
 
 from ._base import Finding, Pivot, Sniff
 from ._seda_common import EVENT_TYPES, FAMILY, FORMAT, MESSAGE_KINDS, NS_BY_VERSION, SCHEMAS, VERSION_BY_NS
+from ._seda_profile import compile_profile, profile_sha256, validate_transfer
 from ._seda_read import SedaReader
 from ._seda_sip import looks_like_sip, read_manifest
 from ._seda_write import SedaWriter
 from ._seda_xsd import seda_schema, xsd_findings
 from ._xml import parse_xml, qname
 
-__all__ = ["FAMILY", "FORMAT", "detect", "from_pivot", "to_pivot", "validate"]
+__all__ = ["FAMILY", "FORMAT", "compile_profile", "detect", "from_pivot", "profile_sha256", "to_pivot", "validate",
+           "validate_transfer"]
 
 _SUBJECT_FIELD = {
     "ArchiveTransfer": "message_identifier",

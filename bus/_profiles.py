@@ -69,7 +69,7 @@ class BankedProfile:
     def from_text(cls, profile_id: str, version: str, relaxng: str, *, label: str | None = None,
                   published_at: dt.datetime) -> BankedProfile:
         """Check and compile a profile (UnsafeProfileError for external references or a bad grammar)."""
-        from adapters._seda_profile import compile_profile, profile_sha256
+        from adapters.seda import compile_profile, profile_sha256
 
         _token(profile_id, "profile id")
         _token(version, "profile version")

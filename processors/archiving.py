@@ -336,7 +336,7 @@ class Archiving:
     def _check_profile(self, transfer: Mapping[str, Any], service: str) -> None:
         """The transfer as SEDA, checked against the profile version ``service`` approved (RelaxNG)."""
         from adapters import seda
-        from adapters._seda_profile import validate_transfer
+        from adapters.seda import validate_transfer
 
         banked = self.bank.approved(transfer["archival_profile"], service)
         validate_transfer(banked.grammar, seda.from_pivot(transfer, kind="ArchiveTransfer"),

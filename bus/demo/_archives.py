@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from adapters import seda
-from adapters._seda_profile import validate_transfer
+from adapters.seda import validate_transfer
 from bus._errors import ProfileRefusedError, UnapprovedProfileError
 from bus._profiles import ProfileBank
 from bus._wire import Received

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters._seda_profile import compile_profile, validate_transfer
+from adapters.seda import compile_profile, validate_transfer
 from bus._errors import ProfileRefusedError, UnsafeProfileError
 from tests.unit.processors.seda_profiles import SEDA22, act_profile
 
