@@ -391,16 +391,18 @@ class CoreShell:
         mark = self.watermarks.now(behind)
         loop = asyncio.get_running_loop()
         silent = None if self.last_batch is None else loop.time() - self.last_batch
+        idle = self.idle > 0 and not behind and silent is not None and silent >= self.idle
+        now = mark
+        if idle:  # the source has nothing older to say: time follows the wall clock, never backwards
+            wall = self.bus.clock()
+            now = wall if mark is None else max(wall, mark)
         if loop.time() >= self._explained + 60:  # what holds the stream's time, once a minute in the log
             self._explained = loop.time()
-            log.info("%s: timers at %s on event time (%d partitions behind: %s; silent for %s s, idle after %g s)",
-                     self.core.name, mark, len(behind),
-                     ", ".join(f"{t}[{p}]" for t, p in behind[:5]) or "none",
+            log.info("%s: timers at %s on %s (watermark %s; %d partitions behind: %s; silent for %s s, "
+                     "idle after %g s)", self.core.name, now, "the wall clock" if idle else "event time", mark,
+                     len(behind), ", ".join(f"{t}[{p}]" for t, p in behind[:5]) or "none",
                      "-" if silent is None else f"{silent:.0f}", self.idle)
-        if self.idle > 0 and not behind and silent is not None and silent >= self.idle:
-            now = self.bus.clock()
-            return now if mark is None else max(now, mark)
-        return mark
+        return now
 
     async def _tick_owned(self, now: dt.datetime, staged: dict[bytes, Any]) -> list[Awaitable[Any]]:
         """Timers at ``now`` for each state this worker owns; the states are staged, the sends returned."""
