@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import io
 import itertools
 import mimetypes
@@ -209,21 +210,27 @@ def binding(settings: BusSettings) -> Any:
 
 
 def submitted_event(ref: Mapping[str, Any], *, submitter_siren: str, declared_format: str | None = None,
-                    dossier_hint: str | None = None, recipients: Sequence[str] | None = None) -> Event:
-    """The ``DocumentSubmitted`` event of a stored document (``ref`` as :meth:`DocumentRef.to_record`)."""
+                    dossier_hint: str | None = None, recipients: Sequence[str] | None = None,
+                    time: dt.datetime | None = None) -> Event:
+    """The ``DocumentSubmitted`` event of a stored document (``ref`` as :meth:`DocumentRef.to_record`);
+    ``time``: when it was submitted (default: now), the time its pivots keep."""
     return Event(type=SUBMITTED, subject=f"document:{ref['sha256']}", schema=SUBMITTED,
                  data={"document": dict(ref), "declared_format": declared_format,
-                       "submitter_siren": submitter_siren, "dossier_hint": dossier_hint}, recipients=recipients)
+                       "submitter_siren": submitter_siren, "dossier_hint": dossier_hint}, recipients=recipients,
+                 time=time)
 
 
 async def submit(ctx: BusContext, publisher: Any, path: Path, *, declared_format: str | None = None,
                  dossier_hint: str | None = None, media_type: str | None = None,
-                 store: ContentStore | None = None, recipients: Sequence[str] | None = None) -> Record:
+                 store: ContentStore | None = None, recipients: Sequence[str] | None = None,
+                 time: dt.datetime | None = None) -> Record:
     """Store ``path`` in the content store (streamed) and publish its DocumentSubmitted on ingress.raw.
 
     ``publisher`` is a started :class:`bus.client.Publisher`; returns the record as stored.
     ``recipients`` (SIRENs, plus the flow's policy): the document is stored sealed to their
-    encryption keys under a fresh key, and the event addressed to them.
+    encryption keys under a fresh key, and the event addressed to them. ``time``: when the
+    document was received (default: now); its pivots keep it (an invoice received last spring
+    keeps its reception date, from which its payment period runs).
     """
     settings = ctx.settings
     store = store or open_content_store(settings)
@@ -239,6 +246,7 @@ async def submit(ctx: BusContext, publisher: Any, path: Path, *, declared_format
     ref = await asyncio.to_thread(put_document, store, Path(path), key=key, media_type=guessed, file_name=path.name,
                                   max_bytes=limit)
     event = submitted_event(ref.to_record(), submitter_siren=siren_of_source(settings.source),
-                            declared_format=declared_format, dossier_hint=dossier_hint, recipients=recipients)
+                            declared_format=declared_format, dossier_hint=dossier_hint, recipients=recipients,
+                            time=time)
     record: Record = await publisher.publish(event, topic="ingress.raw")
     return record

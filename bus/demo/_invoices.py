@@ -119,7 +119,9 @@ async def invoices_phase(stage: Stage, worker: DemoWorker, contract: str, consol
     xml = cii.from_pivot(Pivot("fr.dcant.invoices.InvoiceReceived", INVOICE, "", pdf_data, cii.FORMAT))
     path = stage.scratch() / f"{number(stage, first)}.pdf"
     path.write_bytes(facturx_pdf(xml))
-    submitted = await stage.submit("travaux", path, declared_format="facturx")
+    # Received the day after its issue, like the second: its payment period runs from then.
+    submitted = await stage.submit("travaux", path, declared_format="facturx",
+                                   time=_at(first.issued + dt.timedelta(days=1)))
     received = await watcher.expect(lambda: watcher.of("InvoiceReceived", where=caused_by(ids_of([submitted]))),
                                     "the Factur-X invoice's pivot from the ingress")
     first_subject = received[0].subject

@@ -262,16 +262,16 @@ class Stage:
         return records
 
     async def submit(self, role: str, path: Path, *, declared_format: str | None = None,
-                     dossier_hint: str | None = None) -> Record:
+                     dossier_hint: str | None = None, time: dt.datetime | None = None) -> Record:
         """Hand a native file to the ingress as ``role`` (claim check in the content store), addressed per
-        :data:`SUBMISSIONS` (the document then stored sealed)."""
+        :data:`SUBMISSIONS` (the document then stored sealed), received at ``time`` (default: now)."""
         from processors.ingress import submit
 
         settings = self.ctx.settings.model_copy(update={"source": self.source(role)})
         as_role = dataclasses.replace(self.ctx, settings=settings)
         addressees = SUBMISSIONS.get(declared_format or "")
         record = await submit(as_role, await self.publisher(role), path, declared_format=declared_format,
-                              dossier_hint=dossier_hint,
+                              dossier_hint=dossier_hint, time=time,
                               recipients=None if addressees is None else self.recipients(role, addressees))
         self.published[role] += 1
         return record

@@ -39,10 +39,11 @@ class Ingress:
         self.driver.tables[DOCUMENTS] = {}
         self.raw = self.driver.input_topic("ingress.raw")
 
-    def submit(self, data: bytes, name: str, *, declared_format: str | None = None):
+    def submit(self, data: bytes, name: str, *, declared_format: str | None = None, time: dt.datetime | None = None):
         ref = self.store.put(data, media_type="application/xml", file_name=name).to_record()
         self.driver.tables[DOCUMENTS][ref["sha256"]] = self.reader.read(ref, declared_format)
-        return self.raw.pipe(submitted_event(ref, submitter_siren="213105554", declared_format=declared_format))
+        return self.raw.pipe(submitted_event(ref, submitter_siren="213105554", declared_format=declared_format,
+                                             time=time))
 
 
 @pytest.fixture
@@ -60,6 +61,13 @@ def test_an_invoice_becomes_one_signed_pivot_caused_by_its_submission(ingress, c
     assert invoice.envelope.correlationid == headers["ce_id"].decode()
     assert invoice.envelope.sigkeyid.startswith("130000000:")
     assert not ingress.driver.dead_letters
+
+
+def test_a_document_submitted_for_a_past_date_gives_pivots_of_that_date(ingress, corpus):
+    received = dt.datetime(2025, 5, 3, 9, tzinfo=dt.UTC)
+    ingress.submit((corpus / UBL).read_bytes(), "example1.xml", time=received)
+    (invoice,) = ingress.driver.output_topic("invoices").read_all()
+    assert invoice.time == received  # the accounting chain's payment period runs from it
 
 
 def test_a_multi_record_file_gives_one_event_per_record_on_the_reference_topic(ingress, corpus):
