@@ -73,6 +73,7 @@ from bus._wire import Event, Received
 from . import _accounting_events as ev
 from . import _accounting_hold as hold
 from . import _accounting_status as lifecycle
+from ._accounting_totals import ACTIVE, ZERO, contract_key, settlement, total, update_totals
 from ._contract_checks import (
     RULE_OUTCOME,
     Outcome,
@@ -100,18 +101,10 @@ from ._pes_bordereau import build_bordereau, contract_of_file_name, creditor_of,
 
 __all__ = ["AccountingChain", "contract_key", "invoice_contract_id"]
 
-#: Invoice statuses whose amount counts as invoiced on the contract.
-_ACTIVE = frozenset({"accepted", "mandated", "paid"})
 #: PES_Retour InfoPiece/EtatPce of a mandat the accountant rejected.
 _RETOUR_REJECTED = "04"
-_ZERO = Decimal(0)
 
 Handler = Callable[[dict[str, Any], Received, Context], list[Event]]
-
-
-def contract_key(contract_id: str) -> str:
-    """The state key of a contract: ``contract:<id>``."""
-    return f"contract:{contract_id}"
 
 
 def invoice_contract_id(invoice: Mapping[str, Any]) -> str | None:
@@ -127,10 +120,6 @@ def _retour_contract_id(retour: Mapping[str, Any]) -> str | None:
     ids = {line.get("contract_id") for b in retour.get("bordereaux") or [] for m in b.get("mandats") or []
            for line in m.get("lines") or []}
     return ids.pop() if len(ids) == 1 and None not in ids else None
-
-
-def _sum(values: Any) -> Decimal:
-    return sum((Decimal(v) for v in values), _ZERO)
 
 
 class AccountingChain:
@@ -199,10 +188,10 @@ class AccountingChain:
             return state, []
         hold.ensure_hold_keys(state)
         events = handler(state, event, ctx)
-        self._update_totals(state)
+        update_totals(state)
         hold.refresh_held(state)
         if event.type in (ev.PAYMENT_RECORDED, ev.PES_RETOUR_RECEIVED):
-            events += self._settle(state, event)
+            events += settlement(state, event)
         # The supplier's statuses come last, so the other outputs keep the ranks (derived ids) they had.
         return state, [*(e for e in events if e.type != ev.INVOICE_STATUS_CHANGED),
                        *(e for e in events if e.type == ev.INVOICE_STATUS_CHANGED)]
@@ -312,15 +301,15 @@ class AccountingChain:
     @staticmethod
     def _invoiced(state: Mapping[str, Any], subject: str, seller_siret: str | None) -> tuple[Decimal, Decimal]:
         """What the contract accepted without VAT besides invoice ``subject``: in all, and by that seller."""
-        active = [e for s, e in state["invoices"].items() if s != subject and e["status"] in _ACTIVE]
-        return (_sum(e["amount_excl_tax"] for e in active),
-                _sum(e["amount_excl_tax"] for e in active if e["creditor"]["siret"] == seller_siret))
+        active = [e for s, e in state["invoices"].items() if s != subject and e["status"] in ACTIVE]
+        return (total(e["amount_excl_tax"] for e in active),
+                total(e["amount_excl_tax"] for e in active if e["creditor"]["siret"] == seller_siret))
 
     @staticmethod
     def _checked(state: Mapping[str, Any], entry: Mapping[str, Any], outcome: Outcome, findings: list[dict[str, Any]],
                  terms: Mapping[str, Any] | None, invoiced: Decimal, cause: str) -> Event:
         """The InvoiceChecked of ``entry``, caused by ``cause``, in the invoice's correlation."""
-        total = invoiced + (Decimal(entry["amount_excl_tax"]) if outcome == "accepted" else _ZERO)
+        total = invoiced + (Decimal(entry["amount_excl_tax"]) if outcome == "accepted" else ZERO)
         data = ev.check_data(entry, outcome, findings, contract_id=state["contract_id"],
                              ceiling=terms.get("ceiling") if terms else None, invoiced=total)
         return Event(type=ev.INVOICE_CHECKED, subject=entry["subject"], schema=ev.INVOICE_CHECK, data=data,
@@ -329,9 +318,9 @@ class AccountingChain:
     def _new_entry(self, event: Received, data: Mapping[str, Any], *, received: dt.date) -> dict[str, Any]:
         totals = data.get("totals") or {}
         credit_note = bool(data.get("is_credit_note")) or data.get("type_code") == "381"
-        excl = decimal_of(totals.get("tax_exclusive")) or _ZERO
+        excl = decimal_of(totals.get("tax_exclusive")) or ZERO
         payable = decimal_of(totals.get("payable")) or decimal_of(totals.get("tax_inclusive")) or excl
-        vat = decimal_of(totals.get("tax_total")) or _ZERO
+        vat = decimal_of(totals.get("tax_total")) or ZERO
         sign = -1 if credit_note else 1
         return {
             "subject": event.subject, "number": data["number"], "seller_id": data.get("seller_key") or "unknown",
@@ -501,38 +490,6 @@ class AccountingChain:
                           subject=entry["subject"]), *paid]
 
     # -- contract totals ------------------------------------------------------------------------
-
-    @staticmethod
-    def _update_totals(state: dict[str, Any]) -> None:
-        terms = effective_terms(state["contract"])
-        entries = list(state["invoices"].values())
-        active = [e for e in entries if e["status"] in _ACTIVE]
-        state["totals"] = {
-            "awarded": terms.get("ceiling") if terms else None,
-            "invoiced": str(_sum(e["amount_excl_tax"] for e in active)),
-            "mandated": str(_sum(m["amount_excl_tax"] for e in entries for m in e["mandats"] if m["status"] != "anomaly")),
-            "paid": str(_sum(e["paid"] for e in entries)),
-            "late_payment": str(_sum(e["late_payment"] for e in entries)),
-        }
-
-    def _settle(self, state: dict[str, Any], event: Received) -> list[Event]:
-        """ContractPaidInFull once the contract amount is invoiced and every invoice is paid."""
-        terms = effective_terms(state["contract"])
-        ceiling = decimal_of(terms.get("ceiling")) if terms else None
-        if state["settled"] or ceiling is None or state["contract_id"] is None:
-            return []
-        active = [e for e in state["invoices"].values() if e["status"] in _ACTIVE]
-        if Decimal(state["totals"]["invoiced"]) < ceiling:
-            return []
-        if any(not e["credit_note"] and Decimal(e["paid"]) < Decimal(e["amount_payable"]) for e in active):
-            return []
-        state["settled"] = True
-        last = max(e["last_payment"] for e in active if e["last_payment"])
-        data = ev.settlement_data(contract_id=state["contract_id"], buyer_id=terms.get("buyer_id") if terms else None,
-                                  totals=state["totals"], invoice_count=len(active),
-                                  last_payment=dt.date.fromisoformat(last))
-        return [follow_up(event, type=ev.CONTRACT_PAID_IN_FULL, schema=ev.CONTRACT_SETTLEMENT, data=data,
-                          subject=contract_key(state["contract_id"]))]
 
     # -- contract modifications -----------------------------------------------------------------
 
