@@ -141,7 +141,7 @@ def explain_failure(settings: BusSettings, timeout: float = 10.0) -> Authenticat
 
 def _tls_refusal(host: str, port: int, context: ssl.SSLContext, timeout: float) -> ssl.SSLError | None:
     """The TLS error of one handshake plus ApiVersions with ``context``; None when the broker answers."""
-    from ._broker import _api_versions  # the plain-socket Kafka request of the broker probe
+    from ._probe import _api_versions  # the plain-socket Kafka request of the broker probe
 
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw, \

@@ -157,7 +157,7 @@ def listed_brokers(address: str) -> int:
     Asked of one given node on a plain socket (as the broker's readiness probe does), so that a
     paused node, which accepts connections and never answers, cannot hold the question.
     """
-    from bus._broker import _api_versions, _metadata_brokers
+    from bus._probe import _api_versions, _metadata_brokers
 
     host, _, port = address.rpartition(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
