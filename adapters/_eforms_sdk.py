@@ -13,8 +13,9 @@ findings of the official phase. The compiled stylesheets are cached on disk besi
 changed notice over HTTP) are not run.
 
 Findings keep the SDK's rule id, its role (``ERROR`` fatal, ``WARN`` a warning) and the location
-of the failed assert (names written with the SDK's prefixes, ``/cn:ContractNotice[1]/cac:...``); their message is the SDK's message key (``rule|text|<id>``), whose text is
-in the SDK's translations, not unpacked.
+of the failed assert (names written with the SDK's prefixes, ``/cn:ContractNotice[1]/cac:...``);
+their message is the SDK's French text of the rule (``translations/rule_fr.xml``), or its message
+key (``rule|text|<id>``) when the translation has none.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from ._eforms_rules import ROOT_PREFIX
 from ._schematron import SCHXSLT, compile_expanded, expand_schematron, schematron_findings
 from ._ubl23 import NS
 
-__all__ = ["SDK_SCHEMATRON", "compiled_phase", "sdk_findings"]
+__all__ = ["MESSAGES", "SDK_SCHEMATRON", "compiled_phase", "sdk_findings"]
 
 #: The static schematron of the SDK under the resolved packages' root (see bus._packages).
 SDK_SCHEMATRON = "procurement/eforms/sdk-1.15/schematrons/static/complete-validation.sch"
 #: Where the compiled phases are cached; its number changes when the phases the bus builds do.
 _COMPILED = "procurement/eforms/sdk-1.15/compiled-1"
+#: The SDK's rule texts in French, beside it.
+MESSAGES = "procurement/eforms/sdk-1.15/translations/rule_fr.xml"
 _SHARED = "bus-shared"
 _SCH = "http://purl.oclc.org/dsdl/schematron"
 _EQNAME = re.compile(r"Q\{([^}]*)\}")
@@ -88,17 +91,30 @@ def sdk_findings(root: etree._Element, subtype: str | None, *, rules_dir: Path) 
                                  hint="resolve the official packages again (`bus rules`, or `make venv`)")
     findings = schematron_findings(compiled_phase(rules_dir, _SHARED), root)
     if subtype not in _subtypes(rules_dir):
-        return [*map(_prefixed, findings), Finding(
+        return [*(_readable(f, rules_dir) for f in findings), Finding(
             "SCHEMATRON", _SUBTYPE, f"the notice subtype {subtype!r} names no phase of the eForms SDK schematron")]
     findings += schematron_findings(compiled_phase(rules_dir, f"bus-eforms-{subtype}"), root)
-    return [_prefixed(f) for f in findings]
+    return [_readable(f, rules_dir) for f in findings]
 
 
-def _prefixed(finding: Finding) -> Finding:
-    """The finding with its location's ``Q{namespace}`` names written with the SDK's prefixes (``cn:``, ``cac:``...)."""
+def _readable(finding: Finding, rules_dir: Path) -> Finding:
+    """The finding with the SDK's French message and its location's ``Q{namespace}`` names prefixed (``cn:``...)."""
     location = _EQNAME.sub(lambda m: f"{_PREFIXES[m.group(1)]}:" if m.group(1) in _PREFIXES else m.group(0),
                            finding.location)
-    return dataclasses.replace(finding, location=location)
+    message = _messages(rules_dir).get(finding.message, finding.message)
+    return dataclasses.replace(finding, location=location, message=message)
+
+
+@functools.cache
+def _messages(rules_dir: Path) -> dict[str, str]:
+    """The SDK's French rule texts by message key; none when the packages were resolved without them."""
+    path = rules_dir / MESSAGES
+    if not path.is_file():
+        return {}
+    # A Java properties file of the package: its DOCTYPE names a DTD that is neither loaded nor fetched.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+    return {e.get("key"): " ".join((e.text or "").split()) for e in etree.parse(str(path), parser).getroot()
+            if e.tag == "entry" and (e.get("key") or "").startswith("rule|text|")}
 
 
 @functools.cache

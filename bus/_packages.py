@@ -14,6 +14,7 @@ version changed is resolved again), laid out like the corpus (and ``BUS_SCHEMA_D
 ``procurement/eforms/schemas/{maindoc,common}/``      UBL 2.3 / eForms XSDs (``eforms-sdk``)
 ``procurement/eforms/sdk-1.15/schematrons/static/``   eForms SDK static schematron (``eforms-sdk``;
                                                       its compiled stylesheets are cached beside it)
+``procurement/eforms/sdk-1.15/translations/``         the French messages of its rules (``rule_fr.xml``)
 ====================================================  =========================================
 
 ph-ubl21 strips the ``schemaLocation`` of the imports JAXB resolves by catalog (the core
@@ -68,6 +69,7 @@ _UNPACK = (
     ("schxslt-", "xslt/2.0/", "tools/schxslt/xslt/2.0/"),
     ("eforms-sdk-", "eforms-sdk/schemas/", "procurement/eforms/schemas/"),
     ("eforms-sdk-", "eforms-sdk/schematrons/static/", "procurement/eforms/sdk-1.15/schematrons/static/"),
+    ("eforms-sdk-", "eforms-sdk/translations/rule_fr.xml", "procurement/eforms/sdk-1.15/translations/"),
 )
 
 
@@ -120,13 +122,15 @@ def ensure_official_packages(settings: BusSettings) -> Path:
 
 
 def _unpack(jar: Path, prefix: str, destination: Path) -> None:
-    """Copy the jar's entries under ``prefix`` to ``destination``, refusing names that leave it."""
+    """Copy the jar's entries under ``prefix`` (a folder, ending in ``/``, or one file) to ``destination``,
+    refusing names that leave it."""
     base = destination.resolve()
     with zipfile.ZipFile(jar) as archive:
         for info in archive.infolist():
-            if info.is_dir() or not info.filename.startswith(prefix):
+            wanted = info.filename.startswith(prefix) if prefix.endswith("/") else info.filename == prefix
+            if info.is_dir() or not wanted:
                 continue
-            relative = PurePosixPath(info.filename[len(prefix):])
+            relative = PurePosixPath(info.filename[len(prefix):] if prefix.endswith("/") else PurePosixPath(prefix).name)
             target = (base / relative).resolve()
             if ".." in relative.parts or not target.is_relative_to(base):
                 raise ConfigurationError(f"{jar.name} holds an entry outside its folder: {info.filename}",

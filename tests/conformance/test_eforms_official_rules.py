@@ -85,6 +85,14 @@ def test_official_rules_name_what_the_reports_of_the_invalid_notices_name(corpus
     assert {f.rule for f in findings if f.rule.startswith("EFORMS-")} == set()  # pattern ids are not findings
 
 
+def test_official_findings_say_in_french_what_the_rule_wants(corpus: Path, official_packages: Path) -> None:
+    data = (corpus / "procurement" / "eforms" / "notices-invalid" / "INVALID_cn_24_empty.xml").read_bytes()
+    findings = {f.rule: f for f in eforms.validate(data, schema_dir=official_packages, rules_dir=official_packages)}
+    assert findings["BR-BT-00701-0022"].message == ("'Identifiant/version de l’avis' (BT-701-notice) est obligatoire "
+                                                    "(dans '16 – Avis de marché – directive générale, régime ordinaire')")
+    assert findings["BR-BT-00701-0022"].location == "/cn:ContractNotice[1]"
+
+
 def _subtype(data: bytes) -> str:
     return etree.fromstring(data).findtext(".//efac:NoticeSubType/cbc:SubTypeCode", namespaces=NS).strip()
 

@@ -109,7 +109,7 @@ def test_an_eforms_notice_with_an_entity_never_reaches_saxon(official_packages, 
 
 
 def test_the_resolved_packages_hold_rules_and_schemas(official_packages):
-    for relative in (*_schematron.EN16931_XSLT.values(), _eforms_sdk.SDK_SCHEMATRON,
+    for relative in (*_schematron.EN16931_XSLT.values(), _eforms_sdk.SDK_SCHEMATRON, _eforms_sdk.MESSAGES,
                      "procurement/eforms/schemas/maindoc/UBL-ContractNotice-2.3.xsd",
                      "invoices/xsd/ubl-2.1/maindoc/UBL-Invoice-2.1.xsd",
                      "invoices/xsd/ubl-2.1/common/CCTS_CCT_SchemaModule-2.1.xsd", cii.XSD,
@@ -125,6 +125,16 @@ def test_unpacking_refuses_an_entry_leaving_its_folder(tmp_path):
     with pytest.raises(ConfigurationError, match="outside its folder"):
         _unpack(jar, "external/", tmp_path / "out")
     assert not (tmp_path / "escape.xsd").exists()
+
+
+def test_unpacking_one_file_copies_that_file_only(tmp_path):
+    jar = tmp_path / "sdk.jar"
+    with zipfile.ZipFile(jar, "w") as archive:
+        for name in ("t/rule_fr.xml", "t/rule_fr.xml.bak", "t/rule_en.xml"):
+            archive.writestr(name, f"<{name.rsplit('/', 1)[1].replace('.', '-')}/>")
+    _unpack(jar, "t/rule_fr.xml", tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["rule_fr.xml"]
+    assert (tmp_path / "out" / "rule_fr.xml").read_text() == "<rule_fr-xml/>"
 
 
 def test_a_value_the_rules_cannot_evaluate_is_a_finding_not_a_crash(official_packages, capfd):
