@@ -10,7 +10,7 @@ BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 
 .PHONY: browser-deps screenshots demo test faults cluster-faults unit integration conformance bench schemas-check broker-start broker-stop clean venv
 
-# venv also resolves the official EN 16931 rules and UBL/CII XSDs from Maven Central (docker/rules-pom.xml)
+# venv also resolves the official EN 16931 and eForms rules and UBL/CII/eForms XSDs from Maven Central (docker/rules-pom.xml)
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml

@@ -19,7 +19,7 @@ from lxml import etree
 from ._base import Finding
 from ._ubl23 import NS
 
-__all__ = ["ROOT_PREFIX", "check_notice", "rule_id"]
+__all__ = ["ROOT_PREFIX", "check_notice", "recoded_rules", "rule_id"]
 
 #: Prefix the eForms validator uses for each notice root in its locations.
 ROOT_PREFIX = {
@@ -71,6 +71,15 @@ def rule_id(family: str, subtype: str) -> str:
     base = family.rsplit("-", 1)[0] if special is not None else family
     suffix = (special or _SUFFIX).get(subtype)
     return f"{base}-{suffix}" if suffix else base
+
+
+def recoded_rules(subtype: str) -> frozenset[str]:
+    """The official rule ids :func:`check_notice` can report on a notice of ``subtype`` (exact ids for 16 and 29)."""
+    mandatory = {rule_id(family, subtype) for family, *_ in _MANDATORY
+                 if family not in _SUBTYPE_DEPENDENT or subtype in _SUFFIX}
+    sections = {f"ND-ProcedureTenderingProcess-{subtype}", f"ND-ProcedureTerms-{subtype}"} if subtype in _SECTIONS_VERIFIED else set()
+    return frozenset({*mandatory, *sections, "OPP-070-notice-List_MA", "P-0002", f"ND-Organizations-{subtype}",
+                      "element-not-empty", "BR-BT-00004-0052", "BR-BT-00701-0052"})
 
 
 def _path(element: etree._Element, root_prefix: str) -> str:

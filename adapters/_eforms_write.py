@@ -23,7 +23,7 @@ __all__ = ["AWARD_NS", "NOTICE_NS", "write"]
 
 NOTICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:ContractNotice-2"
 AWARD_NS = "urn:oasis:names:specification:ubl:schema:xsd:ContractAwardNotice-2"
-_CUSTOMIZATION = "eforms-sdk-1.10"
+_CUSTOMIZATION = "eforms-sdk-1.15"
 _PLACEHOLDER_AWARD_DATE = dt.date(2000, 1, 1)
 
 Rec = Mapping[str, Any]
@@ -62,11 +62,11 @@ def _lot_scheme(lot_id: str) -> str:
     return "Part" if lot_id.startswith("PAR-") else "Lot"
 
 
-def _company(organizations: etree._Element, org: Rec) -> None:
+def _company(organizations: etree._Element, org: Rec, language: str | None) -> None:
     company = _node(_node(organizations, "efac:Organization"), "efac:Company")
     _el(_node(company, "cac:PartyIdentification"), "cbc:ID", org["organization_id"], schemeName="organization")
     if org.get("name") is not None:
-        _el(_node(company, "cac:PartyName"), "cbc:Name", org["name"])
+        _el(_node(company, "cac:PartyName"), "cbc:Name", org["name"], languageID=language)
     address_fields = ("city", "postal_code", "nuts", "country")
     if any(org.get(key) is not None for key in address_fields):
         address = _node(company, "cac:PostalAddress")
@@ -150,7 +150,7 @@ def _notice_result(ext: etree._Element, data: Rec) -> None:
         _el(node, "cbc:ID", contract.get("contract_id"), schemeName="contract")
         _el(node, "cbc:AwardDate", contract.get("award_date"))
         _el(node, "cbc:IssueDate", contract.get("conclusion_date"))
-        _el(node, "cbc:Title", contract.get("title"))
+        _el(node, "cbc:Title", contract.get("title"), languageID=data.get("notice_language"))
         if contract.get("contract_reference") is not None:
             _el(_node(node, "efac:ContractReference"), "cbc:ID", contract["contract_reference"])
         for tender_id in contract.get("tender_ids", []):
@@ -182,7 +182,7 @@ def _extension(root: etree._Element, data: Rec, organisations: Iterable[Rec], *,
     _el(_node(ext, "efac:NoticeSubType"), "cbc:SubTypeCode", data["notice_subtype"], listName="notice-subtype")
     orgs = _node(ext, "efac:Organizations")
     for org in organisations:
-        _company(orgs, org)
+        _company(orgs, org, data.get("notice_language"))
 
 
 def _project(parent: etree._Element, scope: Rec, *, internal_id: str | None = None) -> etree._Element:

@@ -1,10 +1,11 @@
 """Official Schematron rules, run as published, with Saxon (``saxonche``, XSLT 3).
 
 The EN 16931 rules come compiled to XSLT by CEN (``phive-rules-en16931``, resolved by
-:mod:`bus._packages`); rules published as ``.sch`` (the French CTC rules, BR-FR) are compiled
-here with SchXslt (include, expand, compile-for-svrl), once per process. Every failed assert and
-successful report of the SVRL becomes a :class:`Finding` with the rule id, its flag (``fatal``;
-``warning`` and ``information`` are warnings) and the XPath location the rule gives. A rule that
+:mod:`bus._packages`); rules published as ``.sch`` (the French CTC rules, BR-FR; the eForms SDK,
+see :mod:`adapters._eforms_sdk`) are compiled here with SchXslt (include, expand,
+compile-for-svrl), once per process. Every failed assert and successful report of the SVRL
+becomes a :class:`Finding` with the rule id, its flag or role (``fatal`` and ``ERROR`` are fatal;
+``warning``, ``information`` and ``WARN`` are warnings) and the XPath location the rule gives. A rule that
 cannot be evaluated on the document (``xs:decimal("abc")``: a value the XSD refuses too) stops the
 run with one fatal ``SCHEMATRON`` finding; a package that does not compile is a ConfigurationError.
 
@@ -33,7 +34,8 @@ from bus._errors import ConfigurationError
 
 from ._base import Finding
 
-__all__ = ["EN16931_XSLT", "compile_schematron", "official_findings", "schematron_findings"]
+__all__ = ["EN16931_XSLT", "compile_expanded", "compile_schematron", "expand_schematron", "official_findings",
+           "schematron_findings"]
 
 _SVRL = "http://purl.oclc.org/dsdl/svrl"
 _ALLOWED_PROTOCOLS = "http://saxon.sf.net/feature/allowedProtocols"
@@ -84,21 +86,40 @@ def _saxon_error(what: str, exc: Exception) -> ConfigurationError:
 @functools.cache
 def compile_schematron(sch: Path, schxslt: Path) -> str:
     """The XSLT (SVRL output) SchXslt compiles from the schema ``sch``; ``schxslt`` is its xslt/2.0."""
+    return _schxslt(sch, schxslt, _SCHXSLT_STEPS)
+
+
+def expand_schematron(sch: Path, schxslt: Path) -> str:
+    """The schema ``sch`` with its includes and abstract patterns resolved (SchXslt include, expand)."""
+    return _schxslt(sch, schxslt, _SCHXSLT_STEPS[:2])
+
+
+def compile_expanded(schema: str, schxslt: Path, phase: str) -> str:
+    """The XSLT (SVRL output) of the ``phase`` of an expanded schema (text of :func:`expand_schematron`)."""
+    return _schxslt(schema, schxslt, _SCHXSLT_STEPS[2:], phase=phase)
+
+
+def _schxslt(source: Path | str, schxslt: Path, steps: tuple[str, ...], *, phase: str | None = None) -> str:
+    """Run the SchXslt ``steps`` on the schema file (a Path) or text (a str) ``source``."""
     _, compiler = _processors()
-    for path in (sch, *(schxslt / step for step in _SCHXSLT_STEPS)):
+    for path in ((source,) if isinstance(source, Path) else ()) + tuple(schxslt / step for step in steps):
         if not path.is_file():
             raise ConfigurationError(f"not found: {path}",
                                      hint="resolve the official packages (`make venv`) and check BUS_SCHEMA_DIR")
+    what = source if isinstance(source, Path) else f"phase {phase} of an expanded schema"
     with _LOCK, _quiet_stderr():
         try:
             xslt = compiler.new_xslt30_processor()
-            node = compiler.parse_xml(xml_file_name=str(sch))
-            for step in _SCHXSLT_STEPS:
+            node = (compiler.parse_xml(xml_file_name=str(source)) if isinstance(source, Path)
+                    else compiler.parse_xml(xml_text=source))
+            for step in steps:
                 executable = xslt.compile_stylesheet(stylesheet_file=str(schxslt / step))
+                if phase is not None:
+                    executable.set_parameter("phase", compiler.make_string_value(phase))
                 node = executable.transform_to_value(xdm_node=node).head
             return str(node.to_string())
         except Exception as exc:  # saxonche raises its own PySaxonApiError
-            raise _saxon_error(f"SchXslt cannot compile {sch}", exc) from exc
+            raise _saxon_error(f"SchXslt cannot compile {what}", exc) from exc
 
 
 @functools.cache
@@ -177,7 +198,8 @@ def official_findings(root: etree._Element, *, syntax: str, rules_dir: Path,
 
 def _findings(svrl: etree._Element) -> Iterable[Finding]:
     for outcome in svrl.iter(f"{{{_SVRL}}}failed-assert", f"{{{_SVRL}}}successful-report"):
-        flag = (outcome.get("flag") or "fatal").lower()
+        # CEN flags its asserts fatal/warning; the eForms SDK gives role ERROR/WARN (and flags some LAWFULNESS).
+        marks = [m.lower() for m in (outcome.get("flag"), outcome.get("role")) if m]
         message = " ".join("".join(outcome.findtext(f"{{{_SVRL}}}text") or "").split())
         yield Finding(outcome.get("id") or "SCHEMATRON", outcome.get("location") or "/", message,
-                      "fatal" if flag in ("fatal", "error") else "warning")
+                      "fatal" if not marks or any(m in ("fatal", "error") for m in marks) else "warning")

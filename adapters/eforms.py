@@ -10,8 +10,8 @@ contract (:mod:`adapters._eforms_modif`), keyed ``contract:<BT-150>`` like the c
 data: :func:`to_pivots` returns them all, :func:`to_pivot` the one of a notice modifying one
 contract. :func:`from_pivot` writes a Notice pivot back as a contract notice and an Award pivot
 as a contract award notice (:mod:`adapters._eforms_write`). ``terms`` flattens a pivot to eForms
-BT ids; ``validate`` runs the UBL 2.3 / eForms XSD and the business rules of
-:mod:`adapters._eforms_rules`.
+BT ids; ``validate`` runs the UBL 2.3 / eForms XSD and either the eForms SDK's schematron as
+published (:mod:`adapters._eforms_sdk`) or the fast pre-check of :mod:`adapters._eforms_rules`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ._base import Finding, Pivot, Sniff
 from ._eforms_modif import read_modifications
 from ._eforms_read import EXTENSION, read_award, read_common, read_notice
 from ._eforms_rules import check_notice, rule_id
+from ._eforms_sdk import sdk_findings
 from ._eforms_write import write
 from ._ubl23 import first_text, load_xsd, xsd_findings
 from ._xml import parse_xml
@@ -262,15 +263,21 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if value is not None else None
 
 
-def validate(data: bytes, *, schema_dir: Path | str, name: str = "<bytes>") -> list[Finding]:
+def validate(data: bytes, *, schema_dir: Path | str, name: str = "<bytes>",
+             rules_dir: Path | None = None) -> list[Finding]:
     """XSD findings (rule ``XSD``) then eForms business-rule findings for the notice in ``data``.
 
-    ``schema_dir`` is laid out as the corpus: ``procurement/eforms/schemas/maindoc/...``.
+    ``schema_dir`` is laid out as the corpus: ``procurement/eforms/schemas/maindoc/...`` (the
+    resolved official packages are). With ``rules_dir`` (the resolved official packages) the
+    business rules are the eForms SDK's static schematron, phase of the notice's subtype
+    (:mod:`adapters._eforms_sdk`); without it, the Python pre-check (:mod:`adapters._eforms_rules`).
     """
     root = parse_xml(data, name=name)
     kind = _root_kind(root, name)
-    schema = load_xsd(schema_dir, _XSD[kind], package=_PACKAGE)
-    return xsd_findings(schema, root) + check_notice(root, _subtype(root))
+    findings = xsd_findings(load_xsd(schema_dir, _XSD[kind], package=_PACKAGE), root)
+    if rules_dir is not None:
+        return [*findings, *sdk_findings(root, _subtype(root), rules_dir=Path(rules_dir))]
+    return [*findings, *check_notice(root, _subtype(root))]
 
 
 

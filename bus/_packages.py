@@ -2,14 +2,19 @@
 
 :func:`ensure_official_packages` resolves ``docker/rules-pom.xml`` once with Maven (as the
 embedded broker resolves its Kafka jars) and unpacks the files the bus validates with into
-``CACHE_DIR/official-<phive rules version>/``, laid out like the corpus (and ``BUS_SCHEMA_DIR``):
+``CACHE_DIR/official-<phive rules version>-eforms-<SDK version>/`` (a cache resolved before a
+version changed is resolved again), laid out like the corpus (and ``BUS_SCHEMA_DIR``):
 
 ====================================================  =========================================
 ``invoices/xsd/ubl-2.1/{maindoc,common}/``            OASIS UBL 2.1 XSDs (``ph-ubl21``)
 ``invoices/xsd/cii-d16b-uncoupled/CII/uncefact/``     UN/CEFACT CII D16B XSDs (``ph-cii-d16b``)
 ``invoices/en16931/{ubl,cii}/EN16931-*.xslt``         CEN EN 16931 schematron, compiled by CEN
                                                       (``phive-rules-en16931``)
-``tools/schxslt/xslt/2.0/``                           SchXslt, to compile the BR-FR ``.sch``
+``tools/schxslt/xslt/2.0/``                           SchXslt, to compile the BR-FR and eForms ``.sch``
+``procurement/eforms/schemas/{maindoc,common}/``      UBL 2.3 / eForms XSDs (``eforms-sdk``)
+``procurement/eforms/sdk-1.15/schematrons/static/``   eForms SDK static schematron (``eforms-sdk``;
+                                                      its compiled stylesheets are cached beside it)
+``procurement/eforms/sdk-1.15/translations/``         the French messages of its rules (``rule_fr.xml``)
 ====================================================  =========================================
 
 ph-ubl21 strips the ``schemaLocation`` of the imports JAXB resolves by catalog (the core
@@ -34,13 +39,16 @@ from pathlib import Path, PurePosixPath
 from bus._errors import ConfigurationError
 from bus._settings import BusSettings
 
-__all__ = ["EN16931_RULES_VERSION", "PHIVE_RULES_VERSION", "RULES_POM", "ensure_official_packages"]
+__all__ = ["EFORMS_SDK_VERSION", "EN16931_RULES_VERSION", "PHIVE_RULES_VERSION", "RULES_POM", "ensure_official_packages"]
 
 RULES_POM = Path(__file__).resolve().parent.parent / "docker" / "rules-pom.xml"
 #: The phive-rules-en16931 release pinned in docker/rules-pom.xml.
 PHIVE_RULES_VERSION = "4.3.7"
 #: The CEN EN 16931 validation artefacts release inside it (phive ships every release since 1.0.0).
 EN16931_RULES_VERSION = "1.3.15"
+#: The eForms SDK release pinned in docker/rules-pom.xml (the corpus notices are eforms-sdk-1.15).
+EFORMS_SDK_VERSION = "1.15.1"
+_PACKAGES_DIR = f"official-{PHIVE_RULES_VERSION}-eforms-{EFORMS_SDK_VERSION}"
 _UBL_COMMON = "invoices/xsd/ubl-2.1/common/"
 # namespace imported without a location -> (its ph-xsds jar, the file name in the OASIS package)
 _UBL_IMPORTS = {
@@ -51,7 +59,7 @@ _UBL_IMPORTS = {
     "http://uri.etsi.org/01903/v1.4.1#": ("ph-xsds-xades141-", "UBL-XAdESv141-2.1.xsd"),
 }
 _IMPORT = re.compile(r'<xsd:import\s+namespace="([^"]+)"\s*/>')
-_ARTIFACTS = ("phive-rules-en16931", "ph-ubl21", "ph-cii-d16b", "schxslt", *(
+_ARTIFACTS = ("phive-rules-en16931", "ph-ubl21", "ph-cii-d16b", "schxslt", "eforms-sdk", *(
     jar.rstrip("-") for jar, _ in _UBL_IMPORTS.values()))
 # (jar name prefix, entry prefix in the jar, destination under the package root)
 _UNPACK = (
@@ -59,32 +67,36 @@ _UNPACK = (
     ("ph-cii-d16b-", "external/schemas/d16b/", "invoices/xsd/cii-d16b-uncoupled/CII/uncefact/"),
     ("phive-rules-en16931-", f"external/schematron/{EN16931_RULES_VERSION}/", "invoices/en16931/"),
     ("schxslt-", "xslt/2.0/", "tools/schxslt/xslt/2.0/"),
+    ("eforms-sdk-", "eforms-sdk/schemas/", "procurement/eforms/schemas/"),
+    ("eforms-sdk-", "eforms-sdk/schematrons/static/", "procurement/eforms/sdk-1.15/schematrons/static/"),
+    ("eforms-sdk-", "eforms-sdk/translations/rule_fr.xml", "procurement/eforms/sdk-1.15/translations/"),
 )
 
 
 def ensure_official_packages(settings: BusSettings) -> Path:
     """Resolve and unpack the official packages once; return their root (the corpus layout)."""
-    root = Path(settings.cache_dir).expanduser().resolve() / f"official-{PHIVE_RULES_VERSION}"
+    root = Path(settings.cache_dir).expanduser().resolve() / _PACKAGES_DIR
     marker = root / ".resolved"
     if marker.is_file():
         return root
     mvn = shutil.which("mvn")
     if mvn is None:
         raise ConfigurationError(
-            "Maven (mvn) is not on PATH; it resolves the official EN 16931 rules and the UBL/CII schemas",
+            "Maven (mvn) is not on PATH; it resolves the official EN 16931 and eForms rules and their schemas",
             hint="install Maven 3.8+ (apt-get install maven), or run `make venv` on a machine that has it",
         )
     if not RULES_POM.is_file():
         raise ConfigurationError(f"the rules pom is missing at {RULES_POM}",
                                  hint="run the bus from a checkout (docker/rules-pom.xml)")
     root.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root.parent / f"official-{PHIVE_RULES_VERSION}.lock"):
+    with _file_lock(root.parent / f"{_PACKAGES_DIR}.lock"):
         if marker.is_file():  # another process resolved while we waited
             return root
-        staging = root.parent / f"official-{PHIVE_RULES_VERSION}.partial"
+        staging = root.parent / f"{_PACKAGES_DIR}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         jars = staging / "jars"
         command = [mvn, "-q", "-B", "-f", str(RULES_POM), f"-Dphive.rules.version={PHIVE_RULES_VERSION}",
+                   f"-Deforms.sdk.version={EFORMS_SDK_VERSION}",
                    "dependency:copy-dependencies", f"-DincludeArtifactIds={','.join(_ARTIFACTS)}",
                    f"-DoutputDirectory={jars}"]
         result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
@@ -104,18 +116,21 @@ def ensure_official_packages(settings: BusSettings) -> Path:
         shutil.rmtree(jars)
         shutil.rmtree(root, ignore_errors=True)
         staging.rename(root)
-        marker.write_text(f"phive-rules-en16931 {PHIVE_RULES_VERSION}, EN 16931 rules {EN16931_RULES_VERSION}\n")
+        marker.write_text(f"phive-rules-en16931 {PHIVE_RULES_VERSION}, EN 16931 rules {EN16931_RULES_VERSION}, "
+                          f"eforms-sdk {EFORMS_SDK_VERSION}\n")
     return root
 
 
 def _unpack(jar: Path, prefix: str, destination: Path) -> None:
-    """Copy the jar's entries under ``prefix`` to ``destination``, refusing names that leave it."""
+    """Copy the jar's entries under ``prefix`` (a folder, ending in ``/``, or one file) to ``destination``,
+    refusing names that leave it."""
     base = destination.resolve()
     with zipfile.ZipFile(jar) as archive:
         for info in archive.infolist():
-            if info.is_dir() or not info.filename.startswith(prefix):
+            wanted = info.filename.startswith(prefix) if prefix.endswith("/") else info.filename == prefix
+            if info.is_dir() or not wanted:
                 continue
-            relative = PurePosixPath(info.filename[len(prefix):])
+            relative = PurePosixPath(info.filename[len(prefix):] if prefix.endswith("/") else PurePosixPath(prefix).name)
             target = (base / relative).resolve()
             if ".." in relative.parts or not target.is_relative_to(base):
                 raise ConfigurationError(f"{jar.name} holds an entry outside its folder: {info.filename}",

@@ -46,7 +46,7 @@ def corpus() -> Path:
 
 @pytest.fixture(scope="session")
 def official_packages() -> Path:
-    """The official EN 16931 rules and UBL/CII XSDs, resolved from Maven Central like the Kafka jars.
+    """The official EN 16931 and eForms rules and the UBL/CII/eForms XSDs, resolved from Maven Central like the Kafka jars.
 
     ``make venv`` resolves them into the cache; a session that finds them missing resolves them once.
     """

@@ -24,19 +24,22 @@ __all__ = ["OFFICIAL_RULES", "pivot_from_json", "pivot_to_json", "pivots_from_js
 #: Formats whose business rules run as published (CEN EN 16931 schematron), with their BR-FR file.
 OFFICIAL_RULES = {"ubl": "BR-FR-Flux2-Schematron-UBL.sch", "cii": "BR-FR-Flux2-Schematron-CII.sch"}
 _FR_CTC = Path("invoices") / "fr-ctc" / "validation"
+#: Formats whose XSDs and business rules come with the resolved packages (the folder of their XSDs).
+_OFFICIAL_XSD = {"ubl": Path("invoices") / "xsd", "cii": Path("invoices") / "xsd",
+                 "eforms": Path("procurement") / "eforms" / "schemas"}
 #: The packages no registry carries, by family: named in the error when BUS_SCHEMA_DIR is unset.
 _UNPUBLISHED = {"accounting": "the DGFiP PES V2 schemas (v5.17)", "acts": "the ACTES v1.1 schemas",
-                "archives": "the SEDA 2.x schemas", "procurement": "the eForms SDK and UBL 2.3 schemas",
+                "archives": "the SEDA 2.x schemas", "procurement": "the DECP and ESPD schemas",
                 "invoices": "the Factur-X and CDAR schemas (FNFE-MPE)"}
 
 
 def validation_options(fmt: str, family: str, user_dir: Path | None, fr_ctc: bool, s: BusSettings) -> dict[str, Any]:
     """The keyword arguments of ``validate``: schemas and rules from BUS_SCHEMA_DIR or the resolved packages.
 
-    UBL and CII take their XSDs from ``user_dir`` when it holds ``invoices/xsd``, else from the official
+    UBL, CII and eForms take their XSDs from ``user_dir`` when it holds them, else from the official
     packages resolved by Maven; the other formats need ``user_dir`` (their packages are on no registry).
     """
-    if fmt not in OFFICIAL_RULES:
+    if fmt not in _OFFICIAL_XSD:
         if user_dir is None:
             package = _UNPUBLISHED.get(family, "official schemas")
             raise ConfigurationError(f"{fmt} is validated against {package}, which no package registry publishes",
@@ -44,7 +47,12 @@ def validation_options(fmt: str, family: str, user_dir: Path | None, fr_ctc: boo
                                           "BUS_SCHEMA_DIR to their folder")
         return {"schema_dir": user_dir}
     packages = ensure_official_packages(s)
-    has_xsd = user_dir is not None and (Path(user_dir) / "invoices" / "xsd").is_dir()
+    has_xsd = user_dir is not None and (Path(user_dir) / _OFFICIAL_XSD[fmt]).is_dir()
+    options: dict[str, Any] = {"schema_dir": Path(user_dir) if has_xsd else packages, "rules_dir": packages}
+    if fmt not in OFFICIAL_RULES:
+        if fr_ctc:
+            raise typer.BadParameter(f"--fr-ctc applies to {', '.join(sorted(OFFICIAL_RULES))}, not {fmt}")
+        return options
     extra: tuple[Path, ...] = ()
     if fr_ctc:
         sch = Path(user_dir or ".") / _FR_CTC / OFFICIAL_RULES[fmt]
@@ -53,7 +61,7 @@ def validation_options(fmt: str, family: str, user_dir: Path | None, fr_ctc: boo
                                      hint="unpack the FNFE-MPE BR-FR schematron as README § 'Official rules and "
                                           "schemas' says and set BUS_SCHEMA_DIR to that folder")
         extra = (sch,)
-    return {"schema_dir": Path(user_dir) if has_xsd else packages, "rules_dir": packages, "extra_rules": extra}
+    return {**options, "extra_rules": extra}
 
 
 def pivot_to_json(pivot: Pivot) -> dict:  # type: ignore[type-arg]
@@ -178,7 +186,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("rules")
     def rules() -> None:
-        """Resolve the official validation packages (EN 16931 rules, UBL/CII XSDs) from Maven Central; print where."""
+        """Resolve the official validation packages (EN 16931 and eForms rules, UBL/CII/eForms XSDs) from Maven Central; print where."""
         print(ensure_official_packages(settings()))
 
     @app.command("validate")
@@ -191,8 +199,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the official XSD and business rules; list each failure with its rule and location.
 
-        UBL and CII run the CEN EN 16931 schematron against the UBL 2.1 / CII D16B XSDs, all resolved
-        from Maven Central into the cache (no setting needed); other formats need BUS_SCHEMA_DIR.
+        UBL and CII run the CEN EN 16931 schematron against the UBL 2.1 / CII D16B XSDs, eForms notices
+        the eForms SDK's static schematron against its UBL 2.3 XSDs, all resolved from Maven Central
+        into the cache (no setting needed); other formats need BUS_SCHEMA_DIR.
         """
         s = settings()
         data = read_bounded(file, max_bytes=s.max_document_bytes)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters import _schematron, cii, ubl
+from adapters import _eforms_sdk, _schematron, cii, eforms, ubl
 from bus import AdapterError, ConfigurationError
 from bus._packages import _unpack
 
@@ -50,6 +50,16 @@ def test_svrl_outcomes_become_findings_with_id_flag_and_location(tmp_path):
     ]
 
 
+def test_the_eforms_roles_give_the_severity(tmp_path):
+    from adapters._xml import parse_xml
+
+    rules = tmp_path / "roles.xslt"
+    rules.write_text(SVRL_RULES.replace('flag="fatal"', 'role="ERROR"').replace(
+        'flag="warning"', 'role="WARN" flag="LAWFULNESS"'))
+    findings = _schematron.schematron_findings(rules, parse_xml(b"<r><a/></r>"))
+    assert [(f.rule, f.severity) for f in findings] == [("R-1", "fatal"), ("R-2", "warning"), ("R-3", "fatal")]
+
+
 @pytest.mark.parametrize("call", ["document", "unparsed-text", "doc-available"])
 def test_a_rule_cannot_read_a_local_file(tmp_path, secret_file, call):
     from adapters._xml import parse_xml
@@ -68,7 +78,7 @@ def test_a_rule_cannot_read_a_local_file(tmp_path, secret_file, call):
         assert "prohibited" in findings[0].message, findings[0].message
 
 
-@pytest.mark.parametrize("module", [ubl, cii], ids=["ubl", "cii"])
+@pytest.mark.parametrize("module", [ubl, cii, eforms], ids=["ubl", "cii", "eforms"])
 def test_hostile_documents_through_validate_with_official_rules(module, official_packages, secret_file):
     for name, data in attacks(secret_file).items():
         try:
@@ -90,8 +100,18 @@ def test_xinclude_inside_an_invoice_is_not_followed(official_packages, secret_fi
     assert SECRET not in " ".join(map(str, findings))
 
 
+def test_an_eforms_notice_with_an_entity_never_reaches_saxon(official_packages, secret_file):
+    data = (f'<!DOCTYPE ContractNotice [<!ENTITY x SYSTEM "{secret_file.as_uri()}">]><ContractNotice '
+            f'xmlns="urn:oasis:names:specification:ubl:schema:xsd:ContractNotice-2">&x;</ContractNotice>').encode()
+    with pytest.raises(AdapterError) as info:
+        eforms.validate(data, schema_dir=official_packages, name="xxe.xml", rules_dir=official_packages)
+    assert SECRET not in str(info.value)
+
+
 def test_the_resolved_packages_hold_rules_and_schemas(official_packages):
-    for relative in (*_schematron.EN16931_XSLT.values(), "invoices/xsd/ubl-2.1/maindoc/UBL-Invoice-2.1.xsd",
+    for relative in (*_schematron.EN16931_XSLT.values(), _eforms_sdk.SDK_SCHEMATRON, _eforms_sdk.MESSAGES,
+                     "procurement/eforms/schemas/maindoc/UBL-ContractNotice-2.3.xsd",
+                     "invoices/xsd/ubl-2.1/maindoc/UBL-Invoice-2.1.xsd",
                      "invoices/xsd/ubl-2.1/common/CCTS_CCT_SchemaModule-2.1.xsd", cii.XSD,
                      "tools/schxslt/xslt/2.0/compile-for-svrl.xsl"):
         assert (official_packages / relative).is_file(), relative
@@ -105,6 +125,16 @@ def test_unpacking_refuses_an_entry_leaving_its_folder(tmp_path):
     with pytest.raises(ConfigurationError, match="outside its folder"):
         _unpack(jar, "external/", tmp_path / "out")
     assert not (tmp_path / "escape.xsd").exists()
+
+
+def test_unpacking_one_file_copies_that_file_only(tmp_path):
+    jar = tmp_path / "sdk.jar"
+    with zipfile.ZipFile(jar, "w") as archive:
+        for name in ("t/rule_fr.xml", "t/rule_fr.xml.bak", "t/rule_en.xml"):
+            archive.writestr(name, f"<{name.rsplit('/', 1)[1].replace('.', '-')}/>")
+    _unpack(jar, "t/rule_fr.xml", tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["rule_fr.xml"]
+    assert (tmp_path / "out" / "rule_fr.xml").read_text() == "<rule_fr-xml/>"
 
 
 def test_a_value_the_rules_cannot_evaluate_is_a_finding_not_a_crash(official_packages, capfd):

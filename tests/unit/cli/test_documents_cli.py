@@ -150,6 +150,19 @@ def test_validate_an_invoice_needs_no_setting(corpus, tmp_path, monkeypatch, off
     assert "BR-CO-16" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_validate_an_eforms_notice_needs_no_setting(corpus, monkeypatch, official_packages):
+    monkeypatch.delenv("BUS_SCHEMA_DIR", raising=False)
+    eforms = corpus / "procurement/eforms"
+    out = bus("validate", str(eforms / "notices/cn_24_maximal.xml"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    bad = bus("validate", str(eforms / "notices-invalid/INVALID_cn_24_empty.xml"))
+    assert bad.returncode == 2
+    assert "first P-0002 at /cn:ContractNotice[1]" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert "ND-ProcedureTerms-16" in bad.stdout  # every official finding is listed, with its rule id
+    fr_ctc = bus("validate", "--fr-ctc", str(eforms / "notices/cn_24_maximal.xml"))
+    assert fr_ctc.returncode == 2 and "--fr-ctc" in fr_ctc.stderr and "Traceback" not in fr_ctc.stderr
+
+
 def test_validate_without_schema_dir_names_the_unpublished_package(corpus, monkeypatch):
     monkeypatch.delenv("BUS_SCHEMA_DIR", raising=False)
     out = bus("validate", str(corpus / "accounting/pes-samples/pes_acquit.xml"))
