@@ -2,10 +2,12 @@
 
 The readers of both syntaxes produce the same pivot record (``fr.dcant.invoices.Invoice``,
 ``schemas/avro/invoices/Invoice.v1.avsc``). This module owns what does not depend on the
-syntax: completing a record with its schema defaults, the derived keys later processors need
-(seller SIRET, seller and buyer ids), the EN 16931 business rules run on the pivot (each
-finding carries the rule id of the official Schematron and the term it concerns), the flat
-``terms`` map keyed by EN 16931 term ids, and the construction of the :class:`Pivot`.
+syntax: the derived keys later processors need (seller SIRET, seller and buyer ids), the EN
+16931 business rules run on the pivot (each finding carries the rule id of the official
+Schematron and the term it concerns), and the construction of the :class:`Pivot`. It also
+gives, from their own modules, the record completed with its schema defaults
+(:mod:`adapters._invoice_defaults`) and the flat ``terms`` map keyed by EN 16931 term ids
+(:mod:`adapters._en16931_terms`).
 
 Arithmetic is :class:`decimal.Decimal` throughout; the tolerance of each ``BR-CO`` rule is the
 Schematron's own (``round(x * 100) div 100``, XPath rounding half towards positive infinity).
@@ -13,17 +15,15 @@ Schematron's own (``round(x * 100) div 100``, XPath rounding half towards positi
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import json
 from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from bus._errors import NonConformantError
 
 from ._base import Finding, Pivot
+from ._en16931_terms import terms
+from ._invoice_defaults import complete, defaults
 
 __all__ = [
     "EVENT_TYPE",
@@ -41,7 +41,6 @@ __all__ = [
 
 SCHEMA_NAME = "fr.dcant.invoices.Invoice"
 EVENT_TYPE = "fr.dcant.invoices.InvoiceReceived"
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "avro" / "invoices" / "Invoice.v1.avsc"
 
 #: Factur-X profiles below EN 16931: they carry no lines, no line totals and (MINIMUM) no paid
 #: amount or buyer address by design, so these rules are warnings for them, not rejections.
@@ -50,96 +49,6 @@ _LINE_RULES = frozenset({"BR-12", "BR-16", "BR-CO-10", "BR-CO-16", "BR-08", "BR-
 
 #: Scheme ids of French company registers (ISO 6523 ICD): 0002 SIRENE (SIREN), 0009 SIRET.
 _SIRET_SCHEMES = ("0009", "0002")
-
-
-# ---------------------------------------------------------------------------- schema defaults
-
-
-@functools.cache
-def _schema() -> dict[str, Any]:
-    with SCHEMA_PATH.open(encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-@functools.cache
-def _named_records() -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "record":
-                found[node["name"]] = node
-                for field in node["fields"]:
-                    walk(field["type"])
-            elif node.get("type") == "array":
-                walk(node["items"])
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(_schema())
-    found["Invoice"] = _schema()
-    return found
-
-
-def _record_of(avro_type: Any) -> dict[str, Any] | None:
-    """The record schema behind a field type (through unions and named references)."""
-    if isinstance(avro_type, list):
-        for branch in avro_type:
-            found = _record_of(branch)
-            if found is not None:
-                return found
-        return None
-    if isinstance(avro_type, str):
-        return _named_records().get(avro_type)
-    if isinstance(avro_type, dict) and avro_type.get("type") == "record":
-        return avro_type
-    return None
-
-
-@functools.cache
-def _plan(record_name: str) -> tuple[tuple[str, Any, str | None, bool], ...]:
-    """Per field: (name, default, nested record name, is array), computed once per record type."""
-    plan = []
-    for field in _named_records()[record_name]["fields"]:
-        ftype = field["type"]
-        is_array = isinstance(ftype, dict) and ftype.get("type") == "array"
-        sub = _record_of(ftype["items"] if is_array else ftype)
-        plan.append((field["name"], field.get("default"), sub["name"] if sub else None, is_array))
-    return tuple(plan)
-
-
-@functools.cache
-def _layout(record_name: str) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str | None, bool], ...]]:
-    """(every field with its default, the fields to recurse into or copy: records and arrays)."""
-    plan = _plan(record_name)
-    return (
-        tuple((name, default) for name, default, _sub, _is_array in plan),
-        tuple((name, sub, is_array) for name, _default, sub, is_array in plan if sub is not None or is_array),
-    )
-
-
-def _complete(record_name: str, value: Mapping[str, Any]) -> dict[str, Any]:
-    defaults, nested = _layout(record_name)
-    get = value.get
-    out = {name: get(name, default) for name, default in defaults}  # schema order, as Avro writes it
-    for name, sub, is_array in nested:
-        item = out[name]
-        if sub is not None and item is not None:
-            out[name] = [_complete(sub, x) for x in item] if is_array else _complete(sub, item)
-        elif is_array:
-            out[name] = list(item or ())  # never share a mutable schema default
-    return out
-
-
-def complete(data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` with every field of the Invoice schema present (defaults filled in)."""
-    return _complete("Invoice", data)
-
-
-def defaults(record_name: str) -> dict[str, Any]:
-    """A new record ``record_name`` of the Invoice schema (``"Party"``, ``"Item"``...) with every field at its default."""
-    return _complete(record_name, {})
 
 
 # ---------------------------------------------------------------------------- derived keys
@@ -487,87 +396,6 @@ def check(data: Mapping[str, Any]) -> list[Finding]:
     if findings and str(data.get("profile") or "").endswith(_LINELESS_PROFILES):
         findings = [Finding(f.rule, f.location, f.message, severity="warning") if f.rule in _LINE_RULES else f for f in findings]
     return findings
-
-
-# ---------------------------------------------------------------------------- terms map
-
-_PARTY_TERMS = (
-    ("seller", {"name": "BT-27", "trading_name": "BT-28", "vat_identifier": "BT-31", "tax_registration": "BT-32", "legal_form": "BT-33"},
-     "BT-29", "BT-30", "BT-34", ("BT-35", "BT-36", "BT-162", "BT-37", "BT-38", "BT-39", "BT-40"), ("BT-41", "BT-42", "BT-43")),
-    ("buyer", {"name": "BT-44", "trading_name": "BT-45", "vat_identifier": "BT-48"},
-     "BT-46", "BT-47", "BT-49", ("BT-50", "BT-51", "BT-163", "BT-52", "BT-53", "BT-54", "BT-55"), ("BT-56", "BT-57", "BT-58")),
-    ("payee", {"name": "BT-59"}, "BT-60", "BT-61", None, None, None),
-    ("tax_representative", {"name": "BT-62", "vat_identifier": "BT-63"},
-     None, None, None, ("BT-64", "BT-65", "BT-164", "BT-66", "BT-67", "BT-68", "BT-69"), None),
-)
-_ADDRESS_KEYS = ("line1", "line2", "line3", "city", "post_code", "country_subdivision", "country_code")
-_HEADER_TERMS = {
-    "number": "BT-1", "issue_date": "BT-2", "type_code": "BT-3", "currency": "BT-5", "tax_currency": "BT-6",
-    "tax_point_date": "BT-7", "tax_point_date_code": "BT-8", "due_date": "BT-9", "buyer_reference": "BT-10",
-    "project_reference": "BT-11", "contract_reference": "BT-12", "purchase_order_reference": "BT-13",
-    "sales_order_reference": "BT-14", "receiving_advice_reference": "BT-15", "despatch_advice_reference": "BT-16",
-    "tender_reference": "BT-17", "buyer_accounting_reference": "BT-19", "payment_terms": "BT-20",
-    "business_process": "BT-23", "profile": "BT-24",
-}
-_TOTAL_TERMS = {
-    "line_total": "BT-106", "allowance_total": "BT-107", "charge_total": "BT-108", "tax_exclusive": "BT-109",
-    "tax_total": "BT-110", "tax_total_accounting": "BT-111", "tax_inclusive": "BT-112", "prepaid": "BT-113",
-    "rounding": "BT-114", "payable": "BT-115",
-}
-
-
-def _put(out: dict[str, Any], term: str | None, value: Any) -> None:
-    if term is None or value is None or value == "":
-        return
-    out[term] = value.isoformat() if isinstance(value, dt.date) else value
-
-
-def terms(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A flat JSON object keyed by EN 16931 term ids; absent terms are omitted, amounts as written.
-
-    Repeatable identifiers (BT-29, BT-46, BT-60) take their first value; ``lines`` counts BG-25.
-    """
-    out: dict[str, Any] = {}
-    for key, term in _HEADER_TERMS.items():
-        _put(out, term, data.get(key))
-    if data.get("invoiced_object"):
-        _put(out, "BT-18", data["invoiced_object"].get("id"))
-    for role, simple, ident, legal, endpoint, address_terms, contact_terms in _PARTY_TERMS:
-        party = data.get(role)
-        if not party:
-            continue
-        for key, term in simple.items():
-            _put(out, term, party.get(key))
-        if ident and party.get("identifiers"):
-            first = party["identifiers"][0]
-            _put(out, ident, first.get("id"))
-            _put(out, f"{ident}-1", first.get("scheme"))
-        for term, key in ((legal, "legal_registration"), (endpoint, "electronic_address")):
-            if term and party.get(key):
-                _put(out, term, party[key].get("id"))
-                _put(out, f"{term}-1", party[key].get("scheme"))
-        if address_terms and party.get("address"):
-            for term, key in zip(address_terms, _ADDRESS_KEYS, strict=True):
-                _put(out, term, party["address"].get(key))
-        if contact_terms and party.get("contact"):
-            for term, key in zip(contact_terms, ("name", "telephone", "email"), strict=True):
-                _put(out, term, party["contact"].get(key))
-    delivery = data.get("delivery") or {}
-    _put(out, "BT-70", delivery.get("party_name"))
-    _put(out, "BT-71", (delivery.get("location") or {}).get("id"))
-    _put(out, "BT-72", delivery.get("actual_date"))
-    period = data.get("invoicing_period") or {}
-    _put(out, "BT-73", period.get("start_date"))
-    _put(out, "BT-74", period.get("end_date"))
-    payment = data.get("payment_instructions") or {}
-    _put(out, "BT-81", payment.get("means_code"))
-    _put(out, "BT-83", payment.get("remittance_information"))
-    if payment.get("credit_transfers"):
-        _put(out, "BT-84", payment["credit_transfers"][0].get("account_id"))
-    for key, term in _TOTAL_TERMS.items():
-        _put(out, term, (data.get("totals") or {}).get(key))
-    out["lines"] = len(data.get("lines") or [])
-    return out
 
 
 # ---------------------------------------------------------------------------- pivot
