@@ -33,7 +33,8 @@ from ._data import ADMINISTRATIONS, COMMUNE_SIRET, company_siret
 from ._stage import Stage, caused_by, ids_of
 from ._worker import DemoWorker
 
-__all__ = ["CONTRACT_AMOUNT", "contract_id", "procurement_phase", "publish_attestations"]
+__all__ = ["CONTRACT_AMOUNT", "award_event", "candidature_event", "contract_id", "notice_event", "procurement_phase",
+           "publish_attestations"]
 
 P = "fr.dcant.procurement."
 CONTRACT_AMOUNT = "48000.00"
@@ -88,7 +89,8 @@ def _org(org_id: str, name: str, siret: str) -> dict[str, Any]:
             "nuts": None, "country": "FRA", "legal_type": None, "activity": None}
 
 
-def _notice(stage: Stage) -> Event:
+def notice_event(stage: Stage) -> Event:
+    """The commune's contract notice of this run (eForms subtype 16 as a Notice pivot)."""
     data = {
         "notice_id": f"00000000-0000-4000-8000-{stage.run.lower():0>12}", "notice_version": "01",
         "procedure_id": procedure_id(stage), "notice_type": "cn-standard", "form_type": "competition",
@@ -108,7 +110,8 @@ def _notice(stage: Stage) -> Event:
                  time=_at(dt.date(2025, 2, 3)))
 
 
-def _candidature(stage: Stage, n: int, role: str) -> Event:
+def candidature_event(stage: Stage, n: int, role: str) -> Event:
+    """Candidate ``role``'s ESPD candidature (number ``n``) to this run's procedure."""
     siret = company_siret(role)
     data = {"espd_id": f"ESPD-{stage.run}-{n}", "uuid": None, "procedure_reference": procedure_id(stage),
             "issue_date": dt.date(2025, 2, 20 + n), "issue_time": None, "profile": None, "procedure_type": "open",
@@ -121,7 +124,8 @@ def _candidature(stage: Stage, n: int, role: str) -> Event:
                  data=data, time=_at(dt.date(2025, 2, 20 + n), 15))
 
 
-def _award(stage: Stage, holder: str) -> Event:
+def award_event(stage: Stage, holder: str) -> Event:
+    """The commune's contract award notice of this run to ``holder`` (SIRET; eForms subtype 29)."""
     name = ADMINISTRATIONS["travaux"]["name"]
     data = {"notice_id": f"00000000-0000-4000-9000-{stage.run.lower():0>12}", "notice_version": "01",
             "procedure_id": procedure_id(stage), "notice_subtype": "29", "dispatch_date": dt.date(2025, 4, 16),
@@ -242,10 +246,10 @@ async def procurement_phase(stage: Stage, worker: DemoWorker, console: Console) 
     """Play the procurement; returns its figures (candidatures, verdicts, documents reused/requested)."""
     console.rule("[bold]3. Procurement: notice, SIRET-only candidatures, award, DECP")
     watcher = stage.watcher
-    await stage.publish("commune", [_notice(stage)])
+    await stage.publish("commune", [notice_event(stage)])
     sent = []
     for n, role in enumerate(CANDIDATES, 1):
-        sent += await stage.publish(role, [_candidature(stage, n, role)])
+        sent += await stage.publish(role, [candidature_event(stage, n, role)])
     ids = ids_of(sent)
     enriched = await watcher.expect(
         lambda: (found if len(found := watcher.of("CandidatureEnriched", where=caused_by(ids))) == len(ids) else None),
@@ -273,7 +277,7 @@ async def procurement_phase(stage: Stage, worker: DemoWorker, console: Console) 
     holder = company_siret("travaux")
     data = _contract_data(stage, holder)
     tenders = await tender_phase(stage, console, data, holder)
-    await stage.publish("commune", [_award(stage, holder)])
+    await stage.publish("commune", [award_event(stage, holder)])
     stage.write(f"decp-{data['id']}.json", decp.from_pivot(data))
     (record,) = await stage.publish("commune", [Event(type=P + "ContractDataPublished", subject=f"contract:{data['id']}",
                                                       schema=P + "ContractData", data=data,

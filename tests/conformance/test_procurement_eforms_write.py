@@ -123,7 +123,7 @@ def test_corpus_pivots_written_back_break_only_the_official_rules_they_cannot_sa
 @pytest.mark.parametrize("schema", ["Notice", "Award"])
 def test_the_demo_pivots_written_are_xsd_valid_and_break_only_what_they_cannot_say(corpus: Path, schema: str) -> None:
     stage = types.SimpleNamespace(run="C1")
-    event = demo._notice(stage) if schema == "Notice" else demo._award(stage, "12345678900011")  # type: ignore[arg-type]
+    event = demo.notice_event(stage) if schema == "Notice" else demo.award_event(stage, "12345678900011")  # type: ignore[arg-type]
     pivot = Pivot(type=event.type, schema=event.schema, subject=event.subject, data=event.data, format="eforms")
     findings = eforms.validate(eforms.from_pivot(pivot), schema_dir=corpus, name=f"demo {schema}")
     assert [f for f in findings if f.rule == "XSD"] == []

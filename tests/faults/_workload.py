@@ -27,7 +27,7 @@ from typing import Any
 
 from bus import Event, Received, Record
 from bus._content import LocalContentStore
-from bus.demo._procurement import _candidature
+from bus.demo._procurement import candidature_event
 from tests.unit.processors.accounting_factories import BUYER, HOLDER, decp, invoice, payment, service_fait
 from tests.unit.processors.acts_factories import acknowledged, publication, transmitted
 
@@ -88,7 +88,7 @@ def build(tag: str, store: LocalContentStore) -> Workload:
     roles = ("travaux", "arpent", "imprimerie")
     for p in range(PROCEDURES):
         stage = types.SimpleNamespace(run=f"{tag}{p:02d}")  # the demo's builder reads only the run id
-        event = _candidature(stage, 1 + p % 3, roles[p % 3])  # type: ignore[arg-type]
+        event = candidature_event(stage, 1 + p % 3, roles[p % 3])  # type: ignore[arg-type]
         wave1.append(Input("supplier", event, "CandidatureSubmitted", event.data["espd_id"]))
     contracts = [f"C{tag}{c}" for c in range(CONTRACTS)]
     # Dated like the rest of the year's stream: a contract published "now" (2026) would restart the

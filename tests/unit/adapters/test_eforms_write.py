@@ -133,8 +133,8 @@ def _carried(original: dict[str, Any], back: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_demo_notice_and_award_round_trip() -> None:
     stage = types.SimpleNamespace(run="T1")
-    notice = demo._notice(stage)  # type: ignore[arg-type]
-    award = demo._award(stage, "12345678900011")  # type: ignore[arg-type]
+    notice = demo.notice_event(stage)  # type: ignore[arg-type]
+    award = demo.award_event(stage, "12345678900011")  # type: ignore[arg-type]
     for event in (notice, award):
         pivot = Pivot(type=event.type, schema=event.schema, subject=event.subject, data=event.data, format="eforms")
         back = eforms.to_pivot(eforms.from_pivot(pivot))
