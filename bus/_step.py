@@ -277,10 +277,10 @@ class Step:
                     return Skip("duplicate")
                 return Deliver(received, key, entry.after(None, received.id))
             if received.hidden and received.erasure is None:  # withheld, not erased: never act on placeholders
+                dossier = received.dossier or received.subject
                 raise WithheldPersonalDataError(
-                    f"{self.name} does not hold the dossier key of {received.subject}: its personal fields "
-                    f"({', '.join(received.hidden)}) are encrypted", dossier=received.subject,
-                    fields=",".join(received.hidden))
+                    f"{self.name} does not hold the dossier key of {dossier}: its personal fields "
+                    f"({', '.join(received.hidden)}) are encrypted", dossier=dossier, fields=",".join(received.hidden))
             if state_key is None:
                 key = self.core.key(received, ctx)
                 if key is None:
