@@ -74,7 +74,7 @@ from ._sealed import Cursor
 
 __all__ = [
     "ERASED", "ERASURE_SCHEMA", "ERASURE_TYPE", "WITHHELD", "DossierKeyStore", "Erasure", "aad", "dossier_of",
-    "is_personal", "mark", "personal_fields", "protect", "relabel", "reveal",
+    "erased", "is_personal", "mark", "personal_fields", "protect", "relabel", "reveal",
 ]
 
 MAGIC = b"\xdc\x5e\x02"
@@ -206,7 +206,7 @@ def protect(store: DossierKeyStore, schema: Schema, data: Mapping[str, Any], pay
     held, redacted = [], data
     for path, (blank, _) in _personal(schema).items():
         steps = path.split(".")
-        if any(value not in (None, blank) for value in _values(data, steps)):
+        if any(value not in (None, blank, ERASED) for value in _values(data, steps)):  # a marker names nobody
             held.append(path)
             redacted = _replace(redacted, steps, lambda _value, blank=blank: blank)
     if not held:
@@ -281,6 +281,16 @@ def mark(schema: Schema, data: dict[str, Any], fields: Sequence[str], erased: bo
         if path in strings:
             data = _replace(data, path.split("."), lambda _value: marker)
     return data
+
+
+def erased(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with every personal field showing :data:`ERASED` (string) or its blank: what a copy of an
+    erased dossier's personal data becomes (it then travels without a key)."""
+    out = dict(data)
+    for path, (blank, string) in _personal(schema).items():
+        out = _replace(out, path.split("."), lambda value, shown=ERASED if string else blank: (
+            value if value is None else shown))
+    return out
 
 
 def relabel(data: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:

@@ -38,6 +38,12 @@ the failing element, and a new closing event tries again. A collectivity the dir
 to no archive service is NO_ARCHIVE_SERVICE. Without them the profile's
 ``archival_agency_identifier`` receives every transfer, unchecked.
 
+Personal data (issue 12): the dossier's title is an act's objet, which may name a natural person.
+The ArchiveTransfer schema marks the archive units' titles personal, and the transfer names the
+dossier (:attr:`bus.Event.dossier`) whose key encrypts them, though its subject is the transfer's:
+erasing the act erases the transfer's title. The state keeps the title until the dossier is
+ARCHIVED (a rejected transfer is made again), then drops it.
+
 Idempotence: processed ``ce_id`` values are kept, and one transfer per closing: a closing
 event for a dossier already closed, in transfer or archived, and a reply to another transfer,
 change nothing. Profiles are declarative JSON files (``processors/profiles/<type>.json``)

@@ -90,3 +90,31 @@ def test_the_acts_core_reads_the_objet_with_the_dossier_key_and_drops_it_once_pu
     assert NAME not in published.data["title"] and "[personne-" in published.data["title"]  # pseudonymised
     assert published.hidden == ()  # the publication the law requires is not erasable: it names nobody
     assert h.states[subject()]["act"]["object"] is None
+
+
+def test_a_dossier_erased_before_its_transfer_is_transferred_with_the_title_erased(store):
+    h = archiving(store)
+    act = act_with_documents()
+    act.data["object"] = TITLE
+    h.input_topic("acts").pipe_all([act, executory()])
+    h.input_topic("archives").pipe(digested())
+    store.destroy(subject(), basis="RGPD art. 17-1-a", at=h.clock.now)  # the state still holds the title
+    h.advance(dt.timedelta(days=360))
+    (request,) = of(h.output_topic("archives").read_all(), TRANSFER)
+    assert h.dead_letters == [] and request.data["archive_units"][0]["title"] == ERASED
+    assert request.data["archive_units"][1]["title"] == ERASED  # every personal field of the copy
+    assert not any(NAME.encode() in (r.value or b"") for r in h.outputs["archives"])
+
+
+def test_an_act_read_after_its_erasure_is_transferred_with_the_title_erased(store):
+    h = archiving(store)
+    act = act_with_documents()
+    act.data["object"] = TITLE
+    sealed = h.seal_as("213100000", act, topic="acts")  # sent before the erasure, read after it
+    store.destroy(subject(), basis="RGPD art. 17-1-a", at=h.clock.now)
+    h.deliver(sealed)
+    h.input_topic("acts").pipe(executory())
+    h.input_topic("archives").pipe(digested())
+    h.advance(dt.timedelta(days=360))
+    (request,) = of(h.output_topic("archives").read_all(), TRANSFER)
+    assert h.dead_letters == [] and request.data["archive_units"][0]["title"] == ERASED
