@@ -36,7 +36,7 @@ DOSSIER = f"act:{COMMUNE_SIREN}:{NUMBER}"
 BASIS = "RGPD art. 17-1-a, demande du 2026-11-30"
 
 
-async def test_erasing_an_act_erases_its_archive_transfer_title_and_the_record_still_verifies(bus, worker, env_of):  # noqa: F811
+async def test_erasing_an_act_erases_its_transfer_title_and_verify_stays_clean(bus, worker, env_of):  # noqa: F811
     commune = bus.context(COMMUNE_SIREN, "webdelib")
     title = f"Attribution d'une aide sociale à {NAME}"
     events = [transmitted(NUMBER, decision=dt.date(YEAR, 10, 2), title=title, documents=[]),
