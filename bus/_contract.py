@@ -154,8 +154,9 @@ def asyncapi(settings: BusSettings | None = None, catalog: Catalog | None = None
             "info": {"title": "dcant-bus", "version": "1",
                      "description": "Signed CloudEvents (Kafka binary content mode) with Avro single-object payloads. "
                                     "Signed bytes: see the test vectors; DESIGN §3. A payload whose schema fields marked "
-                                    "\"personal\": true hold data may travel as a personal value (magic DC 5E 02, "
-                                    "the fields AES-256-GCM-encrypted under the dossier's key, then the payload with "
+                                    "\"personal\": true hold data may travel as a personal value (magic DC 5E 02, or DC 5E 04 "
+                                    "naming its dossier when that is not ce_subject; the fields AES-256-GCM-encrypted "
+                                    "under the dossier's key, then the payload with "
                                     "them blanked: bus/_erasure.py); the signature covers it as it travels."},
             "defaultContentType": "application/avro", "channels": channels, "operations": operations,
             "components": {"messages": messages, "schemas": {"CloudEventsHeaders": headers}}}

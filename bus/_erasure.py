@@ -5,12 +5,23 @@ attribute: Avro ignores it, and the parsing canonical form, hence the fingerprin
 change). When a :class:`bus.Wire` has a :class:`DossierKeyStore`, an event whose personal fields
 are not blank travels as a *personal value* in place of the Avro payload::
 
-    magic "\\xdc\\x5e\\x02" | u16 len, key id | u8 n | n × (u8 len, field name)
+    magic "\\xdc\\x5e\\x02" | u16 len, key id | u8 n | n × (u8 len, field path)
     | 12-byte nonce | u32 len | AES-256-GCM(dossier key, nonce, full Avro payload, aad=binding)
     | Avro single-object payload with the n fields blanked (null, "", [] or {})
 
-The *dossier key* is one random AES-256 key per dossier (``ce_subject``), made on the first
-personal event of the dossier. The producer signs the whole value, so the signature (and the
+The *dossier key* is one random AES-256 key per dossier, made on the first personal event of the
+dossier. The dossier is the event's ``ce_subject``, unless the producer names another one
+(:attr:`bus.Event.dossier`): a derived event that copies a dossier's personal data under its own
+subject (an archive transfer ``transfer:<dossier>/transfer-1`` carrying an act's title) is
+encrypted under that dossier's key, so erasing the dossier erases the copy too. Its value then
+starts with magic ``"\\xdc\\x5e\\x04" | u16 len, dossier`` followed by the same fields as above,
+and the associated data binds the dossier as well. The dossier travels in the value, not in a new
+envelope attribute: the signature covers the value, so the dossier is signed without a new
+signing-bytes version, and only personal values carry it.
+
+A personal field is a field of the record with ``"personal": true``, or such a field of a record
+nested in a record or in an array of records (its path: ``archive_units[].title``); a map's values
+are not searched. The producer signs the whole value, so the signature (and the
 Merkle ledger, which hashes the record bytes) covers the ciphertext: ``bus verify`` never needs
 the key, before or after an erasure. The associated data (:func:`aad`) ties the ciphertext to the event's
 id, source, type, subject, time, schema and recipients, so it cannot be moved under another envelope.
@@ -45,7 +56,8 @@ import hashlib
 import json
 import os
 import struct
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +73,13 @@ from ._keys import write_private
 from ._sealed import Cursor
 
 __all__ = [
-    "ERASED", "ERASURE_SCHEMA", "ERASURE_TYPE", "WITHHELD", "DossierKeyStore", "Erasure", "aad", "is_personal", "mark",
-    "personal_fields", "protect", "reveal",
+    "ERASED", "ERASURE_SCHEMA", "ERASURE_TYPE", "WITHHELD", "DossierKeyStore", "Erasure", "aad", "dossier_of",
+    "erased", "is_personal", "mark", "personal_fields", "protect", "relabel", "reveal",
 ]
 
 MAGIC = b"\xdc\x5e\x02"
+#: A personal value that names its dossier (another one than the event's subject).
+MAGIC_DOSSIER = b"\xdc\x5e\x04"
 #: What a reader sees in a personal field whose dossier key was destroyed.
 ERASED = "[effacé]"
 #: What a reader sees in a personal field whose dossier key it does not hold (nothing was erased).
@@ -90,7 +104,7 @@ class Erasure:
 
 # -- which fields, and their blanks -------------------------------------------------------------
 
-def _blank(field: Mapping[str, Any], schema: Schema) -> Any:
+def _blank(field: Mapping[str, Any], schema: Schema, path: str) -> Any:
     kind = field["type"]
     branches = kind if isinstance(kind, list) else [kind]
     names = [b if isinstance(b, str) else b.get("type") for b in branches]
@@ -99,21 +113,70 @@ def _blank(field: Mapping[str, Any], schema: Schema) -> Any:
     for name, blank in (("string", ""), ("array", []), ("map", {})):
         if name in names:
             return blank
-    raise SchemaError(f"personal field {field['name']!r} of {schema.name} has no blank value "
+    raise SchemaError(f"personal field {path!r} of {schema.name} has no blank value "
                       "(make it nullable, a string, an array or a map)", schema=schema.name)
 
 
+@functools.lru_cache(maxsize=1024)
+def _personal(schema: Schema) -> dict[str, tuple[Any, bool]]:
+    """Path of each personal field of ``schema`` -> (its blank, whether it holds a string)."""
+    out: dict[str, tuple[Any, bool]] = {}
+    named: dict[str, Mapping[str, Any]] = {}
+
+    def visit(record: Mapping[str, Any], prefix: str, namespace: str, seen: frozenset[str]) -> None:
+        for field in record.get("fields", ()):
+            path, kind = prefix + field["name"], field["type"]
+            branches = kind if isinstance(kind, list) else [kind]
+            if field.get("personal") is True:
+                out[path] = (_blank(field, schema, path), "string" in branches)
+                continue
+            for branch in branches:
+                suffix = ""
+                if isinstance(branch, Mapping) and branch.get("type") == "array":
+                    branch, suffix = branch["items"], "[]"
+                if isinstance(branch, str):  # a named type defined earlier in the schema
+                    branch = named.get(branch) or named.get(f"{namespace}.{branch}")
+                if not isinstance(branch, Mapping) or branch.get("type") != "record":
+                    continue
+                space = branch.get("namespace", namespace)
+                full = branch["name"] if "." in branch["name"] else f"{space}.{branch['name']}"
+                named.setdefault(full, branch)
+                if full not in seen:  # a recursive type is searched once along a path
+                    visit(branch, f"{path}{suffix}.", space, seen | {full})
+
+    visit(schema.raw, "", schema.raw.get("namespace", ""), frozenset({schema.name}))
+    return out
+
+
 def personal_fields(schema: Schema) -> dict[str, Any]:
-    """The personal fields of ``schema`` (``"personal": true``) and the blank each is replaced with."""
-    return {f["name"]: _blank(f, schema) for f in schema.raw.get("fields", ()) if f.get("personal") is True}
+    """The personal fields of ``schema`` (``"personal": true``), by path, and the blank each is replaced with."""
+    return {path: blank for path, (blank, _) in _personal(schema).items()}
 
 
-def _accepts_string(schema: Schema, name: str) -> bool:
-    for field in schema.raw.get("fields", ()):
-        if field["name"] == name:
-            kind = field["type"]
-            return "string" in (kind if isinstance(kind, list) else [kind])
-    return False
+def _values(data: Any, steps: Sequence[str]) -> Iterator[Any]:
+    """The values at a field path (``a[].b``: ``b`` of each item of ``a``) present in ``data``."""
+    name = steps[0].removesuffix("[]")
+    if not isinstance(data, Mapping) or name not in data:
+        return
+    value = data[name]
+    if len(steps) == 1:
+        yield value
+        return
+    for item in (value if steps[0].endswith("[]") and isinstance(value, list) else [value]):
+        yield from _values(item, steps[1:])
+
+
+def _replace(data: Any, steps: Sequence[str], change: Callable[[Any], Any]) -> Any:
+    """``data`` with ``change`` applied to each value at a field path; copies only what it changes."""
+    name = steps[0].removesuffix("[]")
+    if not isinstance(data, Mapping) or name not in data:
+        return data
+    value = data[name]
+    if len(steps) == 1:
+        return {**data, name: change(value)}
+    if steps[0].endswith("[]") and isinstance(value, list):
+        return {**data, name: [_replace(item, steps[1:], change) for item in value]}
+    return {**data, name: _replace(value, steps[1:], change)}
 
 
 # -- the value ----------------------------------------------------------------------------------
@@ -123,35 +186,62 @@ def aad(sealed_binding: bytes) -> bytes:
     return b"dcant-bus-personal-v1\x00" + sealed_binding
 
 
+def _named(aad: bytes, dossier: str) -> bytes:
+    """The associated data of a value that names its dossier: the dossier is bound too."""
+    raw = dossier.encode()
+    return aad + struct.pack(">H", len(raw)) + raw
+
+
 def is_personal(value: bytes) -> bool:
-    return value[:3] == MAGIC
+    return value[:3] in (MAGIC, MAGIC_DOSSIER)
 
 
 def protect(store: DossierKeyStore, schema: Schema, data: Mapping[str, Any], payload: bytes, dossier: str,
-            aad: bytes) -> bytes:
+            aad: bytes, *, subject: str | None = None) -> bytes:
     """The personal value of ``payload`` (``data`` encoded) for ``dossier``, or ``payload`` itself when
-    no personal field of ``schema`` holds anything."""
-    blanks = personal_fields(schema)
-    held = [name for name, blank in blanks.items() if data.get(name) not in (None, blank)]
+    no personal field of ``schema`` holds anything.
+
+    ``subject``: the event's, when ``dossier`` may differ from it (the value then names its dossier).
+    """
+    held, redacted = [], data
+    for path, (blank, _) in _personal(schema).items():
+        steps = path.split(".")
+        if any(value not in (None, blank, ERASED) for value in _values(data, steps)):  # a marker names nobody
+            held.append(path)
+            redacted = _replace(redacted, steps, lambda _value, blank=blank: blank)
     if not held:
         return payload
     key_id, key = store.key_for_sealing(dossier, schema.family)
-    redacted = encode(schema, {**data, **{name: blanks[name] for name in held}})
+    redacted_payload = encode(schema, redacted)
+    parts = [MAGIC]
+    if subject is not None and dossier != subject:
+        raw = dossier.encode()
+        parts, aad = [MAGIC_DOSSIER, struct.pack(">H", len(raw)), raw], _named(aad, dossier)
     nonce = os.urandom(12)
     ciphertext = AESGCM(key).encrypt(nonce, payload, aad)
     kid = key_id.encode()
-    parts = [MAGIC, struct.pack(">H", len(kid)), kid, struct.pack(">B", len(held))]
+    parts += [struct.pack(">H", len(kid)), kid, struct.pack(">B", len(held))]
     for name in held:
         raw = name.encode()
         parts += [struct.pack(">B", len(raw)), raw]
-    parts += [nonce, struct.pack(">I", len(ciphertext)), ciphertext, redacted]
+    parts += [nonce, struct.pack(">I", len(ciphertext)), ciphertext, redacted_payload]
     return b"".join(parts)
+
+
+def dossier_of(value: bytes, subject: str) -> str:
+    """The dossier whose key encrypts a personal value: the one it names, else the event's subject."""
+    if value[:3] != MAGIC_DOSSIER:
+        return subject
+    cursor = Cursor(value, 3, "personal value")
+    return cursor.take(struct.unpack(">H", cursor.take(2))[0]).decode("utf-8", "replace")
 
 
 def _parse(value: bytes) -> tuple[str, tuple[str, ...], bytes, bytes, bytes]:
     """(key id, blanked fields, nonce, ciphertext, blanked payload)."""
     cursor = Cursor(value, 3, "personal value")
     take = cursor.take
+    if value[:3] == MAGIC_DOSSIER:
+        take(struct.unpack(">H", take(2))[0])  # the dossier: dossier_of
     key_id = take(struct.unpack(">H", take(2))[0]).decode("utf-8", "replace")
     fields = tuple(take(take(1)[0]).decode("utf-8", "replace") for _ in range(take(1)[0]))
     nonce = take(12)
@@ -159,12 +249,16 @@ def _parse(value: bytes) -> tuple[str, tuple[str, ...], bytes, bytes, bytes]:
     return key_id, fields, nonce, ciphertext, cursor.rest()
 
 
-def reveal(store: DossierKeyStore | None, value: bytes, aad: bytes, dossier: str,
+def reveal(store: DossierKeyStore | None, value: bytes, aad: bytes, subject: str,
            **context: Any) -> tuple[bytes, tuple[str, ...], Erasure | None]:
-    """(payload to decode, fields it shows blanked, the dossier's erasure if known) of a verified personal value.
+    """(payload to decode, fields it shows blanked, the dossier's erasure if known) of a verified personal value
+    of an event about ``subject`` (its dossier, unless the value names another: :func:`dossier_of`).
 
     With the dossier's key: the full payload and no blanked field. Without it: the blanked payload.
     """
+    dossier = dossier_of(value, subject)
+    if value[:3] == MAGIC_DOSSIER:
+        aad = _named(aad, dossier)
     key_id, fields, nonce, ciphertext, redacted = _parse(value)
     key = None if store is None else store.key(dossier, key_id)
     if key is None:
@@ -182,10 +276,30 @@ def reveal(store: DossierKeyStore | None, value: bytes, aad: bytes, dossier: str
 def mark(schema: Schema, data: dict[str, Any], fields: Sequence[str], erased: bool) -> dict[str, Any]:
     """``data`` with each blanked string field showing :data:`ERASED` or :data:`WITHHELD` (others stay blank)."""
     marker = ERASED if erased else WITHHELD
-    for name in fields:
-        if name in data and _accepts_string(schema, name):
-            data[name] = marker
+    strings = {path for path, (_, string) in _personal(schema).items() if string}
+    for path in fields:
+        if path in strings:
+            data = _replace(data, path.split("."), lambda _value: marker)
     return data
+
+
+def erased(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with every personal field showing :data:`ERASED` (string) or its blank: what a copy of an
+    erased dossier's personal data becomes (it then travels without a key)."""
+    out = dict(data)
+    for path, (blank, string) in _personal(schema).items():
+        out = _replace(out, path.split("."), lambda value, shown=ERASED if string else blank: (
+            value if value is None else shown))
+    return out
+
+
+def relabel(data: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """``data`` with the fields at ``fields`` that show :data:`WITHHELD` showing :data:`ERASED` (the
+    dossier's erasure is known from its ledgered event, not from a key store)."""
+    out = dict(data)
+    for path in fields:
+        out = _replace(out, path.split("."), lambda value: ERASED if value == WITHHELD else value)
+    return out
 
 
 # -- the key store ------------------------------------------------------------------------------

@@ -60,11 +60,15 @@ class Processor(Protocol):
 
 
 def follow_up(cause: Received, *, type: str, schema: str, data: Mapping[str, Any], subject: str | None = None,
-              time: dt.datetime | None = None) -> Event:
-    """An event caused by ``cause``: same correlation id (or the cause's id), causation = cause."""
+              time: dt.datetime | None = None, dossier: str | None = None) -> Event:
+    """An event caused by ``cause``: same correlation id (or the cause's id), causation = cause.
+
+    ``dossier``: the dossier whose key encrypts its personal fields, when not its subject (:attr:`Event.dossier`).
+    """
     return Event(
         type=type, subject=subject or cause.subject, schema=schema, data=data, time=time,
         correlationid=cause.envelope.correlationid or cause.envelope.id, causationid=cause.envelope.id,
+        dossier=dossier,
     )
 
 

@@ -21,7 +21,9 @@ Every record a processor or a subscriber consumes goes through :meth:`Step.run`,
    of an addressed event that names no recipients of its own is addressed to the same ones, and
    a timer's output to the recipients of every addressed event its state took data from (the
    :class:`Entry` keeps them), unless the core publishes aggregates (``public_outputs``, :func:`broadcasts`);
-8. **seal**: outputs are signed by the wire, each with its topic;
+8. **seal**: outputs are signed by the wire, each with its topic; an output whose dossier's key
+   was destroyed since the core read its personal data (a copy the state kept) carries those
+   fields ``[effacé]`` (:func:`bus._erasure.erased`) instead of failing;
 9. **error policy**: any failure above becomes the :class:`~bus.ErrorPolicy`'s decision: retry
    after a backoff, dead-letter (the original bytes with ``dlq_*`` headers, ready to send), skip,
    or raise.
@@ -50,7 +52,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from ._errors import BusError, HandlerError, NotARecipientError, WithheldPersonalDataError
+from ._erasure import erased
+from ._errors import BusError, ErasedDossierError, HandlerError, NotARecipientError, WithheldPersonalDataError
 from ._policy import Action, ErrorPolicy
 from ._processor import Context, Processor, broadcasts, reads
 from ._topics import topic_for_schema
@@ -277,10 +280,10 @@ class Step:
                     return Skip("duplicate")
                 return Deliver(received, key, entry.after(None, received.id))
             if received.hidden and received.erasure is None:  # withheld, not erased: never act on placeholders
+                dossier = received.dossier or received.subject
                 raise WithheldPersonalDataError(
-                    f"{self.name} does not hold the dossier key of {received.subject}: its personal fields "
-                    f"({', '.join(received.hidden)}) are encrypted", dossier=received.subject,
-                    fields=",".join(received.hidden))
+                    f"{self.name} does not hold the dossier key of {dossier}: its personal fields "
+                    f"({', '.join(received.hidden)}) are encrypted", dossier=dossier, fields=",".join(received.hidden))
             if state_key is None:
                 key = self.core.key(received, ctx)
                 if key is None:
@@ -446,7 +449,13 @@ class Step:
                                                                  now=now))
             if self.event_time and event.time is None:
                 event = dataclasses.replace(event, time=now)  # on event time, outputs keep their cause's time
-            record = self.wire.seal(event)
+            try:
+                record = self.wire.seal(event)
+            except ErasedDossierError:
+                # the core copied personal data of a dossier erased since it read it (its state kept a copy):
+                # the output carries it erased, as every earlier copy now reads
+                schema = self.wire.catalog.latest(event.schema)
+                record = self.wire.seal(dataclasses.replace(event, data=erased(schema, event.data)))
             logical = topic_for_schema(event.schema)
             out.append(dataclasses.replace(record, topic=self.topics.get(logical, logical)))
         return tuple(out)

@@ -22,7 +22,7 @@ from ._actor import Actor
 from ._catalog import Catalog, Schema
 from ._codec import decode, encode, fingerprint_of
 from ._envelope import Envelope, format_time
-from ._erasure import DossierKeyStore, Erasure, aad, is_personal, mark, protect, reveal
+from ._erasure import DossierKeyStore, Erasure, aad, dossier_of, is_personal, mark, protect, reveal
 from ._errors import ConfigurationError, EnvelopeError, ForeignSourceError, NotARecipientError, RecordTooLargeError
 from ._keys import KeyDirectory, Keyring, PublicKey, SigningKey
 from ._sealed import (
@@ -71,6 +71,10 @@ class Event:
     recipients: Sequence[str] | None = None
     #: The agent who acted (``ce_actor``), from :meth:`bus.ActorVerifier.verify`: signed with the event.
     actor: Actor | None = None
+    #: The dossier whose key encrypts the personal fields (:mod:`bus._erasure`); None: the subject. A derived
+    #: event that copies a dossier's personal data under another subject names that dossier, so its erasure
+    #: reaches the copy.
+    dossier: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,6 +103,9 @@ class Received:
     hidden: tuple[str, ...] = ()
     #: The dossier's erasure, when this reader's key store holds it.
     erasure: Erasure | None = None
+    #: The dossier whose key encrypts the personal fields (the subject, unless the event names another); None
+    #: when the event has no personal value.
+    dossier: str | None = None
 
     @property
     def type(self) -> str:
@@ -224,8 +231,8 @@ class Wire:
             actor=None if event.actor is None else event.actor.to_header(),
         )
         if self.dossier_keys is not None:
-            payload = protect(self.dossier_keys, schema, event.data, payload, envelope.subject,
-                              aad(_binding(envelope)))
+            payload = protect(self.dossier_keys, schema, event.data, payload, event.dossier or envelope.subject,
+                              aad(_binding(envelope)), subject=envelope.subject)
             if len(payload) > self.max_event_bytes:  # the personal value carries the payload twice
                 raise RecordTooLargeError(f"{event.type} with its personal data encrypted is {len(payload)} bytes, "
                                           f"above {self.max_event_bytes}", subject=event.subject)
@@ -274,8 +281,9 @@ class Wire:
         elif is_sealed(value):
             raise EnvelopeError("a sealed payload without ce_recipients", header="ce_recipients", **context)
         hidden: tuple[str, ...] = ()
-        erasure = None
+        erasure = dossier = None
         if is_personal(value):
+            dossier = dossier_of(value, envelope.subject)
             value, hidden, erasure = reveal(self.dossier_keys, value, aad(_binding(envelope)), envelope.subject,
                                             **{k: v for k, v in context.items() if v is not None})
         fp = fingerprint_of(value)
@@ -287,7 +295,7 @@ class Wire:
         if hidden:
             data = mark(reader, data, hidden, erased=erasure is not None)
         return Received(envelope=envelope, schema=reader, writer=writer, data=data, record=record, hidden=hidden,
-                        erasure=erasure)
+                        erasure=erasure, dossier=dossier)
 
     def _decrypt(self, envelope: Envelope, value: bytes, context: Mapping[str, Any]) -> bytes:
         """The plaintext of a verified addressed event (NotARecipientError carries the verified envelope)."""

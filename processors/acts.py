@@ -45,7 +45,10 @@ Publication with personal data pseudonymised (CGCT L2131-1, RGPD art. 4-5 and 5-
     field the publication itself gives is refused (dead-letter) rather than published
     unhidden; a publication naming persons for a collectivity without a key is refused too.
 
-Once the publication is made, the state drops the clear title, text and names (RGPD art. 5-1-c).
+Once the publication is made, the state drops the clear title, text and names (RGPD art. 5-1-c);
+the objet of an act that is never published (an individual decision, nature 3 and beyond) is not
+kept at all. The ``ActPublished`` record is not erasable: it is the publication the law requires,
+its names pseudonymised; the transmitted objet stays erasable in ``ActTransmitted``.
 
 Idempotence: the runtime's step skips an event whose ``ce_id`` it already processed for this
 state (:class:`bus.Step`), and every rule is a fact update, so a redelivered message changes
@@ -241,9 +244,11 @@ class ActsLifecycle:
         code, detail = None, None
         if event.type == TRANSMITTED:
             state["transmitted"], state["anomaly"] = True, None  # a new transmission supersedes an anomaly
+            # data minimisation: the objet (personal, it may name a person) is kept only to publish it
             state["act"] = {
                 "nature_code": data["nature_code"], "decision_date": data["decision_date"].isoformat(),
-                "classification_code": data["classification_code"], "object": data["object"],
+                "classification_code": data["classification_code"],
+                "object": data["object"] if data["nature_code"] in PUBLISHABLE_NATURES else None,
             }
             code = "1-1"
         elif event.type == ACKNOWLEDGED:

@@ -38,6 +38,12 @@ the failing element, and a new closing event tries again. A collectivity the dir
 to no archive service is NO_ARCHIVE_SERVICE. Without them the profile's
 ``archival_agency_identifier`` receives every transfer, unchecked.
 
+Personal data (issue 12): the dossier's title is an act's objet, which may name a natural person.
+The ArchiveTransfer schema marks the archive units' titles personal, and the transfer names the
+dossier (:attr:`bus.Event.dossier`) whose key encrypts them, though its subject is the transfer's:
+erasing the act erases the transfer's title. The state keeps the title until the dossier is
+ARCHIVED (a rejected transfer is made again), then drops it.
+
 Idempotence: processed ``ce_id`` values are kept, and one transfer per closing: a closing
 event for a dossier already closed, in transfer or archived, and a reply to another transfer,
 change nothing. Profiles are declarative JSON files (``processors/profiles/<type>.json``)
@@ -295,6 +301,8 @@ class Archiving:
         code = reply.get("reply_code")
         if code in self.accepted_reply_codes:
             state["status"] = "ARCHIVED"
+            if state["description"]:  # data minimisation: an archived dossier makes no new transfer
+                state["description"]["title"] = None
             return [self._state_event(state, event, reply["date"], reply_code=code)]
         state["status"] = "REOPENED"
         reason = reply.get("comment") or f"rejected by {reply['archival_agency_identifier']} with code {code}"
@@ -329,8 +337,9 @@ class Archiving:
                 state["status"] = "PROFILE_REFUSED"
                 return [self._state_event(state, cause, ctx.now, reason=err.message)]
         state["status"] = "TRANSFER_REQUESTED"
+        # the units' titles are personal (an act's objet): encrypted under the dossier's key, not the transfer's
         request = self._event(state, cause, type=A + "ArchiveTransferRequested", schema=A + "ArchiveTransfer",
-                              data=transfer, subject=f"transfer:{state['transfer_id']}")
+                              data=transfer, subject=f"transfer:{state['transfer_id']}", dossier=state["dossier"])
         return [request, self._state_event(state, cause, ctx.now)]
 
     def _check_profile(self, transfer: Mapping[str, Any], service: str) -> None:
@@ -356,10 +365,11 @@ class Archiving:
 
     @staticmethod
     def _event(state: Mapping[str, Any], cause: Received | None, *, type: str, schema: str,
-               data: Mapping[str, Any], subject: str) -> Event:
+               data: Mapping[str, Any], subject: str, dossier: str | None = None) -> Event:
         if cause is not None:
-            return follow_up(cause, type=type, schema=schema, data=data, subject=subject)
-        return Event(type=type, subject=subject, schema=schema, data=data, correlationid=state["correlation"])
+            return follow_up(cause, type=type, schema=schema, data=data, subject=subject, dossier=dossier)
+        return Event(type=type, subject=subject, schema=schema, data=data, correlationid=state["correlation"],
+                     dossier=dossier)
 
 
 def _date(value: str | None) -> dt.date | None:

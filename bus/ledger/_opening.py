@@ -99,6 +99,8 @@ class Opened:
     #: Personal fields shown blanked (:mod:`bus._erasure`), and the dossier's erasure when it is known.
     hidden: tuple[str, ...] = ()
     erasure: dict[str, Any] | None = None
+    #: The dossier whose key encrypts the personal fields (the subject unless the event names another).
+    dossier: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON line ``bus replay`` prints."""
@@ -370,7 +372,8 @@ class FastOpener:
                       correlationid=env.correlationid, causationid=env.causationid, sigkeyid=env.sigkeyid,
                       writer=got.writer.name, writer_version=got.writer.version,
                       reader_version=got.schema.version, data=json_value(got.data), actor=_actor_of(env),
-                      hidden=got.hidden, erasure=None if got.erasure is None else got.erasure.to_json())
+                      hidden=got.hidden, erasure=None if got.erasure is None else got.erasure.to_json(),
+                      dossier=got.dossier)
 
 
 def _actor_of(envelope: Envelope) -> dict[str, Any] | None:

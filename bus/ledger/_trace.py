@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from bus._envelope import parse_time
-from bus._erasure import ERASED, ERASURE_TYPE, WITHHELD
+from bus._erasure import ERASURE_TYPE, relabel
 from bus._settings import BusSettings
 from bus._topics import FAMILIES, topic_map
 from bus._wire import Wire
@@ -84,10 +84,9 @@ def with_erasures(events: Sequence[Opened]) -> list[Opened]:
                 for e in events if e.ok and e.type == ERASURE_TYPE and isinstance(e.data, dict)}
     out = []
     for e in events:
-        erasure = erasures.get(e.subject)
+        erasure = erasures.get(e.dossier or e.subject)  # a derived event may name its dossier (bus.Event.dossier)
         if e.hidden and e.erasure is None and erasure is not None:
-            data = {k: ERASED if k in e.hidden and v == WITHHELD else v for k, v in e.data.items()}
-            e = dataclasses.replace(e, data=data, erasure=erasure)
+            e = dataclasses.replace(e, data=relabel(e.data, e.hidden), erasure=erasure)
         out.append(e)
     return out
 

@@ -23,6 +23,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
 from bus._catalog import Catalog, default_catalog
+from bus._erasure import DossierKeyStore
 from bus._errors import BusError
 from bus._keys import KeyDirectory, SigningKey, generate_key
 from bus._policy import Action, ErrorPolicy
@@ -122,23 +123,28 @@ class TopologyTestDriver:
     """Runs one processor core (or a :class:`bus.Binding`) over in-memory topics with a fake clock.
 
     ``event_time``: as ``bus worker --clock event``, the core sees each event's own time and a
-    state's timers catch up to it before it is processed (:class:`bus.Step`).
+    state's timers catch up to it before it is processed (:class:`bus.Step`). ``dossier_keys``:
+    the operator's per-dossier key store (:mod:`bus._erasure`), shared by the test producers and
+    the processor as on a deployed bus: personal fields then travel encrypted, and destroying a
+    dossier's key shows them erased to every later read.
     """
 
     def __init__(self, processor: Processor | Binding, *, catalog: Catalog | None = None,
                  clock: FakeClock | None = None, processor_siren: str = "130000000",
-                 policy: ErrorPolicy | None = None, event_time: bool = False) -> None:
+                 policy: ErrorPolicy | None = None, event_time: bool = False,
+                 dossier_keys: DossierKeyStore | None = None) -> None:
         binding = processor if isinstance(processor, Binding) else Binding(processor)
         self.processor = binding.core
         self.prepare = binding.prepare
         self.catalog = catalog or default_catalog()
         self.clock = clock or FakeClock()
         self.directory = KeyDirectory()
+        self.dossier_keys = dossier_keys
         self._producers: dict[str, SigningKey] = {}
         key = self._key_for(processor_siren)
         name = self.processor.name
         self.wire = Wire(self.catalog, self.directory, key, source=f"urn:siren:{processor_siren}:{name}",
-                         clock=self.clock)
+                         clock=self.clock, dossier_keys=dossier_keys)
         self.rekey_topic = f"rekey.{name}"
         self.step = Step(self.wire, name=name, core=self.processor, policy=policy or ErrorPolicy(backoff_ms=0),
                          rekey_topic=self.rekey_topic, prepares=self.prepare is not None, event_time=event_time)
@@ -168,7 +174,7 @@ class TopologyTestDriver:
 
     def seal_as(self, siren: str, event: Event, *, topic: str) -> Record:
         wire = Wire(self.catalog, self.directory, self._key_for(siren), source=f"urn:siren:{siren}:test",
-                    clock=self.clock)
+                    clock=self.clock, dossier_keys=self.dossier_keys)
         record = wire.seal(event)
         return Record(record.key, record.value, record.headers, topic, 0, self._next_offset(topic),
                       int(self.clock.now.timestamp() * 1000))

@@ -292,10 +292,13 @@ def test_erasing_a_demo_dossier_keeps_verify_clean_and_trace_shows_it_erased(fir
     assert own["PersonalDataErased"]["data"]["basis"].startswith("RGPD art. 17-1-a")
     published = own["ActPublished"]["data"]["title"]  # the pseudonymised publication keeps working
     assert "[personne-" in published and "Camille Fictive" not in published
-    # Not erased: the archive transfer (another dossier, the archives family) copies the act's title for the
-    # archives service (public archives: RGPD art. 17-3-d); crypto-shredding covers the act dossier's own events.
+    # The archive transfer (subject transfer:..., the archives family) copies the act's title: it is encrypted
+    # under the act dossier's key, so it reads erased too; the name is nowhere left in the timeline.
     named = {t["type"] for t in timeline if "Camille Fictive" in json.dumps(t, ensure_ascii=False)}
-    assert named == {"fr.dcant.archives.ArchiveTransferRequested"}, named
+    assert named == set(), named
+    (transfer,) = [t for t in timeline if t["type"] == "fr.dcant.archives.ArchiveTransferRequested"]
+    assert transfer["data"]["archive_units"][0]["title"] == "[effacé]"
+    assert transfer["personal_data"]["state"] == "erased"
     ledger = {**env, "BUS_SOURCE": f"urn:siren:{ADMINISTRATIONS['bus']['siren']}:ledger"}
     assert bus(ledger, "ledger", "checkpoint").returncode == 0
     families = bus(env, "verify", "acts", "procurement", "invoices", "accounting", "archives", "--json")
