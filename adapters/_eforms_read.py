@@ -47,8 +47,28 @@ def _organisations(ext: etree._Element | None) -> dict[str, dict[str, Any]]:
             "postal_code": first_text(company, "cac:PostalAddress/cbc:PostalZone"),
             "nuts": first_text(company, "cac:PostalAddress/cbc:CountrySubentityCode"),
             "country": country,
+            "phone": first_text(company, "cac:Contact/cbc:Telephone"),
+            "email": first_text(company, "cac:Contact/cbc:ElectronicMail"),
+            "company_size": first_text(company, "efbc:CompanySizeCode"),
         }
     return out
+
+
+def _places(project: etree._Element | None) -> list[dict[str, Any]]:
+    """The places of performance (cac:RealizedLocation) of a procedure or lot scope."""
+    return [
+        {
+            "description": first_text(location, "cbc:Description"),
+            "street": first_text(location, "cac:Address/cbc:StreetName"),
+            "additional_street": first_text(location, "cac:Address/cbc:AdditionalStreetName"),
+            "city": first_text(location, "cac:Address/cbc:CityName"),
+            "postal_code": first_text(location, "cac:Address/cbc:PostalZone"),
+            "nuts": first_text(location, "cac:Address/cbc:CountrySubentityCode"),
+            "region": first_text(location, "cac:Address/cbc:Region"),
+            "country": first_text(location, "cac:Address/cac:Country/cbc:IdentificationCode"),
+        }
+        for location in ([] if project is None else project.iterfind("cac:RealizedLocation", _NS))
+    ]
 
 
 def _amount(element: etree._Element | None, path: str) -> tuple[str | None, str | None]:
@@ -146,6 +166,10 @@ def read_common(root: etree._Element, *, document: str, subtype: str, rules: dic
         "estimated_value": value,
         "estimated_value_currency": currency,
         "procedure_type": first_text(root, "cac:TenderingProcess/cbc:ProcedureCode"),
+        "accelerated": first_text(
+            root, "cac:TenderingProcess/cac:ProcessJustification/cbc:ProcessReasonCode[@listName='accelerated-procedure']"
+        ),
+        "places": _places(project),
         "_organisations": orgs,
     }
 
@@ -166,6 +190,7 @@ def _lots(root: etree._Element, *, document: str) -> list[dict[str, Any]]:
         project = lot.find("cac:ProcurementProject", _NS)
         process = lot.find("cac:TenderingProcess", _NS)
         value, currency = _amount(project, "cac:RequestedTenderTotal/cbc:EstimatedOverallContractAmount")
+        duration = None if project is None else project.find("cac:PlannedPeriod/cbc:DurationMeasure", _NS)
         xpath = "/*/cac:ProcurementProjectLot"
         lots.append(
             {
@@ -204,14 +229,38 @@ def _lots(root: etree._Element, *, document: str) -> list[dict[str, Any]]:
                     document=document,
                     xpath=f"{xpath}/cac:ProcurementProject/cac:PlannedPeriod/cbc:EndDate",
                 ),
+                "duration": first_text(project, "cac:PlannedPeriod/cbc:DurationMeasure"),
+                "duration_unit": duration.get("unitCode") if duration is not None else None,
+                "places": _places(project),
+                **_lot_process(process),
             }
         )
     return lots
 
 
+def _lot_process(process: etree._Element | None) -> dict[str, str | None]:
+    """The lot's tendering process terms (BT-17, BT-52, BT-115, BT-50, BT-767, BT-765, BT-766), as written."""
+    return {
+        "esubmission": first_text(process, "cbc:SubmissionMethodCode[@listName='esubmission']"),
+        "successive_reduction": first_text(process, "cbc:CandidateReductionConstraintIndicator"),
+        "gpa": first_text(process, "cbc:GovernmentAgreementConstraintIndicator"),
+        "min_candidates": first_text(process, "cac:EconomicOperatorShortList/cbc:MinimumQuantity"),
+        "auction": first_text(process, "cac:AuctionTerms/cbc:AuctionConstraintIndicator"),
+        "framework_agreement": first_text(
+            process, "cac:ContractingSystem/cbc:ContractingSystemTypeCode[@listName='framework-agreement']"
+        ),
+        "dps": first_text(process, "cac:ContractingSystem/cbc:ContractingSystemTypeCode[@listName='dps-usage']"),
+    }
+
+
 def read_notice(root: etree._Element, common: dict[str, Any], *, document: str) -> dict[str, Any]:
     """The Notice record (competition notice, or change notice of one) from ``read_common``."""
     data = {k: v for k, v in common.items() if not k.startswith("_")}
+    data["exclusion_grounds_sources"] = all_text(
+        root,
+        "cac:TenderingTerms/cac:TendererQualificationRequest/cac:SpecificTendererRequirement"
+        "/cbc:TendererRequirementTypeCode[@listName='exclusion-grounds-source']",
+    )
     data["lots"] = _lots(root, document=document)
     return data
 
@@ -240,6 +289,13 @@ def read_award(root: etree._Element, common: dict[str, Any], *, document: str) -
                     node,
                     "efac:ReceivedSubmissionsStatistics[efbc:StatisticsCode='tenders']/efbc:StatisticsNumeric",
                 ),
+                "no_winner_reason": first_text(node, "efac:DecisionReason/efbc:DecisionReasonCode"),
+                "statistics": [
+                    {"type": first_text(stats, "efbc:StatisticsCode"), "count": first_text(stats, "efbc:StatisticsNumeric")}
+                    for stats in node.iterfind("efac:ReceivedSubmissionsStatistics", _NS)
+                    if first_text(stats, "efbc:StatisticsCode") not in (None, "tenders")
+                    and first_text(stats, "efbc:StatisticsNumeric") is not None
+                ],
             }
         )
     tenders = []
@@ -254,6 +310,7 @@ def read_award(root: etree._Element, common: dict[str, Any], *, document: str) -
                 "rank": first_text(node, "cbc:RankCode"),
                 "tendering_party_id": first_text(node, "efac:TenderingParty/cbc:ID"),
                 "tender_reference": first_text(node, "efac:TenderReference/cbc:ID"),
+                "subcontracting": first_text(node, "efac:SubcontractingTerm/efbc:TermCode[@listName='applicability']"),
             }
         )
     contracts = []
@@ -341,4 +398,7 @@ _ORG_FIELDS = (
     "country",
     "legal_type",
     "activity",
+    "phone",
+    "email",
+    "company_size",
 )

@@ -64,6 +64,7 @@ def _lot_scheme(lot_id: str) -> str:
 
 def _company(organizations: etree._Element, org: Rec, language: str | None) -> None:
     company = _node(_node(organizations, "efac:Organization"), "efac:Company")
+    _el(company, "efbc:CompanySizeCode", org.get("company_size"), listName="economic-operator-size")
     _el(_node(company, "cac:PartyIdentification"), "cbc:ID", org["organization_id"], schemeName="organization")
     if org.get("name") is not None:
         _el(_node(company, "cac:PartyName"), "cbc:Name", org["name"], languageID=language)
@@ -78,6 +79,10 @@ def _company(organizations: etree._Element, org: Rec, language: str | None) -> N
     if org.get("company_id") is not None:
         _el(_node(company, "cac:PartyLegalEntity"), "cbc:CompanyID", org["company_id"],
             schemeName=org.get("company_id_scheme"))
+    if org.get("phone") is not None or org.get("email") is not None:
+        contact = _node(company, "cac:Contact")
+        _el(contact, "cbc:Telephone", org.get("phone"))
+        _el(contact, "cbc:ElectronicMail", org.get("email"))
 
 
 def _organisations(data: Rec) -> list[dict[str, Any]]:
@@ -125,12 +130,19 @@ def _notice_result(ext: etree._Element, data: Rec) -> None:
         node = _node(result, "efac:LotResult")
         _el(node, "cbc:ID", res.get("result_id"), schemeName="result")
         _el(node, "cbc:TenderResultCode", res.get("winner_chosen"), listName="winner-selection-status")
+        if res.get("no_winner_reason") is not None:
+            _el(_node(node, "efac:DecisionReason"), "efbc:DecisionReasonCode", res["no_winner_reason"],
+                listName="non-award-justification")
         for tender_id in res.get("tender_ids", []):
             _id_in(node, "efac:LotTender", tender_id, "tender")
         if res.get("received_tenders") is not None:
             stats = _node(node, "efac:ReceivedSubmissionsStatistics")
             _el(stats, "efbc:StatisticsCode", "tenders", listName="received-submission-type")
             _el(stats, "efbc:StatisticsNumeric", res["received_tenders"])
+        for statistic in res.get("statistics", []):
+            stats = _node(node, "efac:ReceivedSubmissionsStatistics")
+            _el(stats, "efbc:StatisticsCode", statistic["type"], listName="received-submission-type")
+            _el(stats, "efbc:StatisticsNumeric", statistic["count"])
         for contract_id in res.get("contract_ids", []):
             _id_in(node, "efac:SettledContract", contract_id, "contract")
         _id_in(node, "efac:TenderLot", res.get("lot_id"), _lot_scheme(res.get("lot_id") or ""))
@@ -141,6 +153,9 @@ def _notice_result(ext: etree._Element, data: Rec) -> None:
         if tender.get("value") is not None:
             _el(_node(node, "cac:LegalMonetaryTotal"), "cbc:PayableAmount", tender["value"],
                 currencyID=tender.get("value_currency"))
+        if tender.get("subcontracting") is not None:
+            _el(_node(node, "efac:SubcontractingTerm"), "efbc:TermCode", tender["subcontracting"],
+                listName="applicability")
         _id_in(node, "efac:TenderingParty", tender.get("tendering_party_id"), "tendering-party")
         _id_in(node, "efac:TenderLot", tender.get("lot_id"), _lot_scheme(tender.get("lot_id") or ""))
         if tender.get("tender_reference") is not None:
@@ -201,6 +216,18 @@ def _project(parent: etree._Element, scope: Rec, *, internal_id: str | None = No
     for code in scope.get("additional_cpv", []):
         _el(_node(project, "cac:AdditionalCommodityClassification"), "cbc:ItemClassificationCode", code,
             listName="cpv")
+    for place in scope.get("places", []):
+        location = _node(project, "cac:RealizedLocation")
+        _el(location, "cbc:Description", place.get("description"), languageID=scope.get("_language"))
+        address = _node(location, "cac:Address")
+        _el(address, "cbc:StreetName", place.get("street"))
+        _el(address, "cbc:AdditionalStreetName", place.get("additional_street"))
+        _el(address, "cbc:CityName", place.get("city"))
+        _el(address, "cbc:PostalZone", place.get("postal_code"))
+        _el(address, "cbc:CountrySubentityCode", place.get("nuts"), listName="nuts")
+        _el(address, "cbc:Region", place.get("region"))
+        if place.get("country") is not None:
+            _el(_node(address, "cac:Country"), "cbc:IdentificationCode", place["country"], listName="country")
     return project
 
 
@@ -211,24 +238,42 @@ def _period(parent: etree._Element, tag: str, day: dt.date | None, time: str | N
         _el(period, "cbc:EndTime", time)
 
 
+_LOT_PROCESS = ("esubmission", "successive_reduction", "gpa", "submission_deadline_date", "submission_deadline_time",
+                "participation_deadline_date", "participation_deadline_time", "min_candidates", "auction",
+                "framework_agreement", "dps")
+
+
+def _lot_process(process: etree._Element, lot: Rec) -> None:
+    """The lot's cac:TenderingProcess (BT-17, BT-52, BT-115, BT-131, BT-1311, BT-50, BT-767, BT-765, BT-766)."""
+    _el(process, "cbc:SubmissionMethodCode", lot.get("esubmission"), listName="esubmission")
+    _el(process, "cbc:CandidateReductionConstraintIndicator", lot.get("successive_reduction"))
+    _el(process, "cbc:GovernmentAgreementConstraintIndicator", lot.get("gpa"))
+    _period(process, "cac:TenderSubmissionDeadlinePeriod", lot.get("submission_deadline_date"),
+            lot.get("submission_deadline_time"))
+    _period(process, "cac:ParticipationRequestReceptionPeriod", lot.get("participation_deadline_date"),
+            lot.get("participation_deadline_time"))
+    if lot.get("min_candidates") is not None:
+        _el(_node(process, "cac:EconomicOperatorShortList"), "cbc:MinimumQuantity", lot["min_candidates"])
+    if lot.get("auction") is not None:
+        _el(_node(process, "cac:AuctionTerms"), "cbc:AuctionConstraintIndicator", lot["auction"])
+    for value, list_name in ((lot.get("framework_agreement"), "framework-agreement"), (lot.get("dps"), "dps-usage")):
+        if value is not None:
+            _el(_node(process, "cac:ContractingSystem"), "cbc:ContractingSystemTypeCode", value, listName=list_name)
+
+
 def _lot(root: etree._Element, lot: Rec, language: str | None) -> None:
     node = _node(root, "cac:ProcurementProjectLot")
     _el(node, "cbc:ID", lot["lot_id"], schemeName=_lot_scheme(lot["lot_id"]))
-    deadlines = ("submission_deadline_date", "submission_deadline_time", "participation_deadline_date",
-                 "participation_deadline_time")
-    if any(lot.get(key) is not None for key in deadlines):
-        process = _node(node, "cac:TenderingProcess")
-        _period(process, "cac:TenderSubmissionDeadlinePeriod", lot.get("submission_deadline_date"),
-                lot.get("submission_deadline_time"))
-        _period(process, "cac:ParticipationRequestReceptionPeriod", lot.get("participation_deadline_date"),
-                lot.get("participation_deadline_time"))
+    if any(lot.get(key) is not None for key in _LOT_PROCESS):
+        _lot_process(_node(node, "cac:TenderingProcess"), lot)
     if set(lot) == {"lot_id"}:
         return  # an Award's lot is only its id (BT-137): an empty cac:ProcurementProject is refused
     project = _project(node, {**lot, "_language": language}, internal_id=lot.get("internal_id"))
-    if lot.get("planned_start_date") is not None or lot.get("planned_end_date") is not None:
+    if any(lot.get(key) is not None for key in ("planned_start_date", "planned_end_date", "duration")):
         planned = _node(project, "cac:PlannedPeriod")
         _el(planned, "cbc:StartDate", lot.get("planned_start_date"))
         _el(planned, "cbc:EndDate", lot.get("planned_end_date"))
+        _el(planned, "cbc:DurationMeasure", lot.get("duration"), unitCode=lot.get("duration_unit"))
 
 
 def _lots(data: Rec) -> list[Rec]:
@@ -269,10 +314,18 @@ def write(data: Rec, *, award: bool) -> bytes:
                 listName="authority-activity")
         _el(_node(_node(party, "cac:Party"), "cac:PartyIdentification"), "cbc:ID", _org_id(buyer, number),
             schemeName="organization")
-    if data.get("procedure_type") is not None:
-        _el(_node(root, "cac:TenderingProcess"), "cbc:ProcedureCode", data["procedure_type"],
-            listName="procurement-procedure-type")
-    scope = ("title", "description", "contract_nature", "estimated_value", "main_cpv", "additional_cpv")
+    if data.get("exclusion_grounds_sources"):
+        qualification = _node(_node(root, "cac:TenderingTerms"), "cac:TendererQualificationRequest")
+        for source in data["exclusion_grounds_sources"]:
+            _el(_node(qualification, "cac:SpecificTendererRequirement"), "cbc:TendererRequirementTypeCode", source,
+                listName="exclusion-grounds-source")
+    if data.get("procedure_type") is not None or data.get("accelerated") is not None:
+        process = _node(root, "cac:TenderingProcess")
+        _el(process, "cbc:ProcedureCode", data.get("procedure_type"), listName="procurement-procedure-type")
+        if data.get("accelerated") is not None:
+            _el(_node(process, "cac:ProcessJustification"), "cbc:ProcessReasonCode", data["accelerated"],
+                listName="accelerated-procedure")
+    scope = ("title", "description", "contract_nature", "estimated_value", "main_cpv", "additional_cpv", "places")
     if not award or any(data.get(key) for key in scope):  # optional in an award notice, never empty
         _project(root, {**data, "_language": data.get("notice_language")})
     for lot in _lots(data):

@@ -19,13 +19,13 @@ P = "fr.dcant.procurement."
 def _org(org_id: str, name: str, company_id: str, **extra: Any) -> dict[str, Any]:
     org = {"organization_id": org_id, "name": name, "company_id": company_id, "company_id_scheme": None,
            "french_id_type": None, "french_id": None, "city": None, "postal_code": None, "nuts": None,
-           "country": None, "legal_type": None, "activity": None}
+           "country": None, "legal_type": None, "activity": None, "phone": None, "email": None, "company_size": None}
     return {**org, **extra}
 
 
 BUYER = _org("ORG-0001", "Commune d'Été & Cie <Sud>", "216 901 231 00014", city="Lyon", postal_code="69001",
              nuts="FRK26", country="FRA", french_id_type="SIRET", french_id="21690123100014",
-             legal_type="la", activity="gen-pub")
+             legal_type="la", activity="gen-pub", phone="+33 4 72 10 30 30", email="marches@lyon.example")
 COMMON = {
     "notice_id": "2c7b5f3d-4e5a-4b6c-9d7e-8f9a0b1c2d3e", "notice_version": "01",
     "procedure_id": "1b6a4e2c-3d4f-4a5b-8c6d-7e8f9a0b1c2d", "regulatory_domain": "32014L0024",
@@ -33,38 +33,51 @@ COMMON = {
     "changed_notice_id": None, "change_reason": None, "buyers": [BUYER],
     "title": "Réfection de la voirie", "description": "Chaussées & trottoirs", "contract_nature": "works",
     "main_cpv": "45233141", "additional_cpv": ["45233142", "45233222"], "estimated_value": "50000.00",
-    "estimated_value_currency": "EUR", "procedure_type": "open",
+    "estimated_value_currency": "EUR", "procedure_type": "open", "accelerated": "false",
+    "places": [{"description": None, "street": None, "additional_street": None, "city": None, "postal_code": None,
+                "nuts": "FRK26", "region": None, "country": "FRA"}],
 }
+_NO_PROCESS = dict.fromkeys(("esubmission", "successive_reduction", "gpa", "min_candidates", "auction",
+                             "framework_agreement", "dps"))
 NOTICE = {
     **COMMON, "notice_type": "cn-standard", "form_type": "competition", "notice_subtype": "16",
+    "exclusion_grounds_sources": ["epo-procurement-document"],
     "lots": [
         {"lot_id": "LOT-0001", "internal_id": "1", "title": "Voirie", "description": "Lot 1", "contract_nature": "works",
          "main_cpv": "45233141", "additional_cpv": ["45233142"], "estimated_value": "30000.00",
          "estimated_value_currency": "EUR", "submission_deadline_date": dt.date(2025, 3, 3),
          "submission_deadline_time": "12:00:00+01:00", "participation_deadline_date": None,
          "participation_deadline_time": None, "planned_start_date": dt.date(2025, 4, 1),
-         "planned_end_date": dt.date(2025, 9, 30)},
+         "planned_end_date": dt.date(2025, 9, 30), "duration": None, "duration_unit": None,
+         "places": [{"description": "Centre-ville", "street": "Rue de la République", "additional_street": "Bât. B",
+                     "city": "Lyon", "postal_code": "69002", "nuts": "FRK26", "region": None, "country": "FRA"}],
+         "esubmission": "required", "successive_reduction": "false", "gpa": "true", "min_candidates": "3",
+         "auction": "false", "framework_agreement": "none", "dps": "none"},
         {"lot_id": "LOT-0002", "internal_id": None, "title": "Signalisation", "description": None,
          "contract_nature": "works", "main_cpv": "45233221", "additional_cpv": [], "estimated_value": None,
          "estimated_value_currency": None, "submission_deadline_date": None, "submission_deadline_time": None,
          "participation_deadline_date": dt.date(2025, 2, 28), "participation_deadline_time": "17:00:00+01:00",
-         "planned_start_date": None, "planned_end_date": None},
+         "planned_start_date": None, "planned_end_date": None, "duration": "6", "duration_unit": "MONTH",
+         "places": [{"description": None, "street": None, "additional_street": None, "city": None,
+                     "postal_code": None, "nuts": None, "region": "anyw-eea", "country": None}], **_NO_PROCESS},
     ],
 }
 WINNER = _org("ORG-0002", "Travaux du Centre", "552 100 554", country="FRA", french_id_type="SIREN",
-              french_id="552100554")
+              french_id="552100554", company_size="small")
 MEMBER = _org("ORG-0003", "Firma GmbH", "123456789", country="DEU")
 AWARD = {
     **COMMON, "notice_type": "can-standard", "form_type": "result", "notice_subtype": "29",
     "total_value": "48000.00", "total_value_currency": "EUR", "lot_ids": ["LOT-0001", "LOT-0002"],
     "lot_results": [
         {"result_id": "RES-0001", "lot_id": "LOT-0001", "winner_chosen": "selec-w", "tender_ids": ["TEN-0001"],
-         "contract_ids": ["CON-0001"], "received_tenders": "3"},
+         "contract_ids": ["CON-0001"], "received_tenders": "3", "no_winner_reason": None,
+         "statistics": [{"type": "t-sme", "count": "2"}, {"type": "t-esubm", "count": "3"}]},
         {"result_id": "RES-0002", "lot_id": "LOT-0002", "winner_chosen": "clos-nw", "tender_ids": [],
-         "contract_ids": [], "received_tenders": None},
+         "contract_ids": [], "received_tenders": None, "no_winner_reason": "no-rece", "statistics": []},
     ],
     "tenders": [{"tender_id": "TEN-0001", "lot_id": "LOT-0001", "value": "48000.00", "value_currency": "EUR",
-                 "rank": "1", "tendering_party_id": "TPA-0001", "tender_reference": "OFFRE-7"}],
+                 "rank": "1", "tendering_party_id": "TPA-0001", "tender_reference": "OFFRE-7",
+                 "subcontracting": "no"}],
     "contracts": [{"contract_id": "CON-0001", "contract_reference": "2025VOI01", "title": "Marché de voirie",
                    "award_date": dt.date(2025, 4, 10), "conclusion_date": dt.date(2025, 4, 15),
                    "tender_ids": ["TEN-0001"]}],
