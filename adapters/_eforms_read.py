@@ -14,6 +14,7 @@ from lxml import etree
 
 from bus._errors import NonConformantError
 
+from ._eforms_terms import ORGANISATION_REFERENCES, having, read_lot_process, read_lot_terms
 from ._ubl23 import NS as _NS
 from ._ubl23 import all_text, first_text, french_identifier, parse_date
 
@@ -93,6 +94,9 @@ def _require(value: str | None, *, field: str, xpath: str, rule: str, document: 
     return value
 
 
+_EXCLUSION = "cac:TenderingTerms/cac:TendererQualificationRequest/cac:SpecificTendererRequirement"
+
+
 def read_common(root: etree._Element, *, document: str, subtype: str, rules: dict[str, str],
                 prior_information: bool = False) -> dict[str, Any]:
     """Fields shared by every notice: identification, dates, buyers, procedure-level scope.
@@ -107,6 +111,8 @@ def read_common(root: etree._Element, *, document: str, subtype: str, rules: dic
     notice_type = root.find("cbc:NoticeTypeCode", _NS)
     project = root.find("cac:ProcurementProject", _NS)
     value, currency = _amount(project, "cac:RequestedTenderTotal/cbc:EstimatedOverallContractAmount")
+    accelerated = having(root.iterfind("cac:TenderingProcess/cac:ProcessJustification", _NS),
+                         "cbc:ProcessReasonCode", "accelerated-procedure")
     buyers = []
     for party in root.iterfind("cac:ContractingParty", _NS):
         org_id = first_text(party, "cac:Party/cac:PartyIdentification/cbc:ID")
@@ -166,9 +172,8 @@ def read_common(root: etree._Element, *, document: str, subtype: str, rules: dic
         "estimated_value": value,
         "estimated_value_currency": currency,
         "procedure_type": first_text(root, "cac:TenderingProcess/cbc:ProcedureCode"),
-        "accelerated": first_text(
-            root, "cac:TenderingProcess/cac:ProcessJustification/cbc:ProcessReasonCode[@listName='accelerated-procedure']"
-        ),
+        "accelerated": first_text(accelerated, "cbc:ProcessReasonCode"),
+        "accelerated_justification": first_text(accelerated, "cbc:ProcessReason"),
         "places": _places(project),
         "_organisations": orgs,
     }
@@ -232,36 +237,28 @@ def _lots(root: etree._Element, *, document: str) -> list[dict[str, Any]]:
                 "duration": first_text(project, "cac:PlannedPeriod/cbc:DurationMeasure"),
                 "duration_unit": duration.get("unitCode") if duration is not None else None,
                 "places": _places(project),
-                **_lot_process(process),
+                **read_lot_process(process),
+                **read_lot_terms(lot.find("cac:TenderingTerms", _NS)),
             }
         )
     return lots
-
-
-def _lot_process(process: etree._Element | None) -> dict[str, str | None]:
-    """The lot's tendering process terms (BT-17, BT-52, BT-115, BT-50, BT-767, BT-765, BT-766), as written."""
-    return {
-        "esubmission": first_text(process, "cbc:SubmissionMethodCode[@listName='esubmission']"),
-        "successive_reduction": first_text(process, "cbc:CandidateReductionConstraintIndicator"),
-        "gpa": first_text(process, "cbc:GovernmentAgreementConstraintIndicator"),
-        "min_candidates": first_text(process, "cac:EconomicOperatorShortList/cbc:MinimumQuantity"),
-        "auction": first_text(process, "cac:AuctionTerms/cbc:AuctionConstraintIndicator"),
-        "framework_agreement": first_text(
-            process, "cac:ContractingSystem/cbc:ContractingSystemTypeCode[@listName='framework-agreement']"
-        ),
-        "dps": first_text(process, "cac:ContractingSystem/cbc:ContractingSystemTypeCode[@listName='dps-usage']"),
-    }
 
 
 def read_notice(root: etree._Element, common: dict[str, Any], *, document: str) -> dict[str, Any]:
     """The Notice record (competition notice, or change notice of one) from ``read_common``."""
     data = {k: v for k, v in common.items() if not k.startswith("_")}
     data["exclusion_grounds_sources"] = all_text(
-        root,
-        "cac:TenderingTerms/cac:TendererQualificationRequest/cac:SpecificTendererRequirement"
-        "/cbc:TendererRequirementTypeCode[@listName='exclusion-grounds-source']",
+        root, f"{_EXCLUSION}/cbc:TendererRequirementTypeCode[@listName='exclusion-grounds-source']"
     )
+    data["exclusion_grounds"] = [
+        {"code": first_text(node, "cbc:TendererRequirementTypeCode"), "description": first_text(node, "cbc:Description")}
+        for node in root.iterfind(_EXCLUSION, _NS)
+        if node.find("cbc:TendererRequirementTypeCode[@listName='exclusion-ground']", _NS) is not None
+    ]
+    data["max_lots_submitted"] = first_text(root, "cac:TenderingTerms/cac:LotDistribution/cbc:MaximumLotsSubmittedNumeric")
+    data["max_lots_awarded"] = first_text(root, "cac:TenderingTerms/cac:LotDistribution/cbc:MaximumLotsAwardedNumeric")
     data["lots"] = _lots(root, document=document)
+    data["other_organizations"] = _other_organisations(common, data["buyers"], _referenced(data["lots"]))
     return data
 
 
@@ -273,7 +270,8 @@ def read_award(root: etree._Element, common: dict[str, Any], *, document: str) -
     total, total_currency = _amount(result, "cbc:TotalAmount")
     data["total_value"] = total
     data["total_value_currency"] = total_currency
-    data["lot_ids"] = [lot["lot_id"] for lot in _lots(root, document=document)]
+    data["lots"] = _lots(root, document=document)
+    data["lot_ids"] = [lot["lot_id"] for lot in data["lots"]]
     base = f"/*/{EXTENSION}/efac:NoticeResult"
 
     lot_results = []
@@ -344,7 +342,26 @@ def read_award(root: etree._Element, common: dict[str, Any], *, document: str) -
     data["contracts"] = contracts
     data["tendering_parties"] = parties
     data["winners"] = _winners(lot_results, tenders, contracts, parties, orgs)
+    winners = [w["organization"] for w in data["winners"]]
+    members = {m["organization_id"] for party in parties for m in party["members"]}
+    data["other_organizations"] = _other_organisations(common, [*data["buyers"], *winners],
+                                                       _referenced(data["lots"]) | members)
     return data
+
+
+def _referenced(lots: list[dict[str, Any]]) -> set[str]:
+    """The organisations the lots' terms name (OPT-301)."""
+    return {lot[key] for lot in lots for key in ORGANISATION_REFERENCES if lot[key] is not None}
+
+
+def _other_organisations(common: dict[str, Any], named: list[dict[str, Any]], referenced: set[str]) -> list[dict[str, Any]]:
+    """The notice's organisations ``referenced`` that are not among ``named`` (buyers, winners), in notice order.
+
+    Organisations the pivot does not name (e.g. an eSender, a mediator: roles it does not carry) are
+    left out, as a written notice may hold no organisation without a role (BR-OPT-00200-0103)."""
+    known = {org["organization_id"] for org in named}
+    return [_organisation_record(org) for org_id, org in common["_organisations"].items()
+            if org_id in referenced and org_id not in known]
 
 
 def _winners(

@@ -17,6 +17,7 @@ from typing import Any
 
 from lxml import etree
 
+from ._eforms_terms import write_lot_process, write_lot_terms
 from ._ubl23 import NS
 
 __all__ = ["AWARD_NS", "NOTICE_NS", "write"]
@@ -88,7 +89,8 @@ def _company(organizations: etree._Element, org: Rec, language: str | None) -> N
 def _organisations(data: Rec) -> list[dict[str, Any]]:
     """Buyers then winners' organisations, once each, every one with a technical id (OPT-200)."""
     out: dict[str, dict[str, Any]] = {}
-    orgs = [*data.get("buyers", []), *(w["organization"] for w in data.get("winners", []))]
+    orgs = [*data.get("buyers", []), *(w["organization"] for w in data.get("winners", [])),
+            *data.get("other_organizations", [])]
     for number, org in enumerate(orgs, start=1):
         out.setdefault(_org_id(org, number), {**org, "organization_id": _org_id(org, number)})
     return list(out.values())
@@ -231,41 +233,11 @@ def _project(parent: etree._Element, scope: Rec, *, internal_id: str | None = No
     return project
 
 
-def _period(parent: etree._Element, tag: str, day: dt.date | None, time: str | None) -> None:
-    if day is not None or time is not None:
-        period = _node(parent, tag)
-        _el(period, "cbc:EndDate", day)
-        _el(period, "cbc:EndTime", time)
-
-
-_LOT_PROCESS = ("esubmission", "successive_reduction", "gpa", "submission_deadline_date", "submission_deadline_time",
-                "participation_deadline_date", "participation_deadline_time", "min_candidates", "auction",
-                "framework_agreement", "dps")
-
-
-def _lot_process(process: etree._Element, lot: Rec) -> None:
-    """The lot's cac:TenderingProcess (BT-17, BT-52, BT-115, BT-131, BT-1311, BT-50, BT-767, BT-765, BT-766)."""
-    _el(process, "cbc:SubmissionMethodCode", lot.get("esubmission"), listName="esubmission")
-    _el(process, "cbc:CandidateReductionConstraintIndicator", lot.get("successive_reduction"))
-    _el(process, "cbc:GovernmentAgreementConstraintIndicator", lot.get("gpa"))
-    _period(process, "cac:TenderSubmissionDeadlinePeriod", lot.get("submission_deadline_date"),
-            lot.get("submission_deadline_time"))
-    _period(process, "cac:ParticipationRequestReceptionPeriod", lot.get("participation_deadline_date"),
-            lot.get("participation_deadline_time"))
-    if lot.get("min_candidates") is not None:
-        _el(_node(process, "cac:EconomicOperatorShortList"), "cbc:MinimumQuantity", lot["min_candidates"])
-    if lot.get("auction") is not None:
-        _el(_node(process, "cac:AuctionTerms"), "cbc:AuctionConstraintIndicator", lot["auction"])
-    for value, list_name in ((lot.get("framework_agreement"), "framework-agreement"), (lot.get("dps"), "dps-usage")):
-        if value is not None:
-            _el(_node(process, "cac:ContractingSystem"), "cbc:ContractingSystemTypeCode", value, listName=list_name)
-
-
 def _lot(root: etree._Element, lot: Rec, language: str | None) -> None:
     node = _node(root, "cac:ProcurementProjectLot")
     _el(node, "cbc:ID", lot["lot_id"], schemeName=_lot_scheme(lot["lot_id"]))
-    if any(lot.get(key) is not None for key in _LOT_PROCESS):
-        _lot_process(_node(node, "cac:TenderingProcess"), lot)
+    write_lot_terms(_el, node, lot, language)
+    write_lot_process(_el, node, lot, language)
     if set(lot) == {"lot_id"}:
         return  # an Award's lot is only its id (BT-137): an empty cac:ProcurementProject is refused
     project = _project(node, {**lot, "_language": language}, internal_id=lot.get("internal_id"))
@@ -276,9 +248,30 @@ def _lot(root: etree._Element, lot: Rec, language: str | None) -> None:
         _el(planned, "cbc:DurationMeasure", lot.get("duration"), unitCode=lot.get("duration_unit"))
 
 
+def _procedure_terms(root: etree._Element, data: Rec) -> None:
+    """The procedure's cac:TenderingTerms: exclusion grounds and their source (BT-806, BT-67), lots limits (BT-33, BT-31)."""
+    grounds = data.get("exclusion_grounds", [])
+    lots_limits = (data.get("max_lots_awarded"), data.get("max_lots_submitted"))
+    if not data.get("exclusion_grounds_sources") and not grounds and lots_limits == (None, None):
+        return
+    terms = _node(root, "cac:TenderingTerms")
+    # the source (BT-806) and the grounds (BT-67) each in their own request, as the SDK examples write them
+    for codes, list_name in (([(c, None) for c in data.get("exclusion_grounds_sources", [])], "exclusion-grounds-source"),
+                             ([(g["code"], g.get("description")) for g in grounds], "exclusion-ground")):
+        qualification = _node(terms, "cac:TendererQualificationRequest") if codes else None
+        for code, description in codes:
+            requirement = _node(qualification, "cac:SpecificTendererRequirement")
+            _el(requirement, "cbc:TendererRequirementTypeCode", code, listName=list_name)
+            _el(requirement, "cbc:Description", description, languageID=data.get("notice_language"))
+    if lots_limits != (None, None):
+        distribution = _node(terms, "cac:LotDistribution")
+        _el(distribution, "cbc:MaximumLotsAwardedNumeric", lots_limits[0])
+        _el(distribution, "cbc:MaximumLotsSubmittedNumeric", lots_limits[1])
+
+
 def _lots(data: Rec) -> list[Rec]:
-    """The lots of a Notice, or of an Award: its lot ids (BT-137), else those its results and winners name."""
-    if "lots" in data:
+    """The lots of a Notice or an Award; else an Award's lot ids (BT-137), and those its results and winners name."""
+    if data.get("lots"):
         return list(data["lots"])
     ids = list(data.get("lot_ids", []))
     for ref in [*data.get("lot_results", []), *data.get("winners", [])]:
@@ -314,17 +307,15 @@ def write(data: Rec, *, award: bool) -> bytes:
                 listName="authority-activity")
         _el(_node(_node(party, "cac:Party"), "cac:PartyIdentification"), "cbc:ID", _org_id(buyer, number),
             schemeName="organization")
-    if data.get("exclusion_grounds_sources"):
-        qualification = _node(_node(root, "cac:TenderingTerms"), "cac:TendererQualificationRequest")
-        for source in data["exclusion_grounds_sources"]:
-            _el(_node(qualification, "cac:SpecificTendererRequirement"), "cbc:TendererRequirementTypeCode", source,
-                listName="exclusion-grounds-source")
-    if data.get("procedure_type") is not None or data.get("accelerated") is not None:
+    _procedure_terms(root, data)
+    if any(data.get(key) is not None for key in ("procedure_type", "accelerated", "accelerated_justification")):
         process = _node(root, "cac:TenderingProcess")
         _el(process, "cbc:ProcedureCode", data.get("procedure_type"), listName="procurement-procedure-type")
-        if data.get("accelerated") is not None:
-            _el(_node(process, "cac:ProcessJustification"), "cbc:ProcessReasonCode", data["accelerated"],
-                listName="accelerated-procedure")
+        if data.get("accelerated") is not None or data.get("accelerated_justification") is not None:
+            justification = _node(process, "cac:ProcessJustification")
+            _el(justification, "cbc:ProcessReasonCode", data.get("accelerated"), listName="accelerated-procedure")
+            _el(justification, "cbc:ProcessReason", data.get("accelerated_justification"),
+                languageID=data.get("notice_language"))
     scope = ("title", "description", "contract_nature", "estimated_value", "main_cpv", "additional_cpv", "places")
     if not award or any(data.get(key) for key in scope):  # optional in an award notice, never empty
         _project(root, {**data, "_language": data.get("notice_language")})
