@@ -29,9 +29,10 @@ def _organisations(ext: etree._Element | None) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     if ext is None:
         return out
-    for company in ext.iterfind("efac:Organizations/efac:Organization/efac:Company", _NS):
+    for organization in ext.iterfind("efac:Organizations/efac:Organization", _NS):
+        company = organization.find("efac:Company", _NS)
         org_id = first_text(company, "cac:PartyIdentification/cbc:ID")
-        if org_id is None:
+        if company is None or org_id is None:
             continue
         country = first_text(company, "cac:PostalAddress/cac:Country/cbc:IdentificationCode")
         id_node = company.find("cac:PartyLegalEntity/cbc:CompanyID", _NS)
@@ -51,8 +52,23 @@ def _organisations(ext: etree._Element | None) -> dict[str, dict[str, Any]]:
             "phone": first_text(company, "cac:Contact/cbc:Telephone"),
             "email": first_text(company, "cac:Contact/cbc:ElectronicMail"),
             "company_size": first_text(company, "efbc:CompanySizeCode"),
+            "touch_points": [_touch_point(node) for node in organization.iterfind("efac:TouchPoint", _NS)
+                             if first_text(node, "cac:PartyIdentification/cbc:ID") is not None],
         }
     return out
+
+
+def _touch_point(node: etree._Element) -> dict[str, Any]:
+    return {
+        "touch_point_id": first_text(node, "cac:PartyIdentification/cbc:ID"),
+        "name": first_text(node, "cac:PartyName/cbc:Name"),
+        "city": first_text(node, "cac:PostalAddress/cbc:CityName"),
+        "postal_code": first_text(node, "cac:PostalAddress/cbc:PostalZone"),
+        "nuts": first_text(node, "cac:PostalAddress/cbc:CountrySubentityCode"),
+        "country": first_text(node, "cac:PostalAddress/cac:Country/cbc:IdentificationCode"),
+        "phone": first_text(node, "cac:Contact/cbc:Telephone"),
+        "email": first_text(node, "cac:Contact/cbc:ElectronicMail"),
+    }
 
 
 def _places(project: etree._Element | None) -> list[dict[str, Any]]:
@@ -180,8 +196,8 @@ def read_common(root: etree._Element, *, document: str, subtype: str, rules: dic
 
 
 def _organisation_record(org: dict[str, Any]) -> dict[str, Any]:
-    """An Organization record with every field present (None when the notice does not say)."""
-    return {key: org.get(key) for key in _ORG_FIELDS}
+    """An Organization record with every field present (None, or no touch point, when the notice does not say)."""
+    return {**{key: org.get(key) for key in _ORG_FIELDS}, "touch_points": list(org.get("touch_points", []))}
 
 
 def _lots(root: etree._Element, *, document: str) -> list[dict[str, Any]]:
@@ -357,11 +373,11 @@ def _referenced(lots: list[dict[str, Any]]) -> set[str]:
 def _other_organisations(common: dict[str, Any], named: list[dict[str, Any]], referenced: set[str]) -> list[dict[str, Any]]:
     """The notice's organisations ``referenced`` that are not among ``named`` (buyers, winners), in notice order.
 
-    Organisations the pivot does not name (e.g. an eSender, a mediator: roles it does not carry) are
+    An organisation is named by its id or one of its touch points' (TPO-xxxx). Organisations the pivot does not name (e.g. an eSender, a mediator: roles it does not carry) are
     left out, as a written notice may hold no organisation without a role (BR-OPT-00200-0103)."""
     known = {org["organization_id"] for org in named}
     return [_organisation_record(org) for org_id, org in common["_organisations"].items()
-            if org_id in referenced and org_id not in known]
+            if org_id not in known and ({org_id} | {t["touch_point_id"] for t in org["touch_points"]}) & referenced]
 
 
 def _winners(

@@ -64,24 +64,33 @@ def _lot_scheme(lot_id: str) -> str:
 
 
 def _company(organizations: etree._Element, org: Rec, language: str | None) -> None:
-    company = _node(_node(organizations, "efac:Organization"), "efac:Company")
+    organization = _node(organizations, "efac:Organization")
+    company = _node(organization, "efac:Company")
     _el(company, "efbc:CompanySizeCode", org.get("company_size"), listName="economic-operator-size")
-    _el(_node(company, "cac:PartyIdentification"), "cbc:ID", org["organization_id"], schemeName="organization")
+    _party(company, org, org["organization_id"], "organization", language)
+    for touch_point in org.get("touch_points", []):
+        _party(_node(organization, "efac:TouchPoint"), touch_point, touch_point["touch_point_id"], "touchpoint",
+               language)
+
+
+def _party(party: etree._Element, org: Rec, party_id: str, scheme: str, language: str | None) -> None:
+    """An organisation's or touch point's identification, name, address, legal entity and contact."""
+    _el(_node(party, "cac:PartyIdentification"), "cbc:ID", party_id, schemeName=scheme)
     if org.get("name") is not None:
-        _el(_node(company, "cac:PartyName"), "cbc:Name", org["name"], languageID=language)
+        _el(_node(party, "cac:PartyName"), "cbc:Name", org["name"], languageID=language)
     address_fields = ("city", "postal_code", "nuts", "country")
     if any(org.get(key) is not None for key in address_fields):
-        address = _node(company, "cac:PostalAddress")
+        address = _node(party, "cac:PostalAddress")
         _el(address, "cbc:CityName", org.get("city"))
         _el(address, "cbc:PostalZone", org.get("postal_code"))
         _el(address, "cbc:CountrySubentityCode", org.get("nuts"), listName="nuts")
         if org.get("country") is not None:
             _el(_node(address, "cac:Country"), "cbc:IdentificationCode", org["country"], listName="country")
     if org.get("company_id") is not None:
-        _el(_node(company, "cac:PartyLegalEntity"), "cbc:CompanyID", org["company_id"],
+        _el(_node(party, "cac:PartyLegalEntity"), "cbc:CompanyID", org["company_id"],
             schemeName=org.get("company_id_scheme"))
     if org.get("phone") is not None or org.get("email") is not None:
-        contact = _node(company, "cac:Contact")
+        contact = _node(party, "cac:Contact")
         _el(contact, "cbc:Telephone", org.get("phone"))
         _el(contact, "cbc:ElectronicMail", org.get("email"))
 

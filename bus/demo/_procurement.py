@@ -88,7 +88,7 @@ def _org(org_id: str, name: str, siret: str, **extra: str) -> dict[str, Any]:
     org = {"organization_id": org_id, "name": name, "company_id": siret, "company_id_scheme": None,
            "french_id_type": "SIRET", "french_id": siret, "city": "SAINT-EXEMPLE-SUR-LOIRE", "postal_code": "45999",
            "nuts": "FRB06", "country": "FRA", "legal_type": None, "activity": None, "phone": None, "email": None,
-           "company_size": None}
+           "company_size": None, "touch_points": []}
     return {**org, **extra}
 
 

@@ -22,7 +22,8 @@ P = "fr.dcant.procurement."
 def _org(org_id: str, name: str, company_id: str, **extra: Any) -> dict[str, Any]:
     org = {"organization_id": org_id, "name": name, "company_id": company_id, "company_id_scheme": None,
            "french_id_type": None, "french_id": None, "city": None, "postal_code": None, "nuts": None,
-           "country": None, "legal_type": None, "activity": None, "phone": None, "email": None, "company_size": None}
+           "country": None, "legal_type": None, "activity": None, "phone": None, "email": None, "company_size": None,
+           "touch_points": []}
     return {**org, **extra}
 
 
@@ -30,7 +31,10 @@ REVIEW = _org("ORG-0009", "Tribunal administratif de Lyon", "130 008 032 00012",
               french_id_type="SIRET", french_id="13000803200012")
 BUYER = _org("ORG-0001", "Commune d'Été & Cie <Sud>", "216 901 231 00014", city="Lyon", postal_code="69001",
              nuts="FRK26", country="FRA", french_id_type="SIRET", french_id="21690123100014",
-             legal_type="la", activity="gen-pub", phone="+33 4 72 10 30 30", email="marches@lyon.example")
+             legal_type="la", activity="gen-pub", phone="+33 4 72 10 30 30", email="marches@lyon.example",
+             touch_points=[{"touch_point_id": "TPO-0001", "name": "Service de la commande publique", "city": "Lyon",
+                            "postal_code": "69003", "nuts": "FRK26", "country": "FRA", "phone": "+33 4 72 10 30 31",
+                            "email": "depot@lyon.example"}])
 COMMON = {
     "notice_id": "2c7b5f3d-4e5a-4b6c-9d7e-8f9a0b1c2d3e", "notice_version": "01",
     "procedure_id": "1b6a4e2c-3d4f-4a5b-8c6d-7e8f9a0b1c2d", "regulatory_domain": "32014L0024",
@@ -71,7 +75,7 @@ TERMS = {
                        {"type": "quality", "name": None, "description": "Valeur technique", "weight_code": None,
                         "weight": None}],
     "additional_info_organization_id": "ORG-0001", "submission_url": "https://marches.example/depot",
-    "submission_organization_id": "ORG-0001", "tender_validity": "90", "tender_validity_unit": "DAY",
+    "submission_organization_id": "TPO-0001", "tender_validity": "90", "tender_validity_unit": "DAY",
     "review_deadline": "Deux mois", "review_info_organization_id": "ORG-0001", "review_organization_id": "ORG-0009",
     "languages": ["FRA"], "eordering": "false", "epayment": "true",
 }
@@ -249,6 +253,8 @@ _RESULT = "ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/efext:EformsE
     (f"{_LOT}/cac:TenderingTerms/cac:AwardingTerms/cac:AwardingCriterion/cac:SubordinateAwardingCriterion"
      "//efac:AwardCriterionParameter/efbc:ParameterNumeric", "60"),
     (f"{_LOT}/cac:TenderingTerms/cac:TenderRecipientParty/cbc:EndpointID", "https://marches.example/depot"),
+    ("ext:UBLExtensions//efac:Organization[efac:Company/cac:PartyIdentification/cbc:ID='ORG-0001']"
+     "/efac:TouchPoint/cac:PartyIdentification/cbc:ID[@schemeName='touchpoint']", "TPO-0001"),
     (f"{_LOT}/cac:TenderingTerms/cac:AppealTerms/cac:AppealReceiverParty/cac:PartyIdentification/cbc:ID", "ORG-0009"),
     (f"{_LOT}/cac:TenderingTerms/cac:TenderValidityPeriod/cbc:DurationMeasure[@unitCode='DAY']", "90"),
     ("cac:ProcurementProjectLot[cbc:ID='LOT-0002']/cac:ProcurementProject/cac:PlannedPeriod"
