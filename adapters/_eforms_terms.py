@@ -18,8 +18,8 @@ from lxml import etree
 
 from ._ubl23 import NS, all_text, first_text
 
-__all__ = ["ORGANISATION_REFERENCES", "PROCESS_FIELDS", "TERMS_FIELDS", "having", "read_lot_process", "read_lot_terms", "write_lot_process",
-           "write_lot_terms"]
+__all__ = ["ORGANISATION_REFERENCES", "PROCESS_FIELDS", "TERMS_FIELDS", "having", "read_lot_process", "read_lot_terms",
+           "write_lot_process", "write_lot_terms"]
 
 Rec = Mapping[str, Any]
 #: (element, tag, value, attributes) -> the child written, the writer's ``_el``
@@ -29,6 +29,7 @@ _ESUBMISSION_JUSTIFICATION = "cac:ProcessJustification/cbc:ProcessReasonCode[@li
 _QUALIFICATION = "cac:TendererQualificationRequest/cac:SpecificTendererRequirement/cbc:TendererRequirementTypeCode"
 _EXECUTION = "cac:ContractExecutionRequirement/cbc:ExecutionRequirementCode"
 _PARAMETERS = "ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/efext:EformsExtension/efac:AwardCriterionParameter"
+_PARTY_ID = "cac:PartyIdentification/cbc:ID"
 _DOC_LANGUAGES = "ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/efext:EformsExtension"
 
 PROCESS_FIELDS = ("esubmission", "successive_reduction", "gpa", "no_esubmission_reason", "no_esubmission_description",
@@ -48,7 +49,8 @@ def having(nodes: Iterable[etree._Element], child: str, list_name: str) -> etree
 
 
 def read_lot_process(process: etree._Element | None) -> dict[str, str | None]:
-    """The lot's tendering process terms (BT-17, BT-52, BT-115, BT-19, BT-745, BT-661, BT-51, BT-50, BT-767, BT-765, BT-766)."""
+    """The lot's tendering process terms (BT-17, BT-52, BT-115, BT-19, BT-745, BT-661, BT-51, BT-50, BT-767,
+    BT-765, BT-766)."""
     return {
         "esubmission": first_text(process, "cbc:SubmissionMethodCode[@listName='esubmission']"),
         "successive_reduction": first_text(process, "cbc:CandidateReductionConstraintIndicator"),
@@ -115,14 +117,14 @@ def read_lot_terms(terms: etree._Element | None) -> dict[str, Any]:
         "award_method_description": first_text(terms, "cac:AwardingTerms/cac:AwardingCriterion/cbc:CalculationExpression"),
         "award_criteria": [_criterion(c) for c in ([] if terms is None else terms.iterfind(
             "cac:AwardingTerms/cac:AwardingCriterion/cac:SubordinateAwardingCriterion", NS))],
-        "additional_info_organization_id": first_text(terms, "cac:AdditionalInformationParty/cac:PartyIdentification/cbc:ID"),
+        "additional_info_organization_id": first_text(terms, f"cac:AdditionalInformationParty/{_PARTY_ID}"),
         "submission_url": first_text(terms, "cac:TenderRecipientParty/cbc:EndpointID"),
-        "submission_organization_id": first_text(terms, "cac:TenderRecipientParty/cac:PartyIdentification/cbc:ID"),
+        "submission_organization_id": first_text(terms, f"cac:TenderRecipientParty/{_PARTY_ID}"),
         "tender_validity": first_text(terms, "cac:TenderValidityPeriod/cbc:DurationMeasure"),
         "tender_validity_unit": validity.get("unitCode") if validity is not None else None,
         "review_deadline": first_text(terms, f"{appeal}/cac:PresentationPeriod/cbc:Description"),
-        "review_info_organization_id": first_text(terms, f"{appeal}/cac:AppealInformationParty/cac:PartyIdentification/cbc:ID"),
-        "review_organization_id": first_text(terms, f"{appeal}/cac:AppealReceiverParty/cac:PartyIdentification/cbc:ID"),
+        "review_info_organization_id": first_text(terms, f"{appeal}/cac:AppealInformationParty/{_PARTY_ID}"),
+        "review_organization_id": first_text(terms, f"{appeal}/cac:AppealReceiverParty/{_PARTY_ID}"),
         "languages": all_text(terms, "cac:Language/cbc:ID"),
         "eordering": first_text(terms, "cac:PostAwardProcess/cbc:ElectronicOrderUsageIndicator"),
         "epayment": first_text(terms, "cac:PostAwardProcess/cbc:ElectronicPaymentUsageIndicator"),

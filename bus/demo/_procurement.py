@@ -138,7 +138,8 @@ def _lot(stage: Stage) -> dict[str, Any]:
         "additional_info_organization_id": "ORG-0001",
         "submission_url": "https://marches.saint-exemple.example/depot", "submission_organization_id": "ORG-0001",
         "tender_validity": "120", "tender_validity_unit": "DAY",
-        "review_deadline": "Référé précontractuel jusqu'à la signature du marché (L551-1 du code de justice administrative)",
+        "review_deadline": "Référé précontractuel jusqu'à la signature du marché "
+                           "(L551-1 du code de justice administrative)",
         "review_info_organization_id": "ORG-0001", "review_organization_id": "ORG-0003", "languages": ["FRA"],
         "eordering": "false", "epayment": "true",
     }

@@ -284,3 +284,15 @@ def test_the_pivots_fit_the_newest_schemas() -> None:
         schema = default_catalog().latest(P + name)
         assert schema.version == 2
         assert avro_validate(dict(data), schema.parsed, raise_errors=True)
+
+
+def test_an_organisation_the_pivot_does_not_name_is_left_out() -> None:
+    # an eSender, a mediator...: roles the pivot does not carry; written without them, the notice
+    # would hold an organisation without a role (BR-OPT-00200-0103)
+    root = etree.fromstring(eforms.from_pivot(_pivot(NOTICE, "Notice")))
+    [organizations] = root.xpath("ext:UBLExtensions//efac:Organizations", namespaces=NS)
+    extra = etree.SubElement(etree.SubElement(organizations, f"{{{NS['efac']}}}Organization"), f"{{{NS['efac']}}}Company")
+    etree.SubElement(etree.SubElement(extra, f"{{{NS['cac']}}}PartyIdentification"), f"{{{NS['cbc']}}}ID").text = "ORG-0077"
+    data = eforms.to_pivot(etree.tostring(root), name="with-esender.xml").data
+    assert [org["organization_id"] for org in data["other_organizations"]] == ["ORG-0009"]
+    assert [t["touch_point_id"] for t in data["buyers"][0]["touch_points"]] == ["TPO-0001"]
