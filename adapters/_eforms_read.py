@@ -14,6 +14,7 @@ from lxml import etree
 
 from bus._errors import NonConformantError
 
+from ._eforms_terms import ORGANISATION_REFERENCES, having, read_lot_process, read_lot_terms
 from ._ubl23 import NS as _NS
 from ._ubl23 import all_text, first_text, french_identifier, parse_date
 
@@ -28,9 +29,10 @@ def _organisations(ext: etree._Element | None) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     if ext is None:
         return out
-    for company in ext.iterfind("efac:Organizations/efac:Organization/efac:Company", _NS):
+    for organization in ext.iterfind("efac:Organizations/efac:Organization", _NS):
+        company = organization.find("efac:Company", _NS)
         org_id = first_text(company, "cac:PartyIdentification/cbc:ID")
-        if org_id is None:
+        if company is None or org_id is None:
             continue
         country = first_text(company, "cac:PostalAddress/cac:Country/cbc:IdentificationCode")
         id_node = company.find("cac:PartyLegalEntity/cbc:CompanyID", _NS)
@@ -47,8 +49,43 @@ def _organisations(ext: etree._Element | None) -> dict[str, dict[str, Any]]:
             "postal_code": first_text(company, "cac:PostalAddress/cbc:PostalZone"),
             "nuts": first_text(company, "cac:PostalAddress/cbc:CountrySubentityCode"),
             "country": country,
+            "phone": first_text(company, "cac:Contact/cbc:Telephone"),
+            "email": first_text(company, "cac:Contact/cbc:ElectronicMail"),
+            "company_size": first_text(company, "efbc:CompanySizeCode"),
+            "touch_points": [_touch_point(node) for node in organization.iterfind("efac:TouchPoint", _NS)
+                             if first_text(node, "cac:PartyIdentification/cbc:ID") is not None],
         }
     return out
+
+
+def _touch_point(node: etree._Element) -> dict[str, Any]:
+    return {
+        "touch_point_id": first_text(node, "cac:PartyIdentification/cbc:ID"),
+        "name": first_text(node, "cac:PartyName/cbc:Name"),
+        "city": first_text(node, "cac:PostalAddress/cbc:CityName"),
+        "postal_code": first_text(node, "cac:PostalAddress/cbc:PostalZone"),
+        "nuts": first_text(node, "cac:PostalAddress/cbc:CountrySubentityCode"),
+        "country": first_text(node, "cac:PostalAddress/cac:Country/cbc:IdentificationCode"),
+        "phone": first_text(node, "cac:Contact/cbc:Telephone"),
+        "email": first_text(node, "cac:Contact/cbc:ElectronicMail"),
+    }
+
+
+def _places(project: etree._Element | None) -> list[dict[str, Any]]:
+    """The places of performance (cac:RealizedLocation) of a procedure or lot scope."""
+    return [
+        {
+            "description": first_text(location, "cbc:Description"),
+            "street": first_text(location, "cac:Address/cbc:StreetName"),
+            "additional_street": first_text(location, "cac:Address/cbc:AdditionalStreetName"),
+            "city": first_text(location, "cac:Address/cbc:CityName"),
+            "postal_code": first_text(location, "cac:Address/cbc:PostalZone"),
+            "nuts": first_text(location, "cac:Address/cbc:CountrySubentityCode"),
+            "region": first_text(location, "cac:Address/cbc:Region"),
+            "country": first_text(location, "cac:Address/cac:Country/cbc:IdentificationCode"),
+        }
+        for location in ([] if project is None else project.iterfind("cac:RealizedLocation", _NS))
+    ]
 
 
 def _amount(element: etree._Element | None, path: str) -> tuple[str | None, str | None]:
@@ -73,6 +110,9 @@ def _require(value: str | None, *, field: str, xpath: str, rule: str, document: 
     return value
 
 
+_EXCLUSION = "cac:TenderingTerms/cac:TendererQualificationRequest/cac:SpecificTendererRequirement"
+
+
 def read_common(root: etree._Element, *, document: str, subtype: str, rules: dict[str, str],
                 prior_information: bool = False) -> dict[str, Any]:
     """Fields shared by every notice: identification, dates, buyers, procedure-level scope.
@@ -87,6 +127,8 @@ def read_common(root: etree._Element, *, document: str, subtype: str, rules: dic
     notice_type = root.find("cbc:NoticeTypeCode", _NS)
     project = root.find("cac:ProcurementProject", _NS)
     value, currency = _amount(project, "cac:RequestedTenderTotal/cbc:EstimatedOverallContractAmount")
+    accelerated = having(root.iterfind("cac:TenderingProcess/cac:ProcessJustification", _NS),
+                         "cbc:ProcessReasonCode", "accelerated-procedure")
     buyers = []
     for party in root.iterfind("cac:ContractingParty", _NS):
         org_id = first_text(party, "cac:Party/cac:PartyIdentification/cbc:ID")
@@ -146,13 +188,16 @@ def read_common(root: etree._Element, *, document: str, subtype: str, rules: dic
         "estimated_value": value,
         "estimated_value_currency": currency,
         "procedure_type": first_text(root, "cac:TenderingProcess/cbc:ProcedureCode"),
+        "accelerated": first_text(accelerated, "cbc:ProcessReasonCode"),
+        "accelerated_justification": first_text(accelerated, "cbc:ProcessReason"),
+        "places": _places(project),
         "_organisations": orgs,
     }
 
 
 def _organisation_record(org: dict[str, Any]) -> dict[str, Any]:
-    """An Organization record with every field present (None when the notice does not say)."""
-    return {key: org.get(key) for key in _ORG_FIELDS}
+    """An Organization record with every field present (None, or no touch point, when the notice does not say)."""
+    return {**{key: org.get(key) for key in _ORG_FIELDS}, "touch_points": list(org.get("touch_points", []))}
 
 
 def _lots(root: etree._Element, *, document: str) -> list[dict[str, Any]]:
@@ -166,6 +211,7 @@ def _lots(root: etree._Element, *, document: str) -> list[dict[str, Any]]:
         project = lot.find("cac:ProcurementProject", _NS)
         process = lot.find("cac:TenderingProcess", _NS)
         value, currency = _amount(project, "cac:RequestedTenderTotal/cbc:EstimatedOverallContractAmount")
+        duration = None if project is None else project.find("cac:PlannedPeriod/cbc:DurationMeasure", _NS)
         xpath = "/*/cac:ProcurementProjectLot"
         lots.append(
             {
@@ -204,6 +250,11 @@ def _lots(root: etree._Element, *, document: str) -> list[dict[str, Any]]:
                     document=document,
                     xpath=f"{xpath}/cac:ProcurementProject/cac:PlannedPeriod/cbc:EndDate",
                 ),
+                "duration": first_text(project, "cac:PlannedPeriod/cbc:DurationMeasure"),
+                "duration_unit": duration.get("unitCode") if duration is not None else None,
+                "places": _places(project),
+                **read_lot_process(process),
+                **read_lot_terms(lot.find("cac:TenderingTerms", _NS)),
             }
         )
     return lots
@@ -212,7 +263,18 @@ def _lots(root: etree._Element, *, document: str) -> list[dict[str, Any]]:
 def read_notice(root: etree._Element, common: dict[str, Any], *, document: str) -> dict[str, Any]:
     """The Notice record (competition notice, or change notice of one) from ``read_common``."""
     data = {k: v for k, v in common.items() if not k.startswith("_")}
+    data["exclusion_grounds_sources"] = all_text(
+        root, f"{_EXCLUSION}/cbc:TendererRequirementTypeCode[@listName='exclusion-grounds-source']"
+    )
+    data["exclusion_grounds"] = [
+        {"code": first_text(node, "cbc:TendererRequirementTypeCode"), "description": first_text(node, "cbc:Description")}
+        for node in root.iterfind(_EXCLUSION, _NS)
+        if node.find("cbc:TendererRequirementTypeCode[@listName='exclusion-ground']", _NS) is not None
+    ]
+    data["max_lots_submitted"] = first_text(root, "cac:TenderingTerms/cac:LotDistribution/cbc:MaximumLotsSubmittedNumeric")
+    data["max_lots_awarded"] = first_text(root, "cac:TenderingTerms/cac:LotDistribution/cbc:MaximumLotsAwardedNumeric")
     data["lots"] = _lots(root, document=document)
+    data["other_organizations"] = _other_organisations(common, data["buyers"], _referenced(data["lots"]))
     return data
 
 
@@ -224,7 +286,8 @@ def read_award(root: etree._Element, common: dict[str, Any], *, document: str) -
     total, total_currency = _amount(result, "cbc:TotalAmount")
     data["total_value"] = total
     data["total_value_currency"] = total_currency
-    data["lot_ids"] = [lot["lot_id"] for lot in _lots(root, document=document)]
+    data["lots"] = _lots(root, document=document)
+    data["lot_ids"] = [lot["lot_id"] for lot in data["lots"]]
     base = f"/*/{EXTENSION}/efac:NoticeResult"
 
     lot_results = []
@@ -240,6 +303,13 @@ def read_award(root: etree._Element, common: dict[str, Any], *, document: str) -
                     node,
                     "efac:ReceivedSubmissionsStatistics[efbc:StatisticsCode='tenders']/efbc:StatisticsNumeric",
                 ),
+                "no_winner_reason": first_text(node, "efac:DecisionReason/efbc:DecisionReasonCode"),
+                "statistics": [
+                    {"type": first_text(stats, "efbc:StatisticsCode"), "count": first_text(stats, "efbc:StatisticsNumeric")}
+                    for stats in node.iterfind("efac:ReceivedSubmissionsStatistics", _NS)
+                    if first_text(stats, "efbc:StatisticsCode") not in (None, "tenders")
+                    and first_text(stats, "efbc:StatisticsNumeric") is not None
+                ],
             }
         )
     tenders = []
@@ -254,6 +324,7 @@ def read_award(root: etree._Element, common: dict[str, Any], *, document: str) -
                 "rank": first_text(node, "cbc:RankCode"),
                 "tendering_party_id": first_text(node, "efac:TenderingParty/cbc:ID"),
                 "tender_reference": first_text(node, "efac:TenderReference/cbc:ID"),
+                "subcontracting": first_text(node, "efac:SubcontractingTerm/efbc:TermCode[@listName='applicability']"),
             }
         )
     contracts = []
@@ -287,7 +358,26 @@ def read_award(root: etree._Element, common: dict[str, Any], *, document: str) -
     data["contracts"] = contracts
     data["tendering_parties"] = parties
     data["winners"] = _winners(lot_results, tenders, contracts, parties, orgs)
+    winners = [w["organization"] for w in data["winners"]]
+    members = {m["organization_id"] for party in parties for m in party["members"]}
+    data["other_organizations"] = _other_organisations(common, [*data["buyers"], *winners],
+                                                       _referenced(data["lots"]) | members)
     return data
+
+
+def _referenced(lots: list[dict[str, Any]]) -> set[str]:
+    """The organisations the lots' terms name (OPT-301)."""
+    return {lot[key] for lot in lots for key in ORGANISATION_REFERENCES if lot[key] is not None}
+
+
+def _other_organisations(common: dict[str, Any], named: list[dict[str, Any]], referenced: set[str]) -> list[dict[str, Any]]:
+    """The notice's organisations ``referenced`` that are not among ``named`` (buyers, winners), in notice order.
+
+    An organisation is named by its id or one of its touch points' (TPO-xxxx). Organisations the pivot does not name (e.g. an eSender, a mediator: roles it does not carry) are
+    left out, as a written notice may hold no organisation without a role (BR-OPT-00200-0103)."""
+    known = {org["organization_id"] for org in named}
+    return [_organisation_record(org) for org_id, org in common["_organisations"].items()
+            if org_id not in known and ({org_id} | {t["touch_point_id"] for t in org["touch_points"]}) & referenced]
 
 
 def _winners(
@@ -341,4 +431,7 @@ _ORG_FIELDS = (
     "country",
     "legal_type",
     "activity",
+    "phone",
+    "email",
+    "company_size",
 )

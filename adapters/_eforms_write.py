@@ -17,6 +17,7 @@ from typing import Any
 
 from lxml import etree
 
+from ._eforms_terms import write_lot_process, write_lot_terms
 from ._ubl23 import NS
 
 __all__ = ["AWARD_NS", "NOTICE_NS", "write"]
@@ -63,27 +64,42 @@ def _lot_scheme(lot_id: str) -> str:
 
 
 def _company(organizations: etree._Element, org: Rec, language: str | None) -> None:
-    company = _node(_node(organizations, "efac:Organization"), "efac:Company")
-    _el(_node(company, "cac:PartyIdentification"), "cbc:ID", org["organization_id"], schemeName="organization")
+    organization = _node(organizations, "efac:Organization")
+    company = _node(organization, "efac:Company")
+    _el(company, "efbc:CompanySizeCode", org.get("company_size"), listName="economic-operator-size")
+    _party(company, org, org["organization_id"], "organization", language)
+    for touch_point in org.get("touch_points", []):
+        _party(_node(organization, "efac:TouchPoint"), touch_point, touch_point["touch_point_id"], "touchpoint",
+               language)
+
+
+def _party(party: etree._Element, org: Rec, party_id: str, scheme: str, language: str | None) -> None:
+    """An organisation's or touch point's identification, name, address, legal entity and contact."""
+    _el(_node(party, "cac:PartyIdentification"), "cbc:ID", party_id, schemeName=scheme)
     if org.get("name") is not None:
-        _el(_node(company, "cac:PartyName"), "cbc:Name", org["name"], languageID=language)
+        _el(_node(party, "cac:PartyName"), "cbc:Name", org["name"], languageID=language)
     address_fields = ("city", "postal_code", "nuts", "country")
     if any(org.get(key) is not None for key in address_fields):
-        address = _node(company, "cac:PostalAddress")
+        address = _node(party, "cac:PostalAddress")
         _el(address, "cbc:CityName", org.get("city"))
         _el(address, "cbc:PostalZone", org.get("postal_code"))
         _el(address, "cbc:CountrySubentityCode", org.get("nuts"), listName="nuts")
         if org.get("country") is not None:
             _el(_node(address, "cac:Country"), "cbc:IdentificationCode", org["country"], listName="country")
     if org.get("company_id") is not None:
-        _el(_node(company, "cac:PartyLegalEntity"), "cbc:CompanyID", org["company_id"],
+        _el(_node(party, "cac:PartyLegalEntity"), "cbc:CompanyID", org["company_id"],
             schemeName=org.get("company_id_scheme"))
+    if org.get("phone") is not None or org.get("email") is not None:
+        contact = _node(party, "cac:Contact")
+        _el(contact, "cbc:Telephone", org.get("phone"))
+        _el(contact, "cbc:ElectronicMail", org.get("email"))
 
 
 def _organisations(data: Rec) -> list[dict[str, Any]]:
     """Buyers then winners' organisations, once each, every one with a technical id (OPT-200)."""
     out: dict[str, dict[str, Any]] = {}
-    orgs = [*data.get("buyers", []), *(w["organization"] for w in data.get("winners", []))]
+    orgs = [*data.get("buyers", []), *(w["organization"] for w in data.get("winners", [])),
+            *data.get("other_organizations", [])]
     for number, org in enumerate(orgs, start=1):
         out.setdefault(_org_id(org, number), {**org, "organization_id": _org_id(org, number)})
     return list(out.values())
@@ -125,12 +141,19 @@ def _notice_result(ext: etree._Element, data: Rec) -> None:
         node = _node(result, "efac:LotResult")
         _el(node, "cbc:ID", res.get("result_id"), schemeName="result")
         _el(node, "cbc:TenderResultCode", res.get("winner_chosen"), listName="winner-selection-status")
+        if res.get("no_winner_reason") is not None:
+            _el(_node(node, "efac:DecisionReason"), "efbc:DecisionReasonCode", res["no_winner_reason"],
+                listName="non-award-justification")
         for tender_id in res.get("tender_ids", []):
             _id_in(node, "efac:LotTender", tender_id, "tender")
         if res.get("received_tenders") is not None:
             stats = _node(node, "efac:ReceivedSubmissionsStatistics")
             _el(stats, "efbc:StatisticsCode", "tenders", listName="received-submission-type")
             _el(stats, "efbc:StatisticsNumeric", res["received_tenders"])
+        for statistic in res.get("statistics", []):
+            stats = _node(node, "efac:ReceivedSubmissionsStatistics")
+            _el(stats, "efbc:StatisticsCode", statistic["type"], listName="received-submission-type")
+            _el(stats, "efbc:StatisticsNumeric", statistic["count"])
         for contract_id in res.get("contract_ids", []):
             _id_in(node, "efac:SettledContract", contract_id, "contract")
         _id_in(node, "efac:TenderLot", res.get("lot_id"), _lot_scheme(res.get("lot_id") or ""))
@@ -141,6 +164,9 @@ def _notice_result(ext: etree._Element, data: Rec) -> None:
         if tender.get("value") is not None:
             _el(_node(node, "cac:LegalMonetaryTotal"), "cbc:PayableAmount", tender["value"],
                 currencyID=tender.get("value_currency"))
+        if tender.get("subcontracting") is not None:
+            _el(_node(node, "efac:SubcontractingTerm"), "efbc:TermCode", tender["subcontracting"],
+                listName="applicability")
         _id_in(node, "efac:TenderingParty", tender.get("tendering_party_id"), "tendering-party")
         _id_in(node, "efac:TenderLot", tender.get("lot_id"), _lot_scheme(tender.get("lot_id") or ""))
         if tender.get("tender_reference") is not None:
@@ -201,39 +227,60 @@ def _project(parent: etree._Element, scope: Rec, *, internal_id: str | None = No
     for code in scope.get("additional_cpv", []):
         _el(_node(project, "cac:AdditionalCommodityClassification"), "cbc:ItemClassificationCode", code,
             listName="cpv")
+    for place in scope.get("places", []):
+        location = _node(project, "cac:RealizedLocation")
+        _el(location, "cbc:Description", place.get("description"), languageID=scope.get("_language"))
+        address = _node(location, "cac:Address")
+        _el(address, "cbc:StreetName", place.get("street"))
+        _el(address, "cbc:AdditionalStreetName", place.get("additional_street"))
+        _el(address, "cbc:CityName", place.get("city"))
+        _el(address, "cbc:PostalZone", place.get("postal_code"))
+        _el(address, "cbc:CountrySubentityCode", place.get("nuts"), listName="nuts")
+        _el(address, "cbc:Region", place.get("region"))
+        if place.get("country") is not None:
+            _el(_node(address, "cac:Country"), "cbc:IdentificationCode", place["country"], listName="country")
     return project
-
-
-def _period(parent: etree._Element, tag: str, day: dt.date | None, time: str | None) -> None:
-    if day is not None or time is not None:
-        period = _node(parent, tag)
-        _el(period, "cbc:EndDate", day)
-        _el(period, "cbc:EndTime", time)
 
 
 def _lot(root: etree._Element, lot: Rec, language: str | None) -> None:
     node = _node(root, "cac:ProcurementProjectLot")
     _el(node, "cbc:ID", lot["lot_id"], schemeName=_lot_scheme(lot["lot_id"]))
-    deadlines = ("submission_deadline_date", "submission_deadline_time", "participation_deadline_date",
-                 "participation_deadline_time")
-    if any(lot.get(key) is not None for key in deadlines):
-        process = _node(node, "cac:TenderingProcess")
-        _period(process, "cac:TenderSubmissionDeadlinePeriod", lot.get("submission_deadline_date"),
-                lot.get("submission_deadline_time"))
-        _period(process, "cac:ParticipationRequestReceptionPeriod", lot.get("participation_deadline_date"),
-                lot.get("participation_deadline_time"))
+    write_lot_terms(_el, node, lot, language)
+    write_lot_process(_el, node, lot, language)
     if set(lot) == {"lot_id"}:
         return  # an Award's lot is only its id (BT-137): an empty cac:ProcurementProject is refused
     project = _project(node, {**lot, "_language": language}, internal_id=lot.get("internal_id"))
-    if lot.get("planned_start_date") is not None or lot.get("planned_end_date") is not None:
+    if any(lot.get(key) is not None for key in ("planned_start_date", "planned_end_date", "duration")):
         planned = _node(project, "cac:PlannedPeriod")
         _el(planned, "cbc:StartDate", lot.get("planned_start_date"))
         _el(planned, "cbc:EndDate", lot.get("planned_end_date"))
+        _el(planned, "cbc:DurationMeasure", lot.get("duration"), unitCode=lot.get("duration_unit"))
+
+
+def _procedure_terms(root: etree._Element, data: Rec) -> None:
+    """The procedure's cac:TenderingTerms: exclusion grounds and their source (BT-806, BT-67), lots limits (BT-33, BT-31)."""
+    grounds = data.get("exclusion_grounds", [])
+    lots_limits = (data.get("max_lots_awarded"), data.get("max_lots_submitted"))
+    if not data.get("exclusion_grounds_sources") and not grounds and lots_limits == (None, None):
+        return
+    terms = _node(root, "cac:TenderingTerms")
+    # the source (BT-806) and the grounds (BT-67) each in their own request, as the SDK examples write them
+    for codes, list_name in (([(c, None) for c in data.get("exclusion_grounds_sources", [])], "exclusion-grounds-source"),
+                             ([(g["code"], g.get("description")) for g in grounds], "exclusion-ground")):
+        qualification = _node(terms, "cac:TendererQualificationRequest") if codes else None
+        for code, description in codes:
+            requirement = _node(qualification, "cac:SpecificTendererRequirement")
+            _el(requirement, "cbc:TendererRequirementTypeCode", code, listName=list_name)
+            _el(requirement, "cbc:Description", description, languageID=data.get("notice_language"))
+    if lots_limits != (None, None):
+        distribution = _node(terms, "cac:LotDistribution")
+        _el(distribution, "cbc:MaximumLotsAwardedNumeric", lots_limits[0])
+        _el(distribution, "cbc:MaximumLotsSubmittedNumeric", lots_limits[1])
 
 
 def _lots(data: Rec) -> list[Rec]:
-    """The lots of a Notice, or of an Award: its lot ids (BT-137), else those its results and winners name."""
-    if "lots" in data:
+    """The lots of a Notice or an Award; else an Award's lot ids (BT-137), and those its results and winners name."""
+    if data.get("lots"):
         return list(data["lots"])
     ids = list(data.get("lot_ids", []))
     for ref in [*data.get("lot_results", []), *data.get("winners", [])]:
@@ -269,10 +316,16 @@ def write(data: Rec, *, award: bool) -> bytes:
                 listName="authority-activity")
         _el(_node(_node(party, "cac:Party"), "cac:PartyIdentification"), "cbc:ID", _org_id(buyer, number),
             schemeName="organization")
-    if data.get("procedure_type") is not None:
-        _el(_node(root, "cac:TenderingProcess"), "cbc:ProcedureCode", data["procedure_type"],
-            listName="procurement-procedure-type")
-    scope = ("title", "description", "contract_nature", "estimated_value", "main_cpv", "additional_cpv")
+    _procedure_terms(root, data)
+    if any(data.get(key) is not None for key in ("procedure_type", "accelerated", "accelerated_justification")):
+        process = _node(root, "cac:TenderingProcess")
+        _el(process, "cbc:ProcedureCode", data.get("procedure_type"), listName="procurement-procedure-type")
+        if data.get("accelerated") is not None or data.get("accelerated_justification") is not None:
+            justification = _node(process, "cac:ProcessJustification")
+            _el(justification, "cbc:ProcessReasonCode", data.get("accelerated"), listName="accelerated-procedure")
+            _el(justification, "cbc:ProcessReason", data.get("accelerated_justification"),
+                languageID=data.get("notice_language"))
+    scope = ("title", "description", "contract_nature", "estimated_value", "main_cpv", "additional_cpv", "places")
     if not award or any(data.get(key) for key in scope):  # optional in an award notice, never empty
         _project(root, {**data, "_language": data.get("notice_language")})
     for lot in _lots(data):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["ADMINISTRATIONS", "COMMUNE", "COMMUNE_SIRET", "COMPANIES", "DEPARTMENT", "company_siret", "luhn_complete",
-           "sirene_documents"]
+__all__ = ["ADMINISTRATIONS", "COMMUNE", "COMMUNE_SIRET", "COMPANIES", "DEPARTMENT", "REVIEW_BODY_SIRET", "company_siret",
+           "luhn_complete", "sirene_documents"]
 
 
 def luhn_complete(digits: str) -> str:
@@ -36,6 +36,8 @@ def _siret(siren: str, nic_seed: str) -> str:
 COMMUNE = _siren("21999001")
 COMMUNE_SIRET = _siret(COMMUNE, "0001")
 DEPARTMENT = "045"
+#: the administrative court that hears the procurement's appeals (an eForms review body, no bus participant)
+REVIEW_BODY_SIRET = _siret(_siren("13000995"), "0001")
 ADMINISTRATIONS = {
     "commune": {"siren": COMMUNE, "name": "Commune de Saint-Exemple-sur-Loire", "system": "webdelib"},
     "prefecture": {"siren": _siren("13000999"), "name": "Préfecture de l'Exemple", "system": "actes"},

@@ -29,7 +29,7 @@ from adapters import procurement_lifecycle as lifecycle
 from bus._wire import Event, Received
 from processors.tell_us_once import attestation_subject, tally
 
-from ._data import ADMINISTRATIONS, COMMUNE_SIRET, company_siret
+from ._data import ADMINISTRATIONS, COMMUNE_SIRET, REVIEW_BODY_SIRET, company_siret
 from ._stage import Stage, caused_by, ids_of
 from ._worker import DemoWorker
 
@@ -51,7 +51,8 @@ def contract_id(stage: Stage) -> str:
 
 
 def procedure_id(stage: Stage) -> str:
-    return f"SEL-2025-VOIRIE-{stage.run}"
+    """The procedure's id (BT-04, a UUID as eForms requires), unique to the run."""
+    return f"00000000-0000-4000-a000-{stage.run.lower():0>12}"
 
 
 async def publish_attestations(stage: Stage) -> int:
@@ -83,10 +84,77 @@ def _at(day: dt.date, hour: int = 9) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour), dt.UTC)
 
 
-def _org(org_id: str, name: str, siret: str) -> dict[str, Any]:
-    return {"organization_id": org_id, "name": name, "company_id": siret, "company_id_scheme": None,
-            "french_id_type": "SIRET", "french_id": siret, "city": "SAINT-EXEMPLE-SUR-LOIRE", "postal_code": "45999",
-            "nuts": None, "country": "FRA", "legal_type": None, "activity": None}
+def _org(org_id: str, name: str, siret: str, **extra: str) -> dict[str, Any]:
+    org = {"organization_id": org_id, "name": name, "company_id": siret, "company_id_scheme": None,
+           "french_id_type": "SIRET", "french_id": siret, "city": "SAINT-EXEMPLE-SUR-LOIRE", "postal_code": "45999",
+           "nuts": "FRB06", "country": "FRA", "legal_type": None, "activity": None, "phone": None, "email": None,
+           "company_size": None, "touch_points": []}
+    return {**org, **extra}
+
+
+def _buyer() -> dict[str, Any]:
+    """The commune as buyer: a local authority (BT-11 ``la``) of general public services (BT-10)."""
+    return _org("ORG-0001", "Commune de Saint-Exemple-sur-Loire", COMMUNE_SIRET, legal_type="la", activity="gen-pub",
+                phone="+33 2 38 00 00 00", email="marches@saint-exemple.example")
+
+
+#: the administrative court hearing appeals on the procedure (the lot's review body, OPT-301)
+REVIEW_BODY = _org("ORG-0003", "Tribunal administratif de l'Exemple", REVIEW_BODY_SIRET, phone="+33 2 38 00 00 01",
+                   email="greffe.ta-exemple@juradm.example")
+_PLACE = {"description": None, "street": None, "additional_street": None, "city": "SAINT-EXEMPLE-SUR-LOIRE",
+          "postal_code": "45999", "nuts": "FRB06", "region": None, "country": "FRA"}
+#: the procedure's scope and terms, shared by the notice and the award notice
+_PROCEDURE = {
+    "title": "Réfection de la voirie communale 2025", "description": "Travaux de réfection de chaussées",
+    "contract_nature": "works", "main_cpv": "45233141", "additional_cpv": [], "estimated_value": "50000.00",
+    "estimated_value_currency": "EUR", "procedure_type": "open", "accelerated": "false",
+    "accelerated_justification": None, "places": [_PLACE], "other_organizations": [REVIEW_BODY],
+}
+
+
+def _lot(stage: Stage) -> dict[str, Any]:
+    """The procedure's single lot: six months of works, tenders through the buyer's profile, price 60 %, quality 40 %."""
+    return {
+        "lot_id": "LOT-0001", "internal_id": "1", "title": "Voirie",
+        "description": "Réfection des chaussées et trottoirs des voies communales", "contract_nature": "works",
+        "main_cpv": "45233141", "additional_cpv": [], "estimated_value": "50000.00", "estimated_value_currency": "EUR",
+        "submission_deadline_date": dt.date(2025, 3, 3), "submission_deadline_time": "12:00:00+01:00",
+        "participation_deadline_date": None, "participation_deadline_time": None, "planned_start_date": None,
+        "planned_end_date": None, "duration": "6", "duration_unit": "MONTH", "places": [_PLACE],
+        "esubmission": "required", "successive_reduction": None, "gpa": "true", "no_esubmission_reason": None,
+        "no_esubmission_description": None, "limited_candidates": None, "max_candidates": None,
+        "min_candidates": None, "auction": "false", "framework_agreement": "none", "dps": "none",
+        "selection_criteria": [], "variants": "not-allowed", "eu_funded": "no-eu-funds",
+        "documents": [{"document_id": f"DCE-{stage.run}", "document_type": "non-restricted-document",
+                       "url": f"https://marches.saint-exemple.example/dce/{stage.run}", "official_languages": [],
+                       "unofficial_languages": []}],
+        "reserved_procurement": "none", "selection_criteria_sources": ["epo-procurement-document"],
+        "reserved_execution": "no", "einvoicing": "required", "ecatalog": "not-allowed", "no_negotiation": None,
+        "award_method_description": None,
+        "award_criteria": [{"type": "price", "name": "Prix", "description": "Prix global et forfaitaire",
+                            "weight_code": "per-exa", "weight": "60"},
+                           {"type": "quality", "name": "Valeur technique", "description": "Mémoire technique",
+                            "weight_code": "per-exa", "weight": "40"}],
+        "additional_info_organization_id": "ORG-0001",
+        "submission_url": "https://marches.saint-exemple.example/depot", "submission_organization_id": "ORG-0001",
+        "tender_validity": "120", "tender_validity_unit": "DAY",
+        "review_deadline": "Référé précontractuel jusqu'à la signature du marché "
+                           "(L551-1 du code de justice administrative)",
+        "review_info_organization_id": "ORG-0001", "review_organization_id": "ORG-0003", "languages": ["FRA"],
+        "eordering": "false", "epayment": "true",
+    }
+
+
+#: what an award notice says of a lot (subtype 29 refuses the competition's deadlines, documents and submission terms)
+_AWARD_LOT = ("lot_id", "internal_id", "title", "description", "contract_nature", "main_cpv", "additional_cpv",
+              "estimated_value", "estimated_value_currency", "duration", "duration_unit", "places", "gpa", "auction",
+              "framework_agreement", "dps", "eu_funded", "award_criteria", "review_deadline",
+              "review_info_organization_id", "review_organization_id")
+
+
+def _award_lot(stage: Stage) -> dict[str, Any]:
+    lot = _lot(stage)
+    return {key: (value if key in _AWARD_LOT else [] if isinstance(value, list) else None) for key, value in lot.items()}
 
 
 def notice_event(stage: Stage) -> Event:
@@ -94,17 +162,10 @@ def notice_event(stage: Stage) -> Event:
     data = {
         "notice_id": f"00000000-0000-4000-8000-{stage.run.lower():0>12}", "notice_version": "01",
         "procedure_id": procedure_id(stage), "notice_type": "cn-standard", "form_type": "competition",
-        "notice_subtype": "16", "regulatory_domain": None, "dispatch_date": dt.date(2025, 2, 3), "dispatch_time": None,
-        "notice_language": "FRA", "changed_notice_id": None, "change_reason": None,
-        "buyers": [_org("ORG-0001", "Commune de Saint-Exemple-sur-Loire", COMMUNE_SIRET)],
-        "title": "Réfection de la voirie communale 2025", "description": "Travaux de réfection de chaussées",
-        "contract_nature": "works", "main_cpv": "45233141", "additional_cpv": [], "estimated_value": "50000.00",
-        "estimated_value_currency": "EUR", "procedure_type": "open",
-        "lots": [{"lot_id": "LOT-0001", "internal_id": "1", "title": "Voirie", "description": None,
-                  "contract_nature": "works", "main_cpv": "45233141", "additional_cpv": [], "estimated_value": "50000.00",
-                  "estimated_value_currency": "EUR", "submission_deadline_date": dt.date(2025, 3, 3),
-                  "submission_deadline_time": "12:00:00+01:00", "participation_deadline_date": None,
-                  "participation_deadline_time": None, "planned_start_date": None, "planned_end_date": None}],
+        "notice_subtype": "16", "regulatory_domain": "32014L0024", "dispatch_date": dt.date(2025, 2, 3),
+        "dispatch_time": "09:00:00+01:00", "notice_language": "FRA", "changed_notice_id": None, "change_reason": None,
+        "buyers": [_buyer()], **_PROCEDURE, "exclusion_grounds_sources": ["epo-procurement-document"],
+        "exclusion_grounds": [], "max_lots_submitted": None, "max_lots_awarded": None, "lots": [_lot(stage)],
     }
     return Event(type=P + "NoticePublished", subject=f"notice:{procedure_id(stage)}", schema=P + "Notice", data=data,
                  time=_at(dt.date(2025, 2, 3)))
@@ -125,16 +186,36 @@ def candidature_event(stage: Stage, n: int, role: str) -> Event:
 
 
 def award_event(stage: Stage, holder: str) -> Event:
-    """The commune's contract award notice of this run to ``holder`` (SIRET; eForms subtype 29)."""
+    """The commune's contract award notice of this run to ``holder`` (SIRET; eForms subtype 29).
+
+    Its result: three tenders received (:data:`TENDERS`) through the buyer's profile, from SMEs of
+    France, the holder's won; the contract signed on 13 April (BT-145), as :func:`_notification` says.
+    """
     name = ADMINISTRATIONS["travaux"]["name"]
+    statistics = [{"type": kind, "count": count}
+                  for kind, count in (("t-sme", "3"), ("t-esubm", "3"), ("t-oth-eea", "0"), ("t-no-eea", "0"),
+                                      ("t-large", "0"))]
     data = {"notice_id": f"00000000-0000-4000-9000-{stage.run.lower():0>12}", "notice_version": "01",
-            "procedure_id": procedure_id(stage), "notice_subtype": "29", "dispatch_date": dt.date(2025, 4, 16),
-            "buyers": [_org("ORG-0001", "Commune de Saint-Exemple-sur-Loire", COMMUNE_SIRET)],
+            "procedure_id": procedure_id(stage), "notice_type": "can-standard", "form_type": "result",
+            "notice_subtype": "29", "regulatory_domain": "32014L0024", "dispatch_date": dt.date(2025, 4, 16),
+            "dispatch_time": "09:00:00+02:00", "notice_language": "FRA", "buyers": [_buyer()], **_PROCEDURE,
+            "total_value": CONTRACT_AMOUNT, "total_value_currency": "EUR", "lot_ids": ["LOT-0001"],
+            "lots": [_award_lot(stage)],
+            "lot_results": [{"result_id": "RES-0001", "lot_id": "LOT-0001", "winner_chosen": "selec-w",
+                             "tender_ids": ["TEN-0001"], "contract_ids": ["CON-0001"],
+                             "received_tenders": str(len(TENDERS)), "no_winner_reason": None,
+                             "statistics": statistics}],
+            "tenders": [{"tender_id": "TEN-0001", "lot_id": "LOT-0001", "value": CONTRACT_AMOUNT,
+                         "value_currency": "EUR", "rank": "1", "tendering_party_id": "TPA-0001",
+                         "tender_reference": f"OFFRE-{stage.run}-1", "subcontracting": "no"}],
             "contracts": [{"contract_id": "CON-0001", "contract_reference": contract_id(stage),
-                           "title": "Réfection de la voirie communale 2025", "tender_ids": ["TEN-0001"]}],
+                           "title": "Réfection de la voirie communale 2025", "award_date": dt.date(2025, 4, 1),
+                           "conclusion_date": dt.date(2025, 4, 13), "tender_ids": ["TEN-0001"]}],
+            "tendering_parties": [{"tendering_party_id": "TPA-0001",
+                                   "members": [{"organization_id": "ORG-0002", "role": "tenderer"}]}],
             "winners": [{"lot_id": "LOT-0001", "tender_id": "TEN-0001", "contract_id": "CON-0001", "role": "tenderer",
                          "value": CONTRACT_AMOUNT, "value_currency": "EUR",
-                         "organization": _org("ORG-0002", name, holder)}]}
+                         "organization": _org("ORG-0002", name, holder, company_size="small")}]}
     return Event(type=P + "AwardPublished", subject=f"notice:{procedure_id(stage)}", schema=P + "Award", data=data,
                  time=_at(dt.date(2025, 4, 16)))
 

@@ -36,7 +36,9 @@ DECP_SAMPLES = ["concessions.json", "concessions_avec_modifications.json", "marc
 
 
 def _schema(name: str) -> Any:
-    return fastavro.parse_schema(json.loads((AVRO / f"{name}.v1.avsc").read_text(encoding="utf-8")))
+    """The newest version of the pivot schema ``name``, the one the adapters write."""
+    newest = max(AVRO.glob(f"{name}.v*.avsc"), key=lambda path: int(path.name.split(".v")[1].split(".")[0]))
+    return fastavro.parse_schema(json.loads(newest.read_text(encoding="utf-8")))
 
 
 def _conforms(pivot: Any) -> None:
