@@ -2,14 +2,20 @@
 
 Every command turns a :class:`bus.BusError` (no broker answering included), a usage error or a
 missing or unreadable file into exit status 2 and one line on stderr that names what failed and
-what to do; a traceback means a bug in the bus itself.
+what to do; a traceback means a bug in the bus itself. SIGTERM and SIGHUP (a service manager, a
+CI timeout, a closed terminal) interrupt a command as Ctrl-C does, so it stops what it started (the
+demo its worker) before exiting with status 130; commands that serve until stopped (worker, gateway,
+ledger, console) install their own handlers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
+from types import FrameType
 
 import pydantic
 import typer
@@ -61,11 +67,20 @@ def _configure_logging() -> None:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     _configure_logging()
+    if threading.current_thread() is threading.main_thread():  # (signal handlers are the main thread's)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupt)
     try:
         code = app(args=argv, standalone_mode=False)
+        if code == 130:  # typer's answer to a KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP above)
+            print("bus: interrupted", file=sys.stderr)
         if isinstance(code, int) and code:
             sys.exit(code)
     except BusError as err:

@@ -121,7 +121,11 @@ class DemoWorker:
             state, members = await self._members()
             return state == "Stable" and bool(members) and not members & earlier
 
-        await self._poll(joined, "the worker to join its consumer group", timeout)
+        try:
+            await self._poll(joined, "the worker to join its consumer group", timeout)
+        except BaseException:  # a timeout, Ctrl-C, SIGTERM: ``async with`` calls no __aexit__ when entering fails
+            await self.stop(kill=True)
+            raise
 
     async def _members(self) -> tuple[str | None, set[str]]:
         """The group's state and member ids (None and nothing when the coordinator does not answer)."""

@@ -15,8 +15,10 @@ import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -303,3 +305,46 @@ def test_erasing_a_demo_dossier_keeps_verify_clean_and_trace_shows_it_erased(fir
     assert bus(ledger, "ledger", "checkpoint").returncode == 0
     families = bus(env, "verify", "acts", "procurement", "invoices", "accounting", "archives", "--json")
     assert families.returncode == 0 and families.stdout.strip() == "", families.stdout + families.stderr
+
+
+def _workers_of(state_dir: str) -> list[int]:
+    """Pids of the ``bus worker`` processes whose BUS_STATE_DIR is ``state_dir``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if b"bus.cli._worker" in command and f"BUS_STATE_DIR={state_dir}".encode() in environ:
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_demo_stopped_by_sigterm_stops_its_worker(env, tmp_path):
+    """SIGTERM (a CI timeout, a service manager) interrupts the demo as Ctrl-C does: it stops its worker."""
+    own = {**env, "BUS_TOPIC_PREFIX": f"demo-{uuid.uuid4().hex[:6]}.", "BUS_STATE_DIR": str(tmp_path / "state")}
+    demo = subprocess.Popen([*BUS, "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=own,
+                            cwd=ROOT)
+    try:
+        # The demo prints this line as it starts its worker.
+        for line in demo.stdout:  # type: ignore[union-attr]
+            if "starting bus worker" in line:
+                break
+        else:
+            pytest.fail(f"the demo ended before starting its worker: {demo.wait(timeout=60)} {demo.stderr.read()}")  # type: ignore[union-attr]
+        deadline = time.monotonic() + 120
+        while not _workers_of(own["BUS_STATE_DIR"]):  # the demo starts it right after that line
+            assert demo.poll() is None and time.monotonic() < deadline, "the demo's worker never started"
+            time.sleep(0.1)  # poll interval of the process table
+        demo.send_signal(signal.SIGTERM)
+        rest, errors = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(timeout=30)
+    assert demo.returncode == 130, (rest[-3000:], errors[-3000:])
+    assert "bus: interrupted" in errors and "Traceback" not in errors, (rest[-3000:], errors[-3000:])
+    assert _workers_of(own["BUS_STATE_DIR"]) == [], "the demo left its worker running"
