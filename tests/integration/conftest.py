@@ -42,21 +42,25 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def kafka_processes_of(state_dir: Path) -> list[int]:
-    """Pids of live processes whose command line names ``state_dir`` (scanned in /proc)."""
-    marker = str(state_dir.resolve()).encode()
+def live_processes(matches: Callable[[Path], bool]) -> list[int]:
+    """Pids of live processes (zombies left out) whose /proc entry ``matches``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes()
             state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except OSError:
+            if state not in {"Z", "X"} and matches(entry):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
             continue
-        if marker in cmdline and state not in {"Z", "X"}:
-            found.append(int(entry.name))
     return found
+
+
+def kafka_processes_of(state_dir: Path) -> list[int]:
+    """Pids of live processes whose command line names ``state_dir`` (scanned in /proc)."""
+    marker = str(state_dir.resolve()).encode()
+    return live_processes(lambda entry: marker in (entry / "cmdline").read_bytes())
 
 
 def embedded_settings(state_dir: Path, **overrides: object) -> BusSettings:

@@ -27,6 +27,7 @@ import pytest
 
 from adapters import detect
 from adapters._xml import parse_xml
+from tests.integration.conftest import live_processes
 
 BUS = [sys.executable, "-c", "from bus.cli import main; main()"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -308,19 +309,10 @@ def test_erasing_a_demo_dossier_keeps_verify_clean_and_trace_shows_it_erased(fir
 
 
 def _workers_of(state_dir: str) -> list[int]:
-    """Pids of the ``bus worker`` processes whose BUS_STATE_DIR is ``state_dir``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            command = (proc / "cmdline").read_bytes()
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-        if b"bus.cli._worker" in command and f"BUS_STATE_DIR={state_dir}".encode() in environ:
-            found.append(int(proc.name))
-    return found
+    """Pids of the live ``bus worker`` processes whose BUS_STATE_DIR is ``state_dir``."""
+    setting = f"BUS_STATE_DIR={state_dir}".encode()
+    return live_processes(lambda entry: b"bus.cli._worker" in (entry / "cmdline").read_bytes()
+                          and setting in (entry / "environ").read_bytes().split(b"\0"))
 
 
 def test_a_demo_stopped_by_sigterm_stops_its_worker(env, tmp_path):
