@@ -152,10 +152,10 @@ def _probe_secured(bootstrap: str, settings: BusSettings) -> str | None:
             await admin.close()
 
     def run() -> None:
-        import asyncio
+        from bus._tls import run_own_loop
 
         try:
-            asyncio.run(describe())
+            run_own_loop(describe())
         except Exception as exc:  # any failure means "not ready yet"; only its class is kept (no secrets)
             outcome.append(type(exc).__name__)
 

@@ -21,7 +21,9 @@ import functools
 import os
 import socket
 import ssl
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiokafka import errors as kafka_errors
 from cryptography import x509
@@ -29,6 +31,8 @@ from cryptography.exceptions import InvalidSignature
 
 from ._errors import AuthenticationError, AuthorizationError, BusError, ConfigurationError
 from ._settings import BusSettings
+
+T = TypeVar("T")
 
 __all__ = ["SUPER_USERS", "broker_probe_context", "broker_security", "broker_security_properties", "client_principal",
            "client_ssl_context", "explain_failure", "refusal", "uses_tls"]
@@ -208,12 +212,42 @@ def _sasl_probe(settings: BusSettings, host: str, port: int, timeout: float) -> 
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(login())
+        return run_own_loop(login())
     # called from inside a running loop: run the probe on a loop of its own in a worker thread
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, login()).result()
+        return pool.submit(run_own_loop, login()).result()
+
+
+def run_own_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a new event loop, as :func:`asyncio.run` does, then close every socket it left open.
+
+    aiokafka's ``close()`` of a TLS connection only *starts* the TLS shutdown (a close_notify, then up
+    to 30 s for the peer's) and returns. ``asyncio.run`` then closes the loop, which does not close
+    transports: a connection still shutting down (a refused SASL login, say) keeps its socket open
+    until the garbage collector finds it, and its ResourceWarning fires in whatever code runs then
+    (seen in CI, during a later test). Here every transport still open once ``coro`` is done is
+    aborted, and the loop runs until their sockets are closed, before it closes.
+    """
+    with asyncio.Runner() as runner:  # cancels what is left, then closes the loop, as asyncio.run
+        try:
+            return runner.run(coro)
+        finally:
+            loop = runner.get_loop()
+            # selector loops keep their transports by file descriptor (a weak dictionary)
+            open_ = [t for t in list(getattr(loop, "_transports", {}).values()) if not t.is_closing()]
+            for transport in open_:
+                transport.abort()  # closes the socket in its connection_lost callback, soon
+            for _ in range(100):  # one loop iteration runs them; a bound, not a wait
+                if not any(_socket_open(t) for t in open_):
+                    break
+                runner.run(asyncio.sleep(0))
+
+
+def _socket_open(transport: asyncio.BaseTransport) -> bool:
+    sock = transport.get_extra_info("socket")
+    return sock is not None and sock.fileno() != -1
 
 
 def _sasl_refused(settings: BusSettings, exc: Exception) -> AuthenticationError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Coroutine
@@ -25,7 +24,11 @@ def settings(**overrides: Any) -> BusSettings:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """Run a command's coroutine as ``asyncio.run`` does, closing the TLS sockets it leaves shutting down
+    (:func:`bus._tls.run_own_loop`: commands run in-process, by tests or a caller, leak none)."""
+    from bus._tls import run_own_loop
+
+    return run_own_loop(coro)
 
 
 def print_json(value: Any) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bus import BusSettings
+from bus._tls import run_own_loop
 from bus.ledger import _replay
 from bus.ledger._pool import SliceBoard
 
@@ -22,7 +23,7 @@ async def help_with(settings: BusSettings, slices: Sequence[Any], query: _replay
     """
     ours, theirs = multiprocessing.Pipe()
     board = SliceBoard(multiprocessing.get_context("spawn"))
-    helper = threading.Thread(target=lambda: asyncio.run(_replay._help(theirs, board, concurrency, settings)))
+    helper = threading.Thread(target=lambda: run_own_loop(_replay._help(theirs, board, concurrency, settings)))
     helper.start()
     try:
         assert await asyncio.to_thread(ours.recv) == ("ready",)

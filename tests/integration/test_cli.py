@@ -78,9 +78,8 @@ def test_topics_lists_the_live_configuration(env):
 
 
 def test_dead_letters_can_be_listed_shown_and_redriven(env, settings):
-    import asyncio
-
     from bus._runtime import BusContext
+    from bus._tls import run_own_loop
     from bus._wire import Record
     from bus.client import Publisher, Subscriber, read_topic
 
@@ -104,7 +103,7 @@ def test_dead_letters_can_be_listed_shown_and_redriven(env, settings):
             await sub.run(until=lambda: sub.stats["dead_lettered"] >= 1)
         return forged
 
-    forged = asyncio.run(forge_and_consume())
+    forged = run_own_loop(forge_and_consume())  # over TLS too (the wire set): no socket left to the GC
     listing = bus(env, "dlq", "list")
     assert "SignatureError" in listing.stdout
     offset = next(int(line.split("@")[1].split()[0]) for line in listing.stdout.splitlines() if "SignatureError" in line)
